@@ -1,0 +1,222 @@
+"""Avro schemas, fingerprints and the signed-event wire format.
+
+Every Kafka message on the audit topic, and so every ledger entry, is one ``liuhen.SignedEvent``
+(``schemas/liuhen.SignedEvent.avsc``), Avro binary encoded::
+
+    schema     fixed(32)  SHA-256 of the Parsing Canonical Form of the body's writer schema
+    body       bytes      the event record (e.g. liuhen.FootageViewed), Avro binary
+    signature  bytes      Ed25519 over  b"liuhen/event/v1\\n" || schema || body
+
+Avro encodes ``fixed`` as its raw bytes and ``bytes`` as a zig-zag varint length followed by the
+bytes, so the wrapper is written and read here directly (a test proves it equals fastavro's
+encoding of the schema). The signature covers the fingerprint, so a body cannot be re-read under
+another schema. The signing key is named by the body's ``envelope.key_id``.
+
+Old schema versions stay readable: :class:`SchemaRegistry` maps every fingerprint it has ever
+known (current files and ``schemas/history/``) to the event type's current schema, and fastavro
+resolves old writer schemas against it (new fields take their defaults).
+
+Imports only the standard library and ``fastavro``: the offline verifier depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import load_schema, parse_schema, to_parsing_canonical_form
+
+from ledger.errors import BadAvro, ConfigurationError, UnknownSchema
+
+SIGNING_CONTEXT = b"liuhen/event/v1\n"
+FINGERPRINT_SIZE = 32
+SIGNATURE_SIZE = 64
+FINGERPRINT_HEADER = "liuhen-schema"
+"""Kafka header carrying the body's schema fingerprint (hex), so consumers can route without decoding."""
+
+
+def fingerprint(parsed_schema: Any) -> bytes:
+    """SHA-256 of the schema's Avro Parsing Canonical Form."""
+    return hashlib.sha256(to_parsing_canonical_form(parsed_schema).encode()).digest()
+
+
+def _write_long(out: bytearray, value: int) -> None:
+    zigzag = (value << 1) ^ (value >> 63)
+    while zigzag & ~0x7F:
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag)
+
+
+def _read_long(data: bytes, pos: int) -> tuple[int, int]:
+    shift = 0
+    result = 0
+    while True:
+        if pos >= len(data):
+            raise BadAvro("message ends inside a length prefix")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise BadAvro("length prefix longer than 10 bytes")
+    return (result >> 1) ^ -(result & 1), pos
+
+
+def _read_bytes(data: bytes, pos: int, field: str) -> tuple[bytes, int]:
+    length, pos = _read_long(data, pos)
+    if length < 0 or pos + length > len(data):
+        raise BadAvro(f"field {field!r} claims {length} bytes but {len(data) - pos} remain")
+    return data[pos : pos + length], pos + length
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEvent:
+    """One message of the audit topic: schema fingerprint, event body, source signature."""
+
+    schema: bytes
+    body: bytes
+    signature: bytes
+
+    @property
+    def signed_message(self) -> bytes:
+        """The bytes the source signed: ``SIGNING_CONTEXT || schema || body``."""
+        return SIGNING_CONTEXT + self.schema + self.body
+
+    def encode(self) -> bytes:
+        """Avro binary of ``liuhen.SignedEvent``."""
+        out = bytearray(self.schema)
+        _write_long(out, len(self.body))
+        out += self.body
+        _write_long(out, len(self.signature))
+        out += self.signature
+        return bytes(out)
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedEvent:
+        """Parse the wrapper; raise :class:`BadAvro` unless ``data`` is exactly one wrapper."""
+        if len(data) < FINGERPRINT_SIZE + 2:
+            raise BadAvro(f"message of {len(data)} bytes is too short to be a signed event")
+        body, pos = _read_bytes(data, FINGERPRINT_SIZE, "body")
+        signature, pos = _read_bytes(data, pos, "signature")
+        if pos != len(data):
+            raise BadAvro(f"{len(data) - pos} unexpected bytes after the signed event")
+        return cls(data[:FINGERPRINT_SIZE], body, signature)
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One event type of the vocabulary, at its current schema version."""
+
+    name: str
+    full_name: str
+    family: str
+    version: int
+    fingerprint: bytes
+    schema: Any
+
+    @property
+    def fingerprint_hex(self) -> str:
+        """The fingerprint as sent in the ``liuhen-schema`` Kafka header."""
+        return self.fingerprint.hex()
+
+
+class SchemaRegistry:
+    """Every event type, and every fingerprint ever used for one, from a schema directory."""
+
+    def __init__(self, *, types: Mapping[str, EventType], writers: Mapping[bytes, tuple[EventType, Any]]):
+        self._types = dict(types)
+        self._writers = dict(writers)
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> SchemaRegistry:
+        """Read ``*.avsc`` (current types) and ``history/*.avsc`` (old versions) from ``directory``."""
+        if directory is None:
+            from schemas import SCHEMA_DIR  # noqa: PLC0415 - keeps the package optional for tests
+
+            directory = SCHEMA_DIR
+        types: dict[str, EventType] = {}
+        writers: dict[bytes, tuple[EventType, Any]] = {}
+        for path in sorted(directory.glob("*.avsc")):
+            raw = json.loads(path.read_text())
+            if not isinstance(raw, dict) or "liuhen.family" not in raw:
+                continue
+            try:
+                parsed = load_schema(str(path), _write_hint=False)
+            except Exception as exc:  # fastavro raises several types for bad schema files
+                raise ConfigurationError(f"schema {path.name} does not load: {exc}") from exc
+            full_name = f"{raw['namespace']}.{raw['name']}"
+            event_type = EventType(
+                name=raw["name"],
+                full_name=full_name,
+                family=raw["liuhen.family"],
+                version=int(raw.get("liuhen.version", 1)),
+                fingerprint=fingerprint(parsed),
+                schema=parse_schema(parsed),
+            )
+            types[event_type.name] = event_type
+            writers[event_type.fingerprint] = (event_type, None)
+        by_full_name = {t.full_name: t for t in types.values()}
+        for path in sorted((directory / "history").glob("*.avsc")):
+            old = parse_schema(json.loads(path.read_text()))
+            current = by_full_name.get(old["name"])
+            if current is None:
+                raise ConfigurationError(f"history schema {path.name} names no current event type")
+            writers.setdefault(fingerprint(old), (current, old))
+        if not types:
+            raise ConfigurationError(f"no event schemas found in {directory}")
+        return cls(types=types, writers=writers)
+
+    @property
+    def types(self) -> Mapping[str, EventType]:
+        """Event types by short name (``FootageViewed``)."""
+        return self._types
+
+    def known(self, schema_fingerprint: bytes) -> bool:
+        """Whether any version of any event type has this fingerprint."""
+        return schema_fingerprint in self._writers
+
+    def event_type(self, name: str) -> EventType:
+        """The event type named ``name``; raise :class:`ConfigurationError` if there is none."""
+        try:
+            return self._types[name]
+        except KeyError:
+            raise ConfigurationError(f"unknown event type {name!r}") from None
+
+    def encode(self, name: str, record: Mapping[str, Any]) -> tuple[bytes, bytes]:
+        """``(fingerprint, body)`` of ``record`` written with the current schema of ``name``."""
+        event_type = self.event_type(name)
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, event_type.schema, record, strict_allow_default=True)
+        return event_type.fingerprint, out.getvalue()
+
+    def decode(self, schema_fingerprint: bytes, body: bytes) -> tuple[EventType, dict[str, Any]]:
+        """Read ``body`` written under ``schema_fingerprint``, resolved to the current schema."""
+        try:
+            event_type, writer = self._writers[schema_fingerprint]
+        except KeyError:
+            raise UnknownSchema(
+                f"schema fingerprint {schema_fingerprint.hex()} is not one liuhen knows: "
+                "publish with a schema from liuhen's schemas/ directory"
+            ) from None
+        stream = io.BytesIO(body)
+        try:
+            if writer is None:
+                record = fastavro.schemaless_reader(stream, event_type.schema, None)
+            else:
+                record = fastavro.schemaless_reader(stream, writer, event_type.schema)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError, ...
+            raise BadAvro(f"body is not a valid {event_type.name}: {type(exc).__name__}: {exc}") from exc
+        if stream.tell() != len(body):
+            raise BadAvro(f"{len(body) - stream.tell()} unexpected bytes after the {event_type.name} body")
+        if not isinstance(record, dict):
+            raise BadAvro(f"body of {event_type.name} did not decode to a record")
+        return event_type, record

@@ -1,0 +1,1 @@
+"""Read models over the ledger: who accessed what footage when, and violations of the regulation."""
