@@ -1,0 +1,271 @@
+"""The ``liuhen`` command: one entry point, verb subcommands, one error boundary.
+
+Exit codes: 0 success; 1 a liuhen error (message on stderr); 2 usage error (argparse).
+Tests call :func:`main` with an argument list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ledger import __version__
+from ledger.config import Config
+from ledger.errors import ConfigurationError, LedgerError
+from ledger.keys import PublicKey, SigningKey
+from ledger.runtime import ensure_key
+
+CST = timezone(timedelta(hours=8), "+08:00")
+
+
+def _ledger_key(config: Config) -> SigningKey:
+    path = config.ledger_key_path
+    if not path.exists():
+        raise ConfigurationError(f"no ledger key at {path}: run 'liuhen keys init' first")
+    return SigningKey.load(path, passphrase=config.passphrase)
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+def cmd_keys(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen keys init|new|register|revoke|list``."""
+    if args.keys_command == "init":
+        key, created = ensure_key(config, "ledger")
+        _print(f"{'created' if created else 'exists '} ledger key  {key.public.verifier_text}")
+        return 0
+    if args.keys_command == "new":
+        key, created = ensure_key(config, args.name)
+        if not created:
+            raise ConfigurationError(f"{config.keys_dir / (args.name + '.key')} already exists")
+        _print(f"created {config.keys_dir / (args.name + '.key')} (mode 0600)")
+        _print(f"public  {key.public.verifier_text}")
+        return 0
+    if args.keys_command == "list":
+        for path in sorted(config.keys_dir.glob("*.pub")):
+            _print(PublicKey.load(path).verifier_text)
+        return 0
+    from ledger.runtime import register_key, revoke_key  # noqa: PLC0415 - needs Kafka
+
+    if args.keys_command == "register":
+        public_path = Path(args.public_key) if args.public_key else config.keys_dir / f"{args.system_id}.pub"
+        public = PublicKey.load(public_path)
+        register_key(config, _ledger_key(config), args.system_id, public, replaces=args.replaces)
+        _print(f"registered {public.key_id} for {args.system_id} (effective from its ledger entry on)")
+        return 0
+    revoke_key(config, _ledger_key(config), args.system_id, args.key_id, reason=args.reason)
+    _print(f"revoked {args.key_id} of {args.system_id}")
+    return 0
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen ingest``: consume the audit topic into the ledger."""
+    from ledger.runtime import build_ingestor  # noqa: PLC0415 - needs Kafka
+
+    ingestor = build_ingestor(config, batch_size=args.batch_size)
+    ingestor.install_signal_handlers()
+    started = time.monotonic()
+    last_report = [started]
+
+    def progress(stats: Any) -> None:
+        now = time.monotonic()
+        if now - last_report[0] >= args.progress:
+            last_report[0] = now
+            rate = stats.appended / max(now - started, 1e-9)
+            _note(
+                f"ingest: {stats.appended} appended, {stats.rejected} rejected, "
+                f"{stats.duplicates} duplicates dropped ({rate:,.0f}/s)"
+            )
+
+    stats = ingestor.run(idle_exit=args.until_idle, on_progress=progress)
+    elapsed = time.monotonic() - started
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_reason.items())) or "none"
+    _print(
+        f"ingest: {stats.appended} events appended, {stats.rejected} rejected ({reasons}), "
+        f"{stats.duplicates} duplicates dropped in {elapsed:.1f} s"
+    )
+    return 0
+
+
+# -- simulate ---------------------------------------------------------------------------------
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigurationError(f"{text!r} is not an ISO 8601 time (e.g. 2026-05-03T00:00:00+08:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=CST)
+
+
+def cmd_simulate(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen simulate``: publish a city's synthetic traffic through the producer SDK."""
+    from ledger.runtime import run_simulation  # noqa: PLC0415 - needs Kafka
+
+    start = _parse_time(args.start) if args.start else None
+    counts = run_simulation(
+        config, seed=args.seed, days=args.days, scale=args.scale, start=start, rate=args.rate, progress=_note
+    )
+    _print(f"simulate: published {sum(counts.values())} events from {len(counts)} sources")
+    for source, count in sorted(counts.items()):
+        _print(f"  {source:<24} {count:>8}")
+    return 0
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+def _time(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).astimezone(CST).isoformat(timespec="seconds")
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen status``: per log, size, chain head, last ingest, lag and rejections."""
+    from ledger.runtime import log_status  # noqa: PLC0415
+
+    rows, kafka_note = log_status(config)
+    if args.json:
+        _print(json.dumps({"logs": rows, "kafka": kafka_note}, indent=2))
+        return 0
+    if not rows:
+        _print(f"no logs yet in {config.store_env.get('SQLITE_DBNAME', config.store_env['PERSISTENCE_MODULE'])}")
+        return 0
+    _print(f"{'log':<32} {'entries':>9} {'rejected':>9} {'lag':>7}  {'last ingest':<25} chain head")
+    for row in rows:
+        lag = "?" if row["lag"] is None else str(row["lag"])
+        last = _time(row["last_ingest_us"]) if row["last_ingest_us"] else "-"
+        _print(
+            f"{row['origin']:<32} {row['size']:>9} {row['rejected']:>9} {lag:>7}  {last:<25} {row['chain_head'][:16]}…"
+        )
+    if kafka_note:
+        _note(f"lag unknown: {kafka_note}")
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen demo``: keys, a simulated day of traffic, ingest, summary."""
+    from ledger.runtime import build_ingestor, run_simulation  # noqa: PLC0415
+
+    key, _ = ensure_key(config, "ledger")
+    _print(f"ledger key  {key.public.verifier_text}")
+    start = _parse_time(args.start)
+    counts = run_simulation(
+        config, seed=args.seed, days=args.days, scale=args.scale, start=start, rate=None, progress=_note
+    )
+    _print(f"published   {sum(counts.values())} signed events from {len(counts)} sources via Kafka")
+    ingestor = build_ingestor(config, batch_size=None)
+    ingestor.install_signal_handlers()
+    began = time.monotonic()
+    stats = ingestor.run(idle_exit=3.0)
+    _print(
+        f"ingested    {stats.appended} entries ({stats.rejected} rejected, {stats.duplicates} duplicates) "
+        f"in {time.monotonic() - began:.1f} s"
+    )
+    from ledger.runtime import check_chains  # noqa: PLC0415
+
+    for origin, size in check_chains(config).items():
+        _print(f"chain ok    {origin}: {size} entries recomputed from the stored bytes")
+    return cmd_status(argparse.Namespace(json=False), config)
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its help text is the command reference)."""
+    parser = argparse.ArgumentParser(
+        prog="liuhen",
+        description="liuhen (留痕): tamper-evident access-audit ledger for public-security video systems.",
+        epilog="Settings come from the environment (LIUHEN_HOME, LIUHEN_KAFKA_BOOTSTRAP, ...); see README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"liuhen {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    keys = verbs.add_parser("keys", help="create keys; register, rotate and revoke source keys")
+    kv = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    kv.add_parser("init", help="create the ledger key if missing")
+    new = kv.add_parser("new", help="create a source system's signing key")
+    new.add_argument("name", help="source system id, e.g. zz-metro")
+    reg = kv.add_parser("register", help="register a source key in the ledger (signed by the ledger key)")
+    reg.add_argument("system_id")
+    reg.add_argument("--public-key", help="verifier key file (default: keys/<system_id>.pub)")
+    reg.add_argument("--replaces", metavar="KEY_ID", help="rotation: revoke this key at the same position")
+    rev = kv.add_parser("revoke", help="revoke a source key from its ledger entry on")
+    rev.add_argument("system_id")
+    rev.add_argument("key_id")
+    rev.add_argument("--reason", required=True)
+    kv.add_parser("list", help="list public keys in the keys folder")
+
+    ing = verbs.add_parser("ingest", help="consume the audit topic into the ledger (Ctrl-C stops cleanly)")
+    ing.add_argument("--until-idle", type=float, metavar="SECONDS", help="exit after this long without input")
+    ing.add_argument("--batch-size", type=int, help="messages per transaction (default LIUHEN_BATCH_SIZE)")
+    ing.add_argument("--progress", type=float, default=5.0, metavar="SECONDS", help="progress line interval")
+
+    sim = verbs.add_parser("simulate", help="publish synthetic traffic of a small city through the SDK")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--days", type=float, default=1.0)
+    sim.add_argument("--scale", type=float, default=1.0, help="multiplies cameras, operators and activity")
+    sim.add_argument("--start", help="ISO 8601 start of the simulated period (default: yesterday 00:00 +08:00)")
+    sim.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+
+    st = verbs.add_parser("status", help="per log: entries, chain head, last ingest, lag, rejections")
+    st.add_argument("--json", action="store_true")
+
+    demo = verbs.add_parser("demo", help="simulate a day of traffic, ingest it, print a summary")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--days", type=float, default=1.0)
+    demo.add_argument("--scale", type=float, default=1.0)
+    demo.add_argument("--start", default="2026-05-03T00:00:00+08:00")
+    return parser
+
+
+COMMANDS = {
+    "keys": cmd_keys,
+    "ingest": cmd_ingest,
+    "simulate": cmd_simulate,
+    "status": cmd_status,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; turn :class:`LedgerError` into a message and exit code 1."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args, Config.from_env())
+    except LedgerError as exc:
+        _note(f"liuhen {args.command}: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,746 @@
+"""Ingest: from the audit topic into the hash-chained ledger, exactly once.
+
+For each partition's batch of a poll:
+
+1. **classify** every message in offset order: size, wrapper, schema fingerprint, body, meaning
+   (:func:`validate`), and the signing key as the log's key ring stands at that position
+   (registry events signed by a registrar key change the ring as they go);
+2. **verify** the source signatures of the batch on a thread pool (Ed25519 verification in
+   ``cryptography`` releases the GIL);
+3. **dedupe** by event id (within the batch, in a recent-id cache, and by the store's unique
+   ``event:<uuid>`` stream);
+4. **chain** the entries (accepted messages verbatim; a ledger-signed ``EventRejected`` for each
+   rejected one) and **append** them in one store transaction together with the partition's
+   Kafka offset (:mod:`ledger.store`);
+5. only then publish the batch's rejections to the rejected topic and commit the Kafka offset.
+
+A crash anywhere loses and duplicates nothing: on (re)assignment a partition restarts from the
+offset stored with the ledger, not from Kafka's committed offset, and rejection entries not yet
+published are published again (at-least-once; each carries its ledger position as its key).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eventsourcing.persistence import Tracking
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from ledger.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
+from ledger.errors import (
+    BadAvro,
+    BadSignature,
+    IngestError,
+    InvalidField,
+    LedgerError,
+    OwnershipLost,
+    Oversized,
+    RevokedKey,
+    StoreError,
+    UnknownKey,
+)
+from ledger.format import Chain, StoredEntry, leaf_hash
+from ledger.keys import PublicKey, SigningKey
+from ledger.store import Batch, DuplicateEvents, KeyChange, LedgerStore, kafka_tracking
+
+log = logging.getLogger("liuhen.ingest")
+
+LEDGER_SOURCE = "liuhen.ledger"
+REGISTRAR_SOURCE = "liuhen.registrar"
+REJECTION_NAMESPACE = uuid.UUID("5d0f3c1e-8f0e-4a43-9d55-6c1a4f3b8e21")
+_CAMERA_ID = re.compile(r"^\d{20}$")
+_KEY_EVENTS = {"SourceKeyRegistered", "SourceKeyRevoked"}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """What ingest reads from where (see :mod:`ledger.config` for the environment names)."""
+
+    bootstrap: str
+    topic: str = "liuhen.audit"
+    rejected_topic: str = "liuhen.audit.rejected"
+    group: str = "liuhen-ingest"
+    deployment: str = "liuhen"
+    max_event_bytes: int = 64 * 1024
+    batch_size: int = 1000
+    verify_threads: int = 2
+    recent_ids: int = 200_000
+
+    def origin(self, partition: int) -> str:
+        """The origin string naming one partition's log."""
+        return f"{self.deployment}/{self.topic}/{partition}"
+
+
+# -- meaning ----------------------------------------------------------------------------------
+
+
+def _check_window(record: Mapping[str, Any], start: str, end: str, where: str) -> None:
+    begin, finish = record.get(start), record.get(end)
+    if begin is not None and finish is not None and finish < begin:
+        raise InvalidField(f"{where}{end} {finish.isoformat()} is before {start} {begin.isoformat()}")
+
+
+def _check_camera(camera_id: Any, where: str) -> None:
+    if camera_id is not None and not _CAMERA_ID.match(camera_id):
+        raise InvalidField(f"{where} {camera_id!r} is not a 20-digit GB/T 28181 id")
+
+
+def validate(event_type: str, family: str, record: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidField` if a decoded event makes no sense.
+
+    Checks what no compliant platform can produce; it does not judge compliance (an access
+    without a reason is a violation for the projections to find, not bad input).
+    """
+    envelope = record["envelope"]
+    if envelope["source_seq"] < 1:
+        raise InvalidField(f"envelope.source_seq is {envelope['source_seq']}; sequences start at 1")
+    if not envelope["source_system_id"]:
+        raise InvalidField("envelope.source_system_id is empty")
+    actor = envelope["actor"]
+    if actor["kind"] == "PERSON" and not actor["user_id"]:
+        raise InvalidField("envelope.actor.user_id is empty for a PERSON actor")
+    if family == "ledger":
+        raise InvalidField(f"{event_type} is written by the ledger itself and cannot be published")
+    for part in ("access", "deletion"):
+        if part in record:
+            _check_window(record[part], "footage_start", "footage_end", f"{part}.")
+            _check_camera(record[part]["camera_id"], f"{part}.camera_id")
+    _check_window(record, "footage_start", "footage_end", "")
+    _check_window(record, "shift_start", "shift_end", "")
+    _check_window(record, "earliest_available", "latest_available", "")
+    for gap in record.get("gaps", ()):
+        _check_window(gap, "start", "end", "gaps[].")
+    _check_camera(record.get("camera_id"), "camera_id")
+    for camera_id in record.get("camera_ids", ()):
+        _check_camera(camera_id, "camera_ids[]")
+    days = record.get("retention_days")
+    if days is not None and days < 1:
+        raise InvalidField(f"retention_days is {days}; a retention period is at least one day")
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RingKey:
+    """A source key as a log's key ring holds it."""
+
+    key_id: str
+    system_id: str
+    verifier: Ed25519PublicKey
+    verifier_text: str
+    revoked: bool
+
+
+class KeyRing:
+    """The source keys of one log at one position, plus the registrar keys that may change them."""
+
+    def __init__(self, *, registrars: Sequence[PublicKey], changes: Sequence[KeyChange] = ()) -> None:
+        self.registrars = {
+            k.key_id: RingKey(
+                k.key_id,
+                REGISTRAR_SOURCE,
+                Ed25519PublicKey.from_public_bytes(k.raw),
+                k.verifier_text,
+                False,
+            )
+            for k in registrars
+        }
+        self.keys: dict[str, RingKey] = {}
+        self.changes = 0
+        for change in changes:
+            self.apply(change)
+
+    def copy(self) -> KeyRing:
+        """An independent copy (a batch classifies against a copy, kept only if it commits)."""
+        ring = KeyRing(registrars=())
+        ring.registrars = self.registrars
+        ring.keys = dict(self.keys)
+        ring.changes = self.changes
+        return ring
+
+    def apply(self, change: KeyChange) -> None:
+        """Register or revoke a key from here on."""
+        public = PublicKey.from_verifier_text(change.public_key)
+        self.keys[change.key_id] = RingKey(
+            change.key_id,
+            change.system_id,
+            Ed25519PublicKey.from_public_bytes(public.raw),
+            change.public_key,
+            change.revoked,
+        )
+        self.changes += 1
+
+    def resolve(self, key_id: str, system_id: str, *, registry_event: bool) -> RingKey:
+        """The key that must have signed an event, or the reason it cannot be trusted."""
+        if registry_event:
+            key = self.registrars.get(key_id)
+            if key is None:
+                raise UnknownKey(
+                    f"{key_id} is not a registrar key: source keys are registered by the ledger operator "
+                    "('liuhen keys register')"
+                )
+            return key
+        key = self.keys.get(key_id)
+        if key is None:
+            raise UnknownKey(
+                f"key {key_id} is not registered for {system_id}: ask the ledger operator to run "
+                f"'liuhen keys register {system_id} --public-key <file>'"
+            )
+        if key.system_id != system_id:
+            raise UnknownKey(f"key {key_id} is registered for {key.system_id}, not for {system_id}")
+        if key.revoked:
+            raise RevokedKey(f"key {key_id} of {system_id} was revoked; sign with the source's current key")
+        return key
+
+
+def _verify_chunk(jobs: Sequence[tuple[int, Ed25519PublicKey, bytes, bytes]]) -> list[int]:
+    failed = []
+    for position, verifier, signature, message in jobs:
+        try:
+            verifier.verify(signature, message)
+        except InvalidSignature:
+            failed.append(position)
+    return failed
+
+
+def _key_changes(event_type: str, record: Mapping[str, Any], ring: KeyRing) -> list[KeyChange]:
+    """The key-ring changes a verified registry event makes (effective index filled in later)."""
+    system_id = record["system_id"]
+    changes = []
+    if event_type == "SourceKeyRegistered":
+        try:
+            public = PublicKey.from_verifier_text(record["public_key"])
+        except LedgerError as exc:
+            raise InvalidField(f"public_key is not a verifier key: {exc}") from exc
+        existing = ring.keys.get(public.key_id)
+        if existing is not None and existing.revoked:
+            raise InvalidField(f"key {public.key_id} was revoked and cannot be registered again")
+        changes.append(KeyChange(public.key_id, system_id, public.verifier_text, False, -1))
+        revoke = record.get("replaces_key_id")
+    else:
+        revoke = record["key_id"]
+    if revoke is not None:
+        old = ring.keys.get(revoke)
+        if old is None or old.system_id != system_id:
+            raise InvalidField(f"cannot revoke {revoke}: it is not registered for {system_id}")
+        changes.append(KeyChange(revoke, system_id, old.verifier_text, True, -1))
+    return changes
+
+
+# -- one batch --------------------------------------------------------------------------------
+
+
+@dataclass
+class Message:
+    """One Kafka message as ingest sees it."""
+
+    offset: int
+    value: bytes
+    key: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    timestamp_ms: int
+
+
+@dataclass
+class Classified:
+    """A message after classification: accepted (with its event id) or rejected (with why)."""
+
+    message: Message
+    event_id: uuid.UUID | None = None
+    event_type: str = ""
+    key_id: str = ""
+    key_changes: list[KeyChange] = field(default_factory=list)
+    error: IngestError | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class BatchResult:
+    """What one batch did to its log."""
+
+    appended: int = 0
+    rejected: list[tuple[StoredEntry, Classified]] = field(default_factory=list)
+    duplicates: int = 0
+
+
+class LogWriter:
+    """Appends one partition's messages to its log. Owns the log while its partition is assigned."""
+
+    def __init__(
+        self,
+        *,
+        settings: IngestSettings,
+        partition: int,
+        store: LedgerStore,
+        registry: SchemaRegistry,
+        ledger_key: SigningKey,
+        registrars: Sequence[PublicKey],
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self.settings = settings
+        self.partition = partition
+        self.origin = settings.origin(partition)
+        self.tracking_name = kafka_tracking(settings.topic, partition)
+        self.store = store
+        self.registry = registry
+        self.ledger_key = ledger_key
+        self.pool = pool
+        self.chain = store.head(self.origin)
+        self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
+        self.rejection_count = store.rejection_count(self.origin)
+        self.recent: OrderedDict[uuid.UUID, bytes] = OrderedDict()
+        self._rejection_type = registry.event_type("EventRejected")
+
+    def next_offset(self) -> int | None:
+        """The first Kafka offset not yet in the log (None: start from the beginning)."""
+        last = self.store.tracked_offset(self.tracking_name)
+        return None if last is None else last + 1
+
+    # classification ---------------------------------------------------------------------------
+
+    def _classify_one(self, message: Message, ring: KeyRing) -> tuple[Classified, tuple[Any, ...] | None]:
+        item = Classified(message)
+        try:
+            if len(message.value) > self.settings.max_event_bytes:
+                raise Oversized(
+                    f"message is {len(message.value)} bytes; one event may be at most "
+                    f"{self.settings.max_event_bytes} bytes"
+                )
+            signed = SignedEvent.decode(message.value)
+            header = dict(message.headers).get(FINGERPRINT_HEADER)
+            if header is not None and header != signed.schema.hex().encode():
+                raise BadAvro(
+                    f"the {FINGERPRINT_HEADER} header does not match the message's schema fingerprint"
+                )
+            event_type, record = self.registry.decode(signed.schema, signed.body)
+            item.event_type = event_type.name
+            validate(event_type.name, event_type.family, record)
+            envelope = record["envelope"]
+            item.event_id = envelope["event_id"]
+            item.key_id = envelope["key_id"]
+            registry_event = event_type.name in _KEY_EVENTS
+            owner = record["system_id"] if registry_event else envelope["source_system_id"]
+            if message.key is not None and message.key != owner.encode():
+                raise InvalidField(
+                    f"Kafka key {message.key!r} is not the source system {owner!r}: "
+                    "publish with the source id as key (the SDK does)"
+                )
+            key = ring.resolve(item.key_id, envelope["source_system_id"], registry_event=registry_event)
+            if not registry_event:
+                return item, (key.verifier, signed.signature, signed.signed_message)
+            # Registry events change the ring for the messages after them: verify them now.
+            try:
+                key.verifier.verify(signed.signature, signed.signed_message)
+            except InvalidSignature:
+                raise BadSignature(
+                    f"registrar signature of {event_type.name} does not verify under {item.key_id}"
+                ) from None
+            item.key_changes = _key_changes(event_type.name, record, ring)
+        except IngestError as error:
+            item.error = error
+        return item, None
+
+    def classify(
+        self, messages: Sequence[Message], known: Mapping[uuid.UUID, bytes]
+    ) -> tuple[list[Classified], KeyRing]:
+        """Classify and verify a batch against a copy of the key ring; return it and the new ring.
+
+        ``known`` maps event ids already in the ledger to the leaf hash of their entry: a
+        message repeating one with the same bytes is a duplicate; with other bytes, a conflict.
+        """
+        ring = self.keyring.copy()
+        items: list[Classified] = []
+        jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]] = []
+        registry_seen: set[uuid.UUID] = set()
+        for message in messages:
+            item, job = self._classify_one(message, ring)
+            if item.key_changes:
+                self._dedupe(item, known, registry_seen)
+                if item.error is None and not item.duplicate:
+                    for change in item.key_changes:
+                        ring.apply(change)
+            if job is not None:
+                jobs.append((len(items), *job))
+            items.append(item)
+        for position in self._verify(jobs):
+            items[position].error = BadSignature(
+                f"source signature does not verify under key {items[position].key_id}: "
+                "the event was altered after signing, or signed with another key"
+            )
+        seen: set[uuid.UUID] = set()
+        for item in items:
+            if item.error is None:
+                self._dedupe(item, known, seen)
+        return items, ring
+
+    def _dedupe(self, item: Classified, known: Mapping[uuid.UUID, bytes], seen: set[uuid.UUID]) -> None:
+        """Mark ``item`` a duplicate (same id, same bytes) or a conflict (same id, other bytes)."""
+        assert item.event_id is not None
+        leaf = known.get(item.event_id) or self.recent.get(item.event_id)
+        if leaf is not None and leaf != leaf_hash(item.message.value):
+            item.error = InvalidField(
+                f"event id {item.event_id} is already in the ledger for a different event: "
+                "event ids must be unique (the SDK draws a random UUID for each event)"
+            )
+        elif leaf is not None or item.event_id in seen:
+            item.duplicate = True
+        else:
+            seen.add(item.event_id)
+
+    def _verify(self, jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]]) -> list[int]:
+        if len(jobs) < 64 or self.settings.verify_threads < 2:
+            return _verify_chunk(jobs)
+        step = -(-len(jobs) // self.settings.verify_threads)
+        chunks = [jobs[i : i + step] for i in range(0, len(jobs), step)]
+        return [p for failed in self.pool.map(_verify_chunk, chunks) for p in failed]
+
+    # chaining and appending -------------------------------------------------------------------
+
+    def rejection_entry(self, item: Classified) -> bytes:
+        """The ledger-signed ``EventRejected`` recording why a message was refused.
+
+        Deterministic (id from topic/partition/offset, time from the Kafka timestamp, Ed25519
+        signatures are deterministic), so re-ingesting after a crash yields the same bytes.
+        """
+        assert item.error is not None
+        message = item.message
+        import hashlib  # noqa: PLC0415 - only on the rejection path
+
+        record = {
+            "envelope": {
+                "event_id": uuid.uuid5(
+                    REJECTION_NAMESPACE, f"{self.settings.topic}:{self.partition}:{message.offset}"
+                ),
+                "schema_version": self._rejection_type.version,
+                "occurred_at": datetime.fromtimestamp(message.timestamp_ms / 1000, UTC),
+                "source_system_id": LEDGER_SOURCE,
+                "source_seq": message.offset + 1,
+                "actor": {
+                    "kind": "SYSTEM",
+                    "user_id": "liuhen-ingest",
+                    "name": "",
+                    "unit": self.settings.deployment,
+                    "role": "ingest",
+                    "workstation": None,
+                    "ip": None,
+                },
+                "key_id": self.ledger_key.public.key_id,
+            },
+            "topic": self.settings.topic,
+            "partition": self.partition,
+            "offset": message.offset,
+            "reason": item.error.reason,
+            "detail": item.error.detail,
+            "message_sha256": hashlib.sha256(message.value).digest(),
+            "message_size": len(message.value),
+            "message_prefix": message.value[: self.settings.max_event_bytes],
+        }
+        fingerprint, body = self.registry.encode("EventRejected", record)
+        unsigned = SignedEvent(fingerprint, body, b"")
+        return SignedEvent(fingerprint, body, self.ledger_key.sign(unsigned.signed_message)).encode()
+
+    def write(self, messages: Sequence[Message]) -> BatchResult:
+        """Classify, chain and durably append one batch; return what happened."""
+        known: dict[uuid.UUID, bytes] = {}
+        while True:
+            items, ring = self.classify(messages, known)
+            result, batch, chain = self._chain(items)
+            try:
+                self.store.append(batch, expected=self.chain)
+            except DuplicateEvents as dup:
+                known.update({event_id: seen.leaf_hash for event_id, seen in dup.seen.items()})
+                continue
+            break
+        self.chain = chain
+        self.keyring = ring
+        self.rejection_count += len(batch.rejections)
+        for stored in batch.entries:
+            event_id = batch.event_ids.get(stored.index)
+            if event_id is not None:
+                self.recent[event_id] = leaf_hash(stored.entry)
+        while len(self.recent) > self.settings.recent_ids:
+            self.recent.popitem(last=False)
+        return result
+
+    def _chain(self, items: Sequence[Classified]) -> tuple[BatchResult, Batch, Chain]:
+        chain = Chain(self.chain.size, self.chain.head)
+        now = time.time_ns() // 1000
+        result = BatchResult()
+        entries: list[StoredEntry] = []
+        event_ids: dict[int, uuid.UUID] = {}
+        changes: list[KeyChange] = []
+        rejections: list[int] = []
+        for item in items:
+            if item.duplicate and item.error is None:
+                result.duplicates += 1
+                continue
+            index = chain.size
+            data = item.message.value if item.error is None else self.rejection_entry(item)
+            stored = StoredEntry(index, item.message.offset, now, chain.append(data), data)
+            entries.append(stored)
+            if item.error is None:
+                assert item.event_id is not None
+                event_ids[index] = item.event_id
+                result.appended += 1
+                changes += [replace(change, from_index=index + 1) for change in item.key_changes]
+            else:
+                rejections.append(index)
+                result.rejected.append((stored, item))
+        batch = Batch(
+            origin=self.origin,
+            entries=entries,
+            event_ids=event_ids,
+            key_changes=changes,
+            key_changes_before=self.keyring.changes,
+            rejections=rejections,
+            rejections_before=self.rejection_count,
+            tracking=Tracking(self.tracking_name, items[-1].message.offset) if items else None,
+        )
+        return result, batch, chain
+
+
+# -- the consumer loop ------------------------------------------------------------------------
+
+
+@dataclass
+class IngestStats:
+    """Counters for progress lines and the final summary."""
+
+    appended: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class Ingestor:
+    """Consumes the audit topic into the ledger until asked to stop."""
+
+    def __init__(
+        self,
+        *,
+        settings: IngestSettings,
+        store: LedgerStore,
+        registry: SchemaRegistry,
+        ledger_key: SigningKey,
+        registrars: Sequence[PublicKey],
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.ledger_key = ledger_key
+        self.registrars = list(registrars)
+        self.consumer = consumer
+        self.producer = producer
+        self.writers: dict[int, LogWriter] = {}
+        self.stats = IngestStats()
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.verify_threads), thread_name_prefix="verify")
+
+    # partition ownership ----------------------------------------------------------------------
+
+    def _assign(self, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp.topic != self.settings.topic:
+                continue
+            writer = LogWriter(
+                settings=self.settings,
+                partition=tp.partition,
+                store=self.store,
+                registry=self.registry,
+                ledger_key=self.ledger_key,
+                registrars=self.registrars,
+                pool=self.pool,
+            )
+            self.writers[tp.partition] = writer
+            self._publish_pending_rejections(writer)
+            offset = writer.next_offset()
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+            log.info("assigned %s at entry %d, offset %s", writer.origin, writer.chain.size, offset or 0)
+
+    def _revoke(self, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            writer = self.writers.pop(tp.partition, None)
+            if writer is not None:
+                log.info("released %s at entry %d", writer.origin, writer.chain.size)
+
+    # rejected topic (an outbox: the ledger's rejection entries are the source of truth) ----------
+
+    def _publish_pending_rejections(self, writer: LogWriter) -> None:
+        name = f"rejected:{writer.origin}"
+        done = self.store.tracked_offset(name)
+        pending = writer.store.rejections(writer.origin, after=-1 if done is None else done)
+        for index in pending:
+            stored = self.store.entry(writer.origin, index)
+            if stored is not None:
+                self._send_rejection(writer, stored, *_rejection_summary(self.registry, stored))
+        if pending:
+            self._flush_rejections(writer, name, pending[-1])
+
+    def _send_rejection(self, writer: LogWriter, stored: StoredEntry, reason: str, detail: str, original: bytes, key: bytes | None) -> None:
+        self.producer.send(
+            self.settings.rejected_topic,
+            key=f"{writer.origin}#{stored.index}".encode(),
+            value=original,
+            headers=[
+                ("liuhen-reason", reason.encode()),
+                ("liuhen-detail", detail.encode()),
+                ("liuhen-origin", f"{self.settings.topic}:{writer.partition}:{stored.kafka_offset}".encode()),
+                ("liuhen-ledger-position", f"{writer.origin}#{stored.index}".encode()),
+                ("liuhen-source-key", key or b""),
+            ],
+        )
+
+    def _flush_rejections(self, writer: LogWriter, name: str, last_index: int) -> None:
+        self.producer.flush(timeout=30)
+        self.store.record_position(name, last_index)
+
+    # the loop ---------------------------------------------------------------------------------
+
+    def _handle(self, tp: TopicPartition, records: Sequence[Any]) -> None:
+        writer = self.writers.get(tp.partition)
+        if writer is None:
+            return
+        messages = [
+            Message(
+                offset=r.offset,
+                value=r.value if r.value is not None else b"",
+                key=r.key,
+                headers=[(k, v) for k, v in (r.headers or [])],
+                timestamp_ms=r.timestamp,
+            )
+            for r in records
+        ]
+        result = writer.write(messages)
+        self.stats.appended += result.appended
+        self.stats.duplicates += result.duplicates
+        self.stats.rejected += len(result.rejected)
+        self.stats.batches += 1
+        for stored, item in result.rejected:
+            assert item.error is not None
+            reason = item.error.reason
+            self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+            log.warning(
+                "rejected %s offset %d (%s): %s", writer.origin, item.message.offset, reason, item.error.detail
+            )
+            self._send_rejection(writer, stored, reason, item.error.detail, item.message.value, item.message.key)
+        if result.rejected:
+            self._flush_rejections(writer, f"rejected:{writer.origin}", result.rejected[-1][0].index)
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)})
+        except KafkaError as exc:  # the ledger's own tracking is authoritative; Kafka's is for lag tools
+            log.info("could not commit offset to Kafka for %s: %s", writer.origin, exc)
+
+    def run(
+        self,
+        *,
+        idle_exit: float | None = None,
+        on_progress: Callable[[IngestStats], None] | None = None,
+    ) -> IngestStats:
+        """Consume until :meth:`stop` (or SIGTERM/SIGINT), or ``idle_exit`` seconds without input."""
+        listener = _Listener(self)
+        self.consumer.subscribe([self.settings.topic], listener=listener)
+        last_input = time.monotonic()
+        backoff = 0.5
+        pending: dict[TopicPartition, list[Any]] = {}
+        try:
+            while not self.stopping.is_set():
+                if not pending:
+                    pending = self.consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
+                if not pending:
+                    if idle_exit is not None and self.writers and time.monotonic() - last_input > idle_exit:
+                        break
+                    continue
+                last_input = time.monotonic()
+                try:
+                    for tp in list(pending):
+                        self._handle(tp, pending[tp])
+                        del pending[tp]
+                except OwnershipLost as exc:
+                    log.warning("%s; reloading the log's state from the store", exc)
+                    self._reload(pending)
+                    pending = {}
+                    continue
+                except StoreError as exc:
+                    log.warning("event store unavailable (%s); retrying in %.1f s", exc, backoff)
+                    self.stopping.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = 0.5
+                if on_progress is not None:
+                    on_progress(self.stats)
+        finally:
+            self.close()
+        return self.stats
+
+    def _reload(self, pending: Mapping[TopicPartition, Any]) -> None:
+        partitions = [tp for tp in self.consumer.assignment() if tp.topic == self.settings.topic]
+        self._revoke(partitions)
+        self._assign(partitions)
+        del pending
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then leave the loop."""
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """Stop gracefully on SIGTERM and SIGINT (Ctrl-C)."""
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def close(self) -> None:
+        """Leave the group and release clients and threads."""
+        try:
+            self.consumer.close(autocommit=False)
+        finally:
+            try:
+                self.producer.close(timeout=10)
+            finally:
+                self.pool.shutdown(wait=True)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self.ingestor._revoke(revoked)
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.ingestor._assign(assigned)
+
+
+def _rejection_summary(registry: SchemaRegistry, stored: StoredEntry) -> tuple[str, str, bytes, bytes | None]:
+    """Reason, detail and original bytes of a stored rejection entry."""
+    signed = SignedEvent.decode(stored.entry)
+    _, record = registry.decode(signed.schema, signed.body)
+    return record["reason"], record["detail"], record["message_prefix"], None
+

@@ -1,0 +1,79 @@
+"""Kafka plumbing shared by the SDK, ingest and status: topics, clients, lag.
+
+Translates ``kafka-python`` errors into :class:`ledger.errors.LedgerError` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ledger.errors import LedgerError
+
+
+class BrokerError(LedgerError):
+    """The Kafka broker cannot be reached or refused a request."""
+
+
+def admin(bootstrap: str) -> KafkaAdminClient:
+    """An admin client, or :class:`BrokerError` naming the address that did not answer."""
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000)
+    except KafkaError as exc:
+        raise BrokerError(
+            f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}); "
+            "start one with 'docker/kafka/broker.sh start' or set LIUHEN_KAFKA_BOOTSTRAP"
+        ) from exc
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]]) -> None:
+    """Create each ``(name, partitions)`` topic that does not exist yet."""
+    client = admin(bootstrap)
+    try:
+        existing = set(client.list_topics())
+        wanted = [
+            NewTopic(name=name, num_partitions=partitions, replication_factor=1)
+            for name, partitions in topics
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                client.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    except KafkaError as exc:
+        raise BrokerError(f"cannot create topics on {bootstrap}: {exc}") from exc
+    finally:
+        client.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Partition → next offset to be written, for every partition of ``topic``."""
+    consumer = consumer_for(bootstrap)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    except KafkaError as exc:
+        raise BrokerError(f"cannot read end offsets of {topic}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def consumer_for(bootstrap: str, **config: Any) -> KafkaConsumer:
+    """A consumer that reads raw bytes, never commits on its own, and starts at the beginning."""
+    settings: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "bootstrap_timeout_ms": 10_000,
+    }
+    settings.update(config)
+    try:
+        return KafkaConsumer(**settings)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot connect a consumer to {bootstrap}: {exc}") from exc

@@ -1,0 +1,257 @@
+"""Assembles the ledger's parts with real clients for the CLI: ingest, simulation, registrar, status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ledger.avro import SchemaRegistry
+from ledger.config import Config
+from ledger.errors import ConfigurationError, LedgerError
+from ledger.format import verify_chain
+from ledger.ingest import REGISTRAR_SOURCE, Ingestor
+from ledger.kafka import BrokerError, consumer_for, end_offsets, ensure_topics
+from ledger.keys import PublicKey, SigningKey
+from ledger.sdk import Publisher
+from ledger.store import LedgerStore, kafka_tracking
+
+CST = timezone(timedelta(hours=8), "+08:00")
+
+
+def ensure_key(config: Config, name: str) -> tuple[SigningKey, bool]:
+    """Load the key ``name`` from the keys folder, creating it (mode 0600) if missing."""
+    config.keys_dir.mkdir(parents=True, exist_ok=True)
+    path = config.keys_dir / f"{name}.key"
+    if path.exists():
+        return SigningKey.load(path, passphrase=config.passphrase), False
+    key = SigningKey.generate(name)
+    key.save(path, passphrase=config.passphrase)
+    key.public.save(config.keys_dir / f"{name}.pub")
+    return key, True
+
+
+def open_store(config: Config) -> LedgerStore:
+    """The ledger's event store as configured (its folder created for SQLite)."""
+    if "SQLITE_DBNAME" in config.store_env and config.store_env["SQLITE_DBNAME"] != ":memory:":
+        config.home.mkdir(parents=True, exist_ok=True)
+    return LedgerStore.open(config.store_env)
+
+
+def ensure_audit_topics(config: Config) -> None:
+    """Create the audit and rejected topics if they do not exist."""
+    ensure_topics(
+        config.ingest.bootstrap,
+        [(config.ingest.topic, config.partitions), (config.ingest.rejected_topic, 1)],
+    )
+
+
+def build_ingestor(config: Config, *, batch_size: int | None) -> Ingestor:
+    """An :class:`Ingestor` with its consumer, producer, store and keys."""
+    from kafka import KafkaProducer  # noqa: PLC0415
+    from kafka.errors import KafkaError  # noqa: PLC0415
+
+    settings = config.ingest
+    if batch_size is not None:
+        from dataclasses import replace  # noqa: PLC0415
+
+        settings = replace(settings, batch_size=batch_size)
+    ledger_key, _ = ensure_key(config, "ledger")
+    ensure_audit_topics(config)
+    consumer = consumer_for(
+        settings.bootstrap,
+        group_id=settings.group,
+        max_poll_records=settings.batch_size,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    try:
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", bootstrap_timeout_ms=10_000)
+    except KafkaError as exc:
+        consumer.close()
+        raise BrokerError(f"cannot connect a producer to {settings.bootstrap}: {exc}") from exc
+    return Ingestor(
+        settings=settings,
+        store=open_store(config),
+        registry=SchemaRegistry.load(),
+        ledger_key=ledger_key,
+        registrars=[ledger_key.public],
+        consumer=consumer,
+        producer=producer,
+    )
+
+
+def registrar(config: Config, ledger_key: SigningKey) -> Publisher:
+    """A publisher that signs registry events with the ledger key."""
+    ensure_audit_topics(config)
+    return Publisher.connect(
+        bootstrap=config.ingest.bootstrap,
+        source_id=REGISTRAR_SOURCE,
+        key=ledger_key,
+        state_dir=config.state_dir,
+        topic=config.ingest.topic,
+    )
+
+
+_REGISTRAR_ACTOR = {
+    "kind": "SYSTEM",
+    "user_id": "liuhen-registrar",
+    "name": "",
+    "unit": "ledger operator",
+    "role": "registrar",
+    "workstation": None,
+    "ip": None,
+}
+
+
+def register_key(
+    config: Config,
+    ledger_key: SigningKey,
+    system_id: str,
+    public: PublicKey,
+    *,
+    replaces: str | None = None,
+    publisher: Publisher | None = None,
+) -> None:
+    """Publish a ``SourceKeyRegistered`` event (keyed by the source, so it shares its log)."""
+    own = publisher is None
+    pub = publisher or registrar(config, ledger_key)
+    try:
+        pub.publish(
+            "SourceKeyRegistered",
+            {"system_id": system_id, "public_key": public.verifier_text, "replaces_key_id": replaces},
+            actor=_REGISTRAR_ACTOR,
+            kafka_key=system_id,
+        )
+        pub.flush()
+    finally:
+        if own:
+            pub.close()
+
+
+def revoke_key(config: Config, ledger_key: SigningKey, system_id: str, key_id: str, *, reason: str) -> None:
+    """Publish a ``SourceKeyRevoked`` event."""
+    with registrar(config, ledger_key) as pub:
+        pub.publish(
+            "SourceKeyRevoked",
+            {"system_id": system_id, "key_id": key_id, "reason": reason},
+            actor=_REGISTRAR_ACTOR,
+            kafka_key=system_id,
+        )
+
+
+def run_simulation(
+    config: Config,
+    *,
+    seed: int,
+    days: float,
+    scale: float,
+    start: datetime | None,
+    rate: float | None,
+    progress: Callable[[str], None],
+) -> dict[str, int]:
+    """Create and register the simulated sources' keys, then publish their traffic."""
+    from ledger.simulate import build_city, simulate  # noqa: PLC0415
+
+    if start is None:
+        today = datetime.now(CST).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today - timedelta(days=1)
+    city = build_city(seed=seed, scale=scale)
+    ledger_key, _ = ensure_key(config, "ledger")
+    registry = SchemaRegistry.load()
+    publishers: dict[str, Publisher] = {}
+    counts: dict[str, int] = {}
+    marks = config.state_dir / "registered"
+    marks.mkdir(parents=True, exist_ok=True)
+    try:
+        with registrar(config, ledger_key) as reg:
+            for system in city.systems:
+                key, _ = ensure_key(config, system.system_id)
+                mark = marks / key.public.key_id
+                if not mark.exists():
+                    register_key(config, ledger_key, system.system_id, key.public, publisher=reg)
+                    mark.touch()
+                publishers[system.system_id] = Publisher.connect(
+                    bootstrap=config.ingest.bootstrap,
+                    source_id=system.system_id,
+                    key=key,
+                    state_dir=config.state_dir,
+                    topic=config.ingest.topic,
+                    registry=registry,
+                )
+        began = time.monotonic()
+        last_note = began
+        total = 0
+        for event in simulate(city, seed=seed, start=start, days=days):
+            publishers[event.source_id].publish(
+                event.event_type, event.fields, actor=event.actor, occurred_at=event.occurred_at
+            )
+            counts[event.source_id] = counts.get(event.source_id, 0) + 1
+            total += 1
+            now = time.monotonic()
+            if rate is not None:
+                ahead = total / rate - (now - began)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if now - last_note >= 5:
+                last_note = now
+                progress(f"simulate: {total} events published ({total / (now - began):,.0f}/s)")
+        for publisher in publishers.values():
+            publisher.flush()
+    finally:
+        for publisher in publishers.values():
+            publisher.close()
+    return counts
+
+
+def check_chains(config: Config) -> dict[str, int]:
+    """Recompute every log's chain from its stored bytes; raise on the first break."""
+    store = open_store(config)
+    try:
+        return {origin: verify_chain(store.entries(origin)).size for origin in store.origins()}
+    finally:
+        store.close()
+
+
+def log_status(config: Config) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows of ``liuhen status`` and, if Kafka could not be asked for lag, why not."""
+    store = open_store(config)
+    note = None
+    try:
+        try:
+            ends = end_offsets(config.ingest.bootstrap, config.ingest.topic)
+        except LedgerError as exc:
+            ends, note = {}, str(exc)
+        rows = []
+        for origin in store.origins():
+            head = store.head(origin)
+            last = store.entry(origin, head.size - 1) if head.size else None
+            partition = int(origin.rsplit("/", 1)[1])
+            tracked = store.tracked_offset(kafka_tracking(config.ingest.topic, partition))
+            end = ends.get(partition)
+            rows.append(
+                {
+                    "origin": origin,
+                    "size": head.size,
+                    "chain_head": head.head.hex(),
+                    "last_ingest_us": last.ingested_at_us if last else None,
+                    "last_offset": tracked,
+                    "lag": None if end is None else end - (tracked + 1 if tracked is not None else 0),
+                    "rejected": store.rejection_count(origin),
+                }
+            )
+        return rows, note
+    finally:
+        store.close()
+
+
+__all__ = [
+    "ConfigurationError",
+    "build_ingestor",
+    "check_chains",
+    "log_status",
+    "register_key",
+    "revoke_key",
+    "run_simulation",
+]

@@ -1,0 +1,294 @@
+"""The ledger's event store, through the ``eventsourcing`` library's own recorders.
+
+The backend is chosen by the library's environment variables (``PERSISTENCE_MODULE``,
+``SQLITE_DBNAME``, ``POSTGRES_*``); liuhen sets ``ORIGINATOR_ID_TYPE=text`` so streams have
+readable names. Everything lives in the library's one ``stored_events`` table and its
+``tracking`` table:
+
+======================  =========  ==============================================================
+stream (originator id)  version    state
+======================  =========  ==============================================================
+``log:<origin>``        index      a stored entry (:class:`ledger.format.StoredEntry`)
+``event:<uuid>``        0          the log, index and leaf hash of the entry carrying that event id
+``keys:<origin>``       n          the n-th source-key change applied in that log (JSON)
+``rejections:<origin>``  n          the index of the n-th rejection entry of that log
+``logs``                n          the origin of the n-th log ever opened
+======================  =========  ==============================================================
+
+Each batch is one ``insert_events`` call, so one transaction, together with a tracking record
+(``kafka:<topic>:<partition>`` → last Kafka offset in the batch). The library's unique
+``(originator_id, originator_version)`` constraint is what makes a fork impossible: a second
+writer's entry at an existing index, a second entry for an event id, or a second registration of a
+log each make the whole batch fail. Its single-row tracking refuses an offset that does not move
+forward, so a stale writer cannot record old offsets either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    PersistenceError,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.utils import Environment
+
+from ledger.errors import ConfigurationError, OwnershipLost, StoreError
+from ledger.format import Chain, StoredEntry, leaf_hash
+
+ENTRY_TOPIC = "liuhen.entry/1"
+SEEN_TOPIC = "liuhen.seen/1"
+KEYS_TOPIC = "liuhen.keys/1"
+LOG_TOPIC = "liuhen.log/1"
+REJECTION_TOPIC = "liuhen.rejection/1"
+LOGS_STREAM = "logs"
+_PAGE = 1000
+
+
+def log_stream(origin: str) -> str:
+    """Stream name of a log's entries."""
+    return f"log:{origin}"
+
+
+def seen_stream(event_id: UUID) -> str:
+    """Stream name of an event id's marker."""
+    return f"event:{event_id}"
+
+
+def kafka_tracking(topic: str, partition: int) -> str:
+    """Tracking name under which a partition's last stored Kafka offset is kept."""
+    return f"kafka:{topic}:{partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Where an event id was first appended."""
+
+    origin: str
+    index: int
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """A source-key registration or revocation, effective from ``from_index`` of its log."""
+
+    key_id: str
+    system_id: str
+    public_key: str
+    revoked: bool
+    from_index: int
+
+    def encode(self) -> bytes:
+        """JSON of the change."""
+        return json.dumps(
+            {
+                "key_id": self.key_id,
+                "system_id": self.system_id,
+                "public_key": self.public_key,
+                "revoked": self.revoked,
+                "from_index": self.from_index,
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def decode(cls, state: bytes) -> KeyChange:
+        """Parse :meth:`encode`'s output."""
+        return cls(**json.loads(state))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one transaction appends to one log."""
+
+    origin: str
+    entries: Sequence[StoredEntry]
+    event_ids: Mapping[int, UUID]
+    """Entry index → event id, for the entries that carry a source event (not rejections)."""
+    key_changes: Sequence[KeyChange] = ()
+    key_changes_before: int = 0
+    rejections: Sequence[int] = ()
+    """Indices of the batch's rejection entries."""
+    rejections_before: int = 0
+    tracking: Tracking | None = None
+
+
+class LedgerStore:
+    """Reads and appends ledger logs through an ``eventsourcing`` process recorder."""
+
+    def __init__(self, *, recorder: ProcessRecorder, env: Environment) -> None:
+        self.recorder = recorder
+        self.env = env
+
+    @classmethod
+    def open(cls, env: Mapping[str, str]) -> LedgerStore:
+        """Open (and create if needed) the store named by the library's environment variables."""
+        settings = {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y", **env}
+        environment = Environment("liuhen", settings)
+        try:
+            factory = InfrastructureFactory.construct(environment)
+            recorder = factory.process_recorder()
+        except (PersistenceError, ValueError, OSError) as exc:
+            raise ConfigurationError(f"cannot open the event store: {exc}") from exc
+        return cls(recorder=recorder, env=environment)
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def head(self, origin: str) -> Chain:
+        """The chain state after a log's last entry (the empty chain for a new log)."""
+        last = self.recorder.select_events(log_stream(origin), desc=True, limit=1)
+        if not last:
+            return Chain()
+        stored = StoredEntry.decode(last[0].originator_version, last[0].state)
+        return Chain(stored.index + 1, stored.chain_hash)
+
+    def entries(
+        self, origin: str, *, start: int = 0, stop: int | None = None, page: int = _PAGE
+    ) -> Iterator[StoredEntry]:
+        """A log's entries from index ``start`` up to (not including) ``stop``, paged."""
+        after = start - 1
+        while stop is None or after + 1 < stop:
+            limit = page if stop is None else min(page, stop - after - 1)
+            rows = self.recorder.select_events(
+                log_stream(origin), gt=after if after >= 0 else None, limit=limit
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield StoredEntry.decode(row.originator_version, row.state)
+            after = rows[-1].originator_version
+
+    def entry(self, origin: str, index: int) -> StoredEntry | None:
+        """One entry, or None past the end."""
+        rows = self.recorder.select_events(
+            log_stream(origin), gt=index - 1 if index > 0 else None, lte=index, limit=1
+        )
+        return StoredEntry.decode(index, rows[0].state) if rows else None
+
+    def seen(self, event_id: UUID) -> Seen | None:
+        """Where ``event_id`` was appended, if it was."""
+        rows = self.recorder.select_events(seen_stream(event_id), limit=1)
+        if not rows:
+            return None
+        data = json.loads(rows[0].state)
+        return Seen(data["log"], data["index"], bytes.fromhex(data["leaf"]))
+
+    def key_changes(self, origin: str) -> list[KeyChange]:
+        """Every source-key change applied in a log, in order."""
+        rows = self.recorder.select_events(f"keys:{origin}")
+        return [KeyChange.decode(row.state) for row in rows]
+
+    def rejections(self, origin: str, *, after: int = -1) -> list[int]:
+        """Indices of a log's rejection entries, those after entry ``after`` only."""
+        gt = None
+        rows = self.recorder.select_events(f"rejections:{origin}", gt=gt)
+        return [i for row in rows if (i := int(row.state)) > after]
+
+    def rejection_count(self, origin: str) -> int:
+        """How many rejection entries a log holds."""
+        last = self.recorder.select_events(f"rejections:{origin}", desc=True, limit=1)
+        return last[0].originator_version + 1 if last else 0
+
+    def origins(self) -> list[str]:
+        """Every log ever opened, in the order they were opened."""
+        return [row.state.decode() for row in self.recorder.select_events(LOGS_STREAM)]
+
+    def tracked_offset(self, name: str) -> int | None:
+        """The last position recorded under a tracking name."""
+        return self.recorder.max_tracking_id(name)
+
+    def record_position(self, name: str, position: int) -> None:
+        """Record a position on its own (e.g. how far the rejected-topic outbox has published)."""
+        try:
+            self.recorder.insert_tracking(Tracking(name, position))
+        except IntegrityError as exc:
+            raise OwnershipLost(name, position) from exc
+
+    # -- appending -----------------------------------------------------------------------------
+
+    def append(self, batch: Batch, *, expected: Chain) -> None:
+        """Append a batch in one transaction, or raise and append nothing.
+
+        ``expected`` is the caller's idea of the log's chain state before the batch. Raises
+        :class:`OwnershipLost` when another writer moved the log (or its tracked offset) first,
+        and :class:`DuplicateEvents` naming the event ids that are already in the ledger.
+        """
+        stored = [
+            StoredEvent(log_stream(batch.origin), e.index, ENTRY_TOPIC, e.encode())
+            for e in batch.entries
+        ]
+        by_index = {e.index: e for e in batch.entries}
+        stored += [
+            StoredEvent(
+                seen_stream(event_id),
+                0,
+                SEEN_TOPIC,
+                json.dumps(
+                    {"log": batch.origin, "index": index, "leaf": leaf_hash(by_index[index].entry).hex()}
+                ).encode(),
+            )
+            for index, event_id in batch.event_ids.items()
+        ]
+        stored += [
+            StoredEvent(f"keys:{batch.origin}", batch.key_changes_before + n, KEYS_TOPIC, change.encode())
+            for n, change in enumerate(batch.key_changes)
+        ]
+        stored += [
+            StoredEvent(
+                f"rejections:{batch.origin}", batch.rejections_before + n, REJECTION_TOPIC, str(index).encode()
+            )
+            for n, index in enumerate(batch.rejections)
+        ]
+        if expected.size == 0 and batch.entries:
+            stored.append(self._log_opened(batch.origin))
+        try:
+            self.recorder.insert_events(stored, tracking=batch.tracking)
+        except IntegrityError as exc:
+            self._explain_conflict(batch, expected, exc)
+        except PersistenceError as exc:
+            raise StoreError(f"event store failed to append to {batch.origin}: {exc}") from exc
+
+    def _log_opened(self, origin: str) -> StoredEvent:
+        count = len(self.recorder.select_events(LOGS_STREAM))
+        return StoredEvent(LOGS_STREAM, count, LOG_TOPIC, origin.encode())
+
+    def _explain_conflict(self, batch: Batch, expected: Chain, exc: IntegrityError) -> None:
+        head = self.head(batch.origin)
+        if head.size != expected.size or head.head != expected.head:
+            raise OwnershipLost(batch.origin, expected.size) from exc
+        duplicates = {
+            event_id: seen
+            for event_id in batch.event_ids.values()
+            if (seen := self.seen(event_id)) is not None
+        }
+        if duplicates:
+            raise DuplicateEvents(duplicates) from exc
+        if expected.size == 0 and batch.origin in self.origins():
+            raise OwnershipLost(batch.origin, 0) from exc
+        if batch.tracking is not None:
+            last = self.tracked_offset(batch.tracking.application_name)
+            if last is not None and last >= batch.tracking.notification_id:
+                raise OwnershipLost(batch.origin, expected.size) from exc
+        raise StoreError(f"event store refused a batch for {batch.origin}: {exc}") from exc
+
+
+class DuplicateEvents(StoreError):
+    """Some event ids of a batch are already in the ledger (``seen`` says where)."""
+
+    def __init__(self, seen: Mapping[UUID, Seen]) -> None:
+        super().__init__(f"{len(seen)} event id(s) already in the ledger")
+        self.seen = dict(seen)
