@@ -167,7 +167,7 @@ class SchemaRegistry:
         by_full_name = {t.full_name: t for t in types.values()}
         for path in sorted((directory / "history").glob("*.avsc")):
             old = parse_schema(json.loads(path.read_text()))
-            current = by_full_name.get(old["name"])
+            current = by_full_name.get(old["name"]) if isinstance(old, dict) else None
             if current is None:
                 raise ConfigurationError(f"history schema {path.name} names no current event type")
             writers.setdefault(fingerprint(old), (current, old))

@@ -69,7 +69,7 @@ class PublicKey:
     @classmethod
     def from_verifier_text(cls, text: str) -> PublicKey:
         """Parse verifier key text; raise :class:`KeyFileError` if it is malformed or inconsistent."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise KeyFileError(f"not a verifier key (want name+hexid+base64): {text.strip()[:80]!r}")
         name, hex_id, encoded = parts

@@ -71,11 +71,11 @@ class SequenceFile:
         except ValueError as exc:
             raise ConfigurationError(f"{path} does not hold a sequence number: {raw!r}") from exc
 
-    def next(self) -> int:
-        """Take and record the next number (written before use, fsynced by :meth:`sync`)."""
-        self.last += 1
-        os.pwrite(self._fd, f"{self.last:>{_SEQ_WIDTH}}\n".encode(), 0)
-        return self.last
+    def take(self, number: int) -> None:
+        """Record ``number`` (the next one) as used, before its event is sent; fsynced by :meth:`sync`."""
+        assert number == self.last + 1
+        os.pwrite(self._fd, f"{number:>{_SEQ_WIDTH}}\n".encode(), 0)
+        self.last = number
 
     def sync(self) -> None:
         """Make the recorded number durable."""
@@ -168,9 +168,10 @@ class Publisher:
     ) -> tuple[bytes, Published]:
         """Fill the envelope, encode and sign one event; return its wire bytes."""
         kind = self.registry.event_type(event_type)
-        seq = self.sequence.next()
+        seq = self.sequence.last + 1
+        event_id = event_id or uuid.uuid4()
         envelope = {
-            "event_id": event_id or uuid.uuid4(),
+            "event_id": event_id,
             "schema_version": kind.version,
             "occurred_at": occurred_at or datetime.now(UTC),
             "source_system_id": self.source_id,
@@ -186,7 +187,8 @@ class Publisher:
         wire = SignedEvent(fingerprint, body, signature).encode()
         if len(wire) > MAX_EVENT_BYTES:
             raise PublishError(f"{event_type} is {len(wire)} bytes; the ledger accepts {MAX_EVENT_BYTES}")
-        return wire, Published(envelope["event_id"], seq, len(wire))
+        self.sequence.take(seq)
+        return wire, Published(event_id, seq, len(wire))
 
     def publish(
         self,

@@ -1,0 +1,245 @@
+"""Ingest from a real Kafka broker into a real SQLite ledger: order, chain, rejections, duplicates."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from ledger.avro import FINGERPRINT_HEADER, SignedEvent
+from ledger.config import Config
+from ledger.format import Chain, chain_hash, leaf_hash, verify_chain
+from ledger.keys import SigningKey
+from ledger.runtime import ensure_key, revoke_key
+from tests.events import (
+    ACTOR,
+    REGISTRY,
+    decode,
+    ingest,
+    publisher,
+    registered_source,
+    stored_logs,
+    viewed,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def only_log(config: Config) -> list[Any]:
+    logs = stored_logs(config)
+    assert len(logs) == 1, f"expected one log, found {sorted(logs)}"
+    return next(iter(logs.values()))
+
+
+def test_signed_events_end_up_in_order_with_a_recomputable_chain(config: Config) -> None:
+    registered_source(config)
+    with publisher(config) as pub:
+        sent = [pub.sign("FootageViewed", viewed(n), actor=ACTOR, occurred_at=None) for n in range(300)]
+    # sign() only builds the bytes; publish the very same bytes through the SDK's producer.
+    with publisher(config) as pub:
+        published = [pub.publish("FootageViewed", viewed(n), actor=ACTOR) for n in range(300)]
+    stats = ingest(config)
+    assert stats.appended == 301  # 300 events + the key registration
+    assert stats.rejected == 0
+    entries = only_log(config)
+    assert [e.index for e in entries] == list(range(301))
+    assert decode(entries[0].entry)[0] == "SourceKeyRegistered"
+    ids = [decode(e.entry)[1]["envelope"]["event_id"] for e in entries[1:]]
+    assert ids == [p.event_id for p in published]
+    seqs = [decode(e.entry)[1]["envelope"]["source_seq"] for e in entries[1:]]
+    assert seqs == list(range(301, 601))  # the SDK's sequence continued across both publishers
+    assert len(sent) == 300
+    # Recompute every chain hash from the stored entry bytes alone.
+    head = bytes(32)
+    for e in entries:
+        head = chain_hash(head, hashlib.sha256(b"\x00" + e.entry).digest())
+        assert e.chain_hash == head
+    assert verify_chain(entries).head == head
+    assert [e.kafka_offset for e in entries] == list(range(301))
+
+
+def _raw_producer(config: Config) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=config.ingest.bootstrap, acks="all")
+
+
+def _rejected_messages(config: Config, expected: int) -> list[Any]:
+    consumer = KafkaConsumer(
+        config.ingest.rejected_topic,
+        bootstrap_servers=config.ingest.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    try:
+        out = []
+        for message in consumer:
+            out.append(message)
+            if len(out) >= expected:
+                break
+        return out
+    finally:
+        consumer.close()
+
+
+def test_each_kind_of_bad_input_is_rejected_with_its_own_reason_and_good_events_still_flow(
+    config: Config, tmp_path: Path
+) -> None:
+    registered_source(config)
+    stranger = SigningKey.generate("zz-metro")  # same source name, never registered
+    old_key, _ = ensure_key(config, "zz-metro")
+    good_ids = []
+    producer = _raw_producer(config)
+    topic = config.ingest.topic
+
+    def send(value: bytes, *, headers: list[tuple[str, bytes]] | None = None) -> None:
+        producer.send(topic, key=b"zz-metro", value=value, headers=headers or []).get(timeout=10)
+
+    with publisher(config) as pub:
+        good = pub.sign("FootageViewed", viewed(0), actor=ACTOR)
+        good_ids.append(good[1].event_id)
+        send(good[0])
+        # garbage bytes
+        send(b"\x00\xffnot an avro event at all" * 3)
+        # unknown schema fingerprint
+        wire, _ = pub.sign("FootageViewed", viewed(1), actor=ACTOR)
+        signed = SignedEvent.decode(wire)
+        send(SignedEvent(hashlib.sha256(b"no such schema").digest(), signed.body, signed.signature).encode())
+        # wrong signature: a byte of the body changed after signing (the reason text changes)
+        wire, _ = pub.sign("FootageViewed", viewed(2), actor=ACTOR)
+        signed = SignedEvent.decode(wire)
+        tampered = signed.body.replace(b"patrol review", b"patrol reviex")
+        send(SignedEvent(signed.schema, tampered, signed.signature).encode())
+        # a field that makes no sense: footage ends before it starts
+        fields = viewed(3)
+        fields["access"]["footage_end"] = fields["access"]["footage_start"] - timedelta(minutes=1)
+        send(pub.sign("FootageViewed", fields, actor=ACTOR)[0])
+        # oversized message
+        fields = viewed(4, reason="x" * (config.ingest.max_event_bytes + 10))
+        big_fp, big_body = REGISTRY.encode(
+            "FootageViewed", {**fields, "envelope": decode(good[0])[1]["envelope"]}
+        )
+        send(SignedEvent(big_fp, big_body, bytes(64)).encode())
+        good = pub.sign("FootageViewed", viewed(5), actor=ACTOR)
+        good_ids.append(good[1].event_id)
+        send(good[0])
+    # unknown key: signed by a key nobody registered
+    pub_stranger_dir = tmp_path / "stranger"
+    pub_stranger_dir.mkdir()
+    (pub_stranger_dir / "k").write_bytes(b"")
+    unsigned_fp, body = REGISTRY.encode(
+        "FootageViewed",
+        {**viewed(6), "envelope": {**decode(good[0])[1]["envelope"], "event_id": uuid.uuid4(),
+                                   "key_id": stranger.public.key_id}},
+    )
+    message = SignedEvent(unsigned_fp, body, b"").signed_message
+    send(SignedEvent(unsigned_fp, body, stranger.sign(message)).encode(), headers=[(FINGERPRINT_HEADER, b"")])
+    producer.flush()
+    first = ingest(config)
+    assert first.appended == 3  # registration + 2 good events
+    # revoked key: revoke the source's key, then publish with it
+    revoke_key(config, ensure_key(config, "ledger")[0], "zz-metro", old_key.public.key_id, reason="laptop stolen")
+    with publisher(config) as pub:
+        send(pub.sign("FootageViewed", viewed(7), actor=ACTOR)[0])
+    producer.flush()
+    producer.close()
+    second = ingest(config)
+    assert second.appended == 1  # the revocation itself
+
+    reasons = dict(first.by_reason)
+    for k, v in second.by_reason.items():
+        reasons[k] = reasons.get(k, 0) + v
+    assert reasons == {
+        "bad_avro": 2,  # garbage, and the stranger's message whose header does not match
+        "unknown_schema": 1,
+        "bad_signature": 1,
+        "invalid_field": 1,
+        "oversized": 1,
+        "revoked_key": 1,
+    }
+    entries = only_log(config)
+    kinds = [decode(e.entry) for e in entries]
+    ledger_reasons = [r["reason"] for name, r in kinds if name == "EventRejected"]
+    assert sorted(ledger_reasons) == sorted(k for k, n in reasons.items() for _ in range(n))
+    accepted = [r["envelope"]["event_id"] for name, r in kinds if name == "FootageViewed"]
+    assert accepted == good_ids
+    verify_chain(entries)
+    rejected = _rejected_messages(config, sum(reasons.values()))
+    topic_reasons = sorted(dict(m.headers)["liuhen-reason"].decode() for m in rejected)
+    assert topic_reasons == sorted(ledger_reasons)
+    for m in rejected:
+        assert dict(m.headers)["liuhen-detail"], "every rejection carries a readable detail"
+
+
+def test_unknown_key_is_its_own_reason(config: Config) -> None:
+    registered_source(config)
+    stranger = SigningKey.generate("zz-metro")
+    with publisher(config) as pub:
+        pub.key = stranger
+        pub._key_id = stranger.public.key_id  # a platform signing with a key it never registered
+        pub.publish("FootageViewed", viewed(0), actor=ACTOR)
+    stats = ingest(config)
+    assert stats.by_reason == {"unknown_key": 1}
+    (rejection,) = [r for name, r in map(decode, [e.entry for e in only_log(config)]) if name == "EventRejected"]
+    assert stranger.public.key_id in rejection["detail"]
+    assert "liuhen keys register" in rejection["detail"]
+
+
+def test_resent_duplicates_are_appended_once_even_across_restarts(config: Config) -> None:
+    registered_source(config)
+    with publisher(config) as pub:
+        wires = [pub.sign("FootageViewed", viewed(n), actor=ACTOR)[0] for n in range(20)]
+    producer = _raw_producer(config)
+    for wire in wires + wires[:5]:  # duplicates inside one batch
+        producer.send(config.ingest.topic, key=b"zz-metro", value=wire)
+    producer.flush()
+    first = ingest(config)
+    assert (first.appended, first.duplicates) == (21, 5)
+    for wire in wires[10:]:  # re-sent after a restart: found by the store, not the in-memory cache
+        producer.send(config.ingest.topic, key=b"zz-metro", value=wire)
+    producer.flush()
+    producer.close()
+    second = ingest(config)
+    assert (second.appended, second.duplicates, second.rejected) == (0, 10, 0)
+    entries = only_log(config)
+    assert len(entries) == 21
+    assert [e.entry for e in entries[1:]] == wires
+    assert verify_chain(entries).size == 21
+
+
+def test_a_different_event_reusing_an_event_id_is_rejected_not_dropped(config: Config) -> None:
+    registered_source(config)
+    with publisher(config) as pub:
+        first = pub.publish("FootageViewed", viewed(0), actor=ACTOR)
+    ingest(config)
+    with publisher(config) as pub:
+        pub.publish("FootageViewed", viewed(1), actor=ACTOR, event_id=first.event_id)
+    stats = ingest(config)
+    assert stats.by_reason == {"invalid_field": 1}
+    entries = only_log(config)
+    name, record = decode(entries[-1].entry)
+    assert name == "EventRejected"
+    assert str(first.event_id) in record["detail"]
+
+
+def test_rejection_entries_are_signed_by_the_ledger_key(config: Config) -> None:
+    registered_source(config)
+    producer = _raw_producer(config)
+    producer.send(config.ingest.topic, key=b"zz-metro", value=b"garbage")
+    producer.flush()
+    producer.close()
+    ingest(config)
+    entry = only_log(config)[-1]
+    signed = SignedEvent.decode(entry.entry)
+    ledger_key, _ = ensure_key(config, "ledger")
+    ledger_key.public.verify(signed.signature, signed.signed_message)
+    name, record = decode(entry.entry)
+    assert name == "EventRejected"
+    assert record["message_prefix"] == b"garbage"
+    assert record["message_sha256"] == hashlib.sha256(b"garbage").digest()
+    assert record["envelope"]["key_id"] == ledger_key.public.key_id
+    assert leaf_hash(entry.entry) != leaf_hash(b"garbage")
+    assert Chain().size == 0
