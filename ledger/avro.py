@@ -9,12 +9,15 @@ Every Kafka message on the audit topic, and so every ledger entry, is one ``liuh
 
 Avro encodes ``fixed`` as its raw bytes and ``bytes`` as a zig-zag varint length followed by the
 bytes, so the wrapper is written and read here directly (a test proves it equals fastavro's
-encoding of the schema). The signature covers the fingerprint, so a body cannot be re-read under
+encoding of the schema). Only the minimal encoding of a length is accepted, so one event has
+exactly one byte string and so one leaf hash. The signature covers the fingerprint, so a body cannot be re-read under
 another schema. The signing key is named by the body's ``envelope.key_id``.
 
 Old schema versions stay readable: :class:`SchemaRegistry` maps every fingerprint it has ever
 known (current files and ``schemas/history/``) to the event type's current schema, and fastavro
-resolves old writer schemas against it (new fields take their defaults).
+resolves old writer schemas against it (new fields take their defaults). History files hold the
+fully expanded schema with its logical types (:func:`freeze`), not the Parsing Canonical Form,
+which would drop them and make old events decode to other Python types.
 
 Imports only the standard library and ``fastavro``: the offline verifier depends on it.
 """
@@ -64,6 +67,8 @@ def _read_long(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if byte == 0 and shift:
+                raise BadAvro("length prefix is not minimally encoded")
             break
         shift += 7
         if shift > 63:
@@ -85,6 +90,10 @@ class SignedEvent:
     schema: bytes
     body: bytes
     signature: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.schema) != FINGERPRINT_SIZE:
+            raise ValueError(f"a schema fingerprint is {FINGERPRINT_SIZE} bytes, not {len(self.schema)}")
 
     @property
     def signed_message(self) -> bytes:
@@ -220,3 +229,22 @@ class SchemaRegistry:
         if not isinstance(record, dict):
             raise BadAvro(f"body of {event_type.name} did not decode to a record")
         return event_type, record
+
+
+def freeze(registry: SchemaRegistry, name: str) -> tuple[str, str]:
+    """File name and text that keep the current version of ``name`` readable after it changes.
+
+    The text is the schema with every named type inlined and logical types kept; the file name is
+    ``<full name>.<first 8 hex digits of the fingerprint>.avsc``, for ``schemas/history/``.
+    """
+    event_type = registry.event_type(name)
+    expanded = _strip_parser_keys(event_type.schema)
+    return f"{event_type.full_name}.{event_type.fingerprint_hex[:8]}.avsc", json.dumps(expanded, indent=2) + "\n"
+
+
+def _strip_parser_keys(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_parser_keys(v) for k, v in schema.items() if not k.startswith("__")}
+    if isinstance(schema, list):
+        return [_strip_parser_keys(v) for v in schema]
+    return schema

@@ -167,8 +167,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     """``liuhen demo``: keys, a simulated day of traffic, ingest, summary."""
-    from ledger.runtime import build_ingestor, run_simulation  # noqa: PLC0415
+    from ledger.runtime import build_ingestor, reset, run_simulation  # noqa: PLC0415
 
+    if args.fresh:
+        reset(config)
+        _print(f"fresh start: removed {config.home} and the demo's topics")
     key, _ = ensure_key(config, "ledger")
     _print(f"ledger key  {key.public.verifier_text}")
     start = _parse_time(args.start)
@@ -189,6 +192,29 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     for origin, size in check_chains(config).items():
         _print(f"chain ok    {origin}: {size} entries recomputed from the stored bytes")
     return cmd_status(argparse.Namespace(json=False), config)
+
+
+# -- schemas ----------------------------------------------------------------------------------
+
+
+def cmd_schemas(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen schemas list|freeze``: the event vocabulary and its fingerprints."""
+    from ledger.avro import SchemaRegistry, freeze  # noqa: PLC0415
+    from schemas import HISTORY_DIR  # noqa: PLC0415
+
+    registry = SchemaRegistry.load()
+    if args.schemas_command == "list":
+        for event_type in sorted(registry.types.values(), key=lambda t: (t.family, t.name)):
+            _print(f"{event_type.family:<14} {event_type.name:<28} v{event_type.version}  {event_type.fingerprint_hex}")
+        return 0
+    name, text = freeze(registry, args.name)
+    path = HISTORY_DIR / name
+    if path.exists():
+        _print(f"{path} already holds this version")
+        return 0
+    path.write_text(text)
+    _print(f"wrote {path}: events written with this version stay readable after the schema changes")
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -220,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("--reason", required=True)
     kv.add_parser("list", help="list public keys in the keys folder")
 
+    sch = verbs.add_parser("schemas", help="list event types and fingerprints; keep an old version readable")
+    sv = sch.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
+    sv.add_parser("list", help="every event type with its family, version and fingerprint")
+    fr = sv.add_parser("freeze", help="save an event type's current version into schemas/history/")
+    fr.add_argument("name", help="event type, e.g. FootageViewed")
+
     ing = verbs.add_parser("ingest", help="consume the audit topic into the ledger (Ctrl-C stops cleanly)")
     ing.add_argument("--until-idle", type=float, metavar="SECONDS", help="exit after this long without input")
     ing.add_argument("--batch-size", type=int, help="messages per transaction (default LIUHEN_BATCH_SIZE)")
@@ -240,11 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=float, default=1.0)
     demo.add_argument("--scale", type=float, default=1.0)
     demo.add_argument("--start", default="2026-05-03T00:00:00+08:00")
+    demo.add_argument(
+        "--fresh", action="store_true", help="first delete LIUHEN_HOME and the audit and rejected topics"
+    )
     return parser
 
 
 COMMANDS = {
     "keys": cmd_keys,
+    "schemas": cmd_schemas,
     "ingest": cmd_ingest,
     "simulate": cmd_simulate,
     "status": cmd_status,

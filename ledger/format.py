@@ -65,6 +65,10 @@ class StoredEntry:
     chain_hash: bytes
     entry: bytes
 
+    def __post_init__(self) -> None:
+        if len(self.chain_hash) != HASH_SIZE:
+            raise ValueError(f"a chain hash is {HASH_SIZE} bytes, not {len(self.chain_hash)}")
+
     def encode(self) -> bytes:
         """The stored-entry layout described in the module docstring."""
         return (

@@ -5,6 +5,7 @@ Translates ``kafka-python`` errors into :class:`ledger.errors.LedgerError` subcl
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,3 +78,22 @@ def consumer_for(bootstrap: str, **config: Any) -> KafkaConsumer:
         return KafkaConsumer(**settings)
     except KafkaError as exc:
         raise BrokerError(f"cannot connect a consumer to {bootstrap}: {exc}") from exc
+
+
+def delete_topics(bootstrap: str, names: Iterable[str], *, timeout: float = 30.0) -> None:
+    """Delete the topics that exist among ``names`` and wait until the broker no longer lists them."""
+    client = admin(bootstrap)
+    try:
+        doomed = [name for name in names if name in set(client.list_topics())]
+        if not doomed:
+            return
+        client.delete_topics(doomed)
+        deadline = time.monotonic() + timeout
+        while set(doomed) & set(client.list_topics()):
+            if time.monotonic() > deadline:
+                raise BrokerError(f"topics {doomed} still listed {timeout:.0f} s after deletion")
+            time.sleep(0.2)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot delete topics on {bootstrap}: {exc}") from exc
+    finally:
+        client.close()

@@ -12,7 +12,7 @@ from ledger.config import Config
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.format import verify_chain
 from ledger.ingest import REGISTRAR_SOURCE, Ingestor
-from ledger.kafka import BrokerError, consumer_for, end_offsets, ensure_topics
+from ledger.kafka import BrokerError, consumer_for, delete_topics, end_offsets, ensure_topics
 from ledger.keys import PublicKey, SigningKey
 from ledger.sdk import Publisher
 from ledger.store import LedgerStore, kafka_tracking
@@ -203,6 +203,25 @@ def run_simulation(
         for publisher in publishers.values():
             publisher.close()
     return counts
+
+
+_HOME_CONTENTS = {"keys", "state", "ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"}
+
+
+def reset(config: Config) -> None:
+    """Delete the ledger home (keys, SDK state, SQLite ledger) and the audit topics: demo only."""
+    import shutil  # noqa: PLC0415
+
+    if config.store_env.get("PERSISTENCE_MODULE") != "eventsourcing.sqlite":
+        raise ConfigurationError("a fresh start only resets an SQLite ledger; drop the database yourself")
+    if config.home.exists():
+        strangers = {p.name for p in config.home.iterdir()} - _HOME_CONTENTS
+        if strangers:
+            raise ConfigurationError(
+                f"{config.home} holds {sorted(strangers)}, which liuhen did not create: not deleting it"
+            )
+    delete_topics(config.ingest.bootstrap, [config.ingest.topic, config.ingest.rejected_topic])
+    shutil.rmtree(config.home, ignore_errors=True)
 
 
 def check_chains(config: Config) -> dict[str, int]:

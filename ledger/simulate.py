@@ -30,6 +30,7 @@ no global random state, no ``uuid4``. Events are produced lazily: one generator 
 activity, merged by time, activated only when the merge reaches its start.
 """
 
+# ruff: noqa: RUF001 - the Chinese text uses full-width punctuation on purpose
 from __future__ import annotations
 
 import heapq
@@ -61,19 +62,25 @@ _SHIFT = timedelta(hours=12)
 _TEAMS = {"operator": 4, "investigator": 2, "supervisor": 2, "maintenance": 2, "admin": 1}
 _MIN_STAFF = {"operator": 4, "investigator": 2, "supervisor": 2, "maintenance": 2, "admin": 1}
 _ROOMS = {"operator": "JKS", "investigator": "YPS", "supervisor": "ZBS", "maintenance": "YWS"}
-_SURNAMES = (
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_SURNAMES = _words(
     "刘 李 陈 王 张 周 谭 彭 罗 易 肖 曾 邓 唐 黄 杨 吴 胡 赵 文 袁 龙 贺 谢 廖 蒋 颜 钟 朱 何 欧阳 丁"
-).split()
-_GIVEN = (
+)
+_GIVEN = _words(
     "伟 芳 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 霞 平 刚 英 华 建 文 辉 斌 鹏 宇 浩 凯 俊 婷 雪"
     " 琳 晨 欣 怡 涵 思 佳 志 国 红 海 峰 亮 健 波 丹 慧 玲 燕 飞 云 林 博 宁 睿 哲 成 轩 航 宏 嘉"
     " 诚 立 新 永 春 梅 兰 湘 韬"
-).split()
+)
 _ROADS = {
-    "430202": "新华西路 红旗北路 建设北路 荷塘大道 金山路 桂花路 茨菇塘路 月塘路 红港路".split(),
-    "430203": "建设中路 人民中路 车站路 建设南路 芦淞路 董家塅路 贺家土路 七一路".split(),
-    "430204": "田心大道 响石路 铜霞路 清石路 石峰路 井墩路 北环大道 田心北路".split(),
-    "430211": "神农大道 长江北路 黄河北路 泰山路 珠江北路 湘芸路 天台路 株洲大道".split(),
+    "430202": _words("新华西路 红旗北路 建设北路 荷塘大道 金山路 桂花路 茨菇塘路 月塘路 红港路"),
+    "430203": _words("建设中路 人民中路 车站路 建设南路 芦淞路 董家塅路 贺家土路 七一路"),
+    "430204": _words("田心大道 响石路 铜霞路 清石路 石峰路 井墩路 北环大道 田心北路"),
+    "430211": _words("神农大道 长江北路 黄河北路 泰山路 珠江北路 湘芸路 天台路 株洲大道"),
 }
 _STATIONS = (
     ("株洲站", "430203"), ("新华桥", "430202"), ("田心", "430204"), ("神农城", "430211"),
@@ -81,7 +88,7 @@ _STATIONS = (
     ("芦淞服饰城", "430203"), ("荷塘铺", "430202"), ("响石岭", "430204"), ("株洲西站", "430211"),
     ("董家塅", "430203"), ("桂花路", "430202"), ("清水塘", "430204"), ("湖南工业大学", "430211"),
 )  # fmt: skip
-_STATION_SPOTS = "站厅 A出入口 B出入口 安检区 进站闸机 出站闸机 上行站台 下行站台 自动扶梯 换乘通道".split()
+_STATION_SPOTS = _words("站厅 A出入口 B出入口 安检区 进站闸机 出站闸机 上行站台 下行站台 自动扶梯 换乘通道")
 _HOSPITAL_AREAS = (
     # (area, spots, category, retention override in days)
     ("门诊楼", "一楼大厅 挂号收费处 候诊区 电梯厅 公共走廊 取药窗口", "HOSPITAL_PUBLIC_AREA", None),
@@ -295,7 +302,13 @@ def _sites(p: _Profile, rng: random.Random, count: int) -> list[tuple[str, str, 
             a, b = rng.sample(_ROADS[district], 2)
             kind = rng.choice(("卡口", "电子警察", "高点全景"))
             name = f"{a}与{b}路口{rng.choice('东南西北')}向{kind}"
-            site = (district, name, f"株洲市{DISTRICTS[district]}{a}与{b}交叉口", "PUBLIC_ROAD", None)
+            site: tuple[str, str, str, str, int | None] = (
+                district,
+                name,
+                f"株洲市{DISTRICTS[district]}{a}与{b}交叉口",
+                "PUBLIC_ROAD",
+                None,
+            )
         elif p.kind == "metro":
             station, district = _STATIONS[i % len(_STATIONS)]
             spot = _STATION_SPOTS[(i // len(_STATIONS)) % len(_STATION_SPOTS)]
@@ -317,7 +330,7 @@ def build_city(*, seed: int, scale: float = 1.0) -> City:
     """Zhuzhou's three video systems, with cameras and staff multiplied by ``scale``."""
     if not scale > 0:
         raise ValueError(f"scale must be positive, not {scale}")
-    rng = random.Random(f"liuhen-city|{seed}")
+    rng = random.Random(f"liuhen-city|{seed}")  # noqa: S311 - a reproducible simulation
     systems: list[SourceSystem] = []
     cameras: list[Camera] = []
     staff: list[Operator] = []
@@ -375,3 +388,649 @@ def build_city(*, seed: int, scale: float = 1.0) -> City:
             )
         )
     return City(tuple(systems), tuple(cameras), tuple(staff), scale)
+
+
+def _local(day: date, hours: float) -> datetime:
+    """``hours`` after midnight China time on ``day``, in UTC."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
+    return (midnight + timedelta(hours=hours)).astimezone(UTC)
+
+
+def _whole(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _secs(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(seconds=rng.uniform(low, high))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _within(rng: random.Random, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """A whole-second stretch of at least a minute (or all) of ``[start, end]``."""
+    span = int((end - start).total_seconds())
+    length = rng.randint(min(60, span), span)
+    offset = rng.randint(0, span - length)
+    return start + timedelta(seconds=offset), start + timedelta(seconds=offset + length)
+
+
+def _access(
+    camera_id: str,
+    window: tuple[datetime, datetime],
+    reason: str,
+    *,
+    legal_basis: str | None = None,
+    case_number: str | None = None,
+    authorization_id: str | None = None,
+    application_id: str | None = None,
+) -> dict[str, Any]:
+    """A ``liuhen.AccessContext`` record of an allowed access."""
+    return {
+        "camera_id": camera_id,
+        "footage_start": window[0],
+        "footage_end": window[1],
+        "reason": reason,
+        "legal_basis": legal_basis,
+        "case_number": case_number,
+        "authorization_id": authorization_id,
+        "application_id": application_id,
+        "outcome": "ALLOWED",
+    }
+
+
+Outages = dict[str, list[tuple[datetime, datetime]]]
+
+
+def _clear(outages: Outages, camera_id: str, start: datetime, end: datetime) -> bool:
+    return all(end <= off or start >= on for off, on in outages.get(camera_id, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkOrder:
+    work_order_id: str
+    kind: str
+    camera_ids: tuple[str, ...]
+    reason: str
+    opened: datetime
+    opener: Operator
+    closed: datetime
+    closer: Operator
+    resolution: str
+    outage: tuple[datetime, datetime] | None  # cameras OFF .. ON (camera j one second later)
+    change: tuple[datetime, str, str] | None  # when, DirectionChange symbol, detail
+
+
+class _Ctx:
+    """One system's part of one simulation run."""
+
+    __slots__ = (
+        "act_floor", "by_district", "cams", "first_day", "floor", "max_retention", "profile",
+        "retention", "scale", "seed", "staff", "system",
+    )  # fmt: skip
+
+    def __init__(self, city: City, system: SourceSystem, seed: int, start: datetime) -> None:
+        profile = _PROFILE_BY_ID.get(system.system_id)
+        if profile is None:
+            raise ValueError(f"no simulation profile for system {system.system_id!r}")
+        self.profile = profile
+        self.system = system
+        self.seed = seed
+        self.scale = city.scale
+        self.cams = city.cameras_of(system.system_id)
+        if not self.cams:
+            raise ValueError(f"system {system.system_id!r} has no cameras")
+        self.by_district: dict[str, list[Camera]] = {}
+        for camera in self.cams:
+            self.by_district.setdefault(camera.district, []).append(camera)
+        self.retention = {c.camera_id: c.retention_days or system.retention_days for c in self.cams}
+        self.max_retention = max(self.retention.values())
+        self.staff = {role: city.staff(system.system_id, role) for role in _TEAMS}
+        self.floor = start + _FLOOR
+        self.act_floor = self.floor + timedelta(seconds=30)
+        self.first_day = start.astimezone(CHINA_TZ).date() - _DAY
+
+    def rng(self, *parts: object) -> random.Random:
+        """An independent random stream for one activity."""
+        parts = (self.seed, self.system.system_id, *parts)
+        return random.Random("|".join(map(str, parts)))  # noqa: S311 - reproducible
+
+    def on_duty(self, role: str, day: date, night: bool) -> list[Operator]:
+        """Who of ``role`` works the day (or night) shift starting on ``day``."""
+        number = day.toordinal()
+        if role == "operator":
+            return [o for o in self.staff[role] if (number + o.team) % 4 == int(night)]
+        if night or role == "admin":
+            return []
+        return [o for o in self.staff[role] if (number + o.team) % 2 == 0]
+
+    def event(self, event_type: str, fields: dict[str, Any], actor: dict[str, Any], at: datetime) -> SimEvent:
+        """An event published by this system."""
+        return SimEvent(self.system.system_id, event_type, fields, actor, at)
+
+    def machine(self, process: str) -> dict[str, Any]:
+        """A ``liuhen.Actor`` record for an automatic action of the platform."""
+        return {
+            "kind": "SYSTEM",
+            "user_id": f"{self.system.system_id}/{process}",
+            "name": "",
+            "unit": self.system.owner,
+            "role": "system",
+            "workstation": None,
+            "ip": None,
+        }
+
+    def registrar(self) -> dict[str, Any]:
+        """The actor of registry and roster events: the first admin, else the platform."""
+        admins = self.staff["admin"]
+        return admins[0].actor() if admins else self.machine("registry")
+
+
+def _bootstrap(ctx: _Ctx, start: datetime) -> Iterator[SimEvent]:
+    """Registration of the system, its retention policy and its cameras, all before start + 2 min."""
+    system, cams = ctx.system, ctx.cams
+    overrides = [c for c in cams if c.retention_days]
+    step = min(timedelta(milliseconds=10), _FLOOR * 0.8 / (len(cams) + len(overrides) + 3))
+    times = (start + step * i for i in itertools.count())
+    fields: dict[str, Any] = {
+        "system_id": system.system_id,
+        "name": system.name,
+        "owner": system.owner,
+        "manager": system.manager,
+        "filing_number": system.filing_number,
+        "filed_on": system.filed_on,
+        "went_live_on": system.went_live_on,
+        "retention_days": system.retention_days,
+    }
+    yield ctx.event("SystemRegistered", fields, ctx.registrar(), next(times))
+    policy = {"system_id": system.system_id, "camera_id": None, "retention_days": system.retention_days}
+    yield ctx.event("RetentionPolicySet", policy, ctx.registrar(), next(times))
+    for cam in cams:
+        fields = {
+            "camera_id": cam.camera_id,
+            "system_id": cam.system_id,
+            "name": cam.name,
+            "location": cam.location,
+            "location_category": cam.location_category,
+            "notice_sign": cam.notice_sign,
+            "went_live_on": cam.went_live_on,
+        }
+        yield ctx.event("CameraRegistered", fields, ctx.registrar(), next(times))
+    for cam in overrides:
+        policy = {"system_id": system.system_id, "camera_id": cam.camera_id}
+        policy["retention_days"] = cam.retention_days
+        yield ctx.event("RetentionPolicySet", policy, ctx.registrar(), next(times))
+
+
+def _roster(ctx: _Ctx, day: date, night: bool, at: datetime) -> Iterator[SimEvent]:
+    """Duty assignments of one shift, published half an hour before it (or at the start)."""
+    shift_start = _local(day, 20 if night else 8)
+    people = [o for role in _TEAMS for o in ctx.on_duty(role, day, night)]
+    for i, person in enumerate(people):
+        fields = {
+            "user_id": person.user_id,
+            "unit": person.unit,
+            "post": person.post,
+            "shift_start": shift_start,
+            "shift_end": shift_start + _SHIFT,
+        }
+        yield ctx.event("DutyShiftAssigned", fields, ctx.registrar(), at + i * timedelta(milliseconds=50))
+
+
+def _expiry(ctx: _Ctx, day: date) -> Iterator[SimEvent]:
+    """The 03:00 job: each camera's footage older than its retention period is expired."""
+    job = _local(day, 3)
+    for i, cam in enumerate(ctx.cams):
+        days = ctx.retention[cam.camera_id]
+        cutoff = job - timedelta(days=days)
+        deletion = {
+            "camera_id": cam.camera_id,
+            "footage_start": cutoff - _DAY,
+            "footage_end": cutoff,
+            "deletion_order_id": None,
+            "reason": f"超过{days}天存储期限，自动循环覆盖",
+            "outcome": "ALLOWED",
+        }
+        fields = {"deletion": deletion, "policy_days": days}
+        yield ctx.event(
+            "FootageExpired", fields, ctx.machine("storage"), job + i * timedelta(milliseconds=50)
+        )
+
+
+def _inventory(ctx: _Ctx, day: date) -> Iterator[SimEvent]:
+    """The 04:00 record-info query: what each camera's recorder holds, gaps = logged outages."""
+    rng = ctx.rng("inventory", day)
+    earliest_job, report = _local(day, 3), _local(day, 4)
+    gaps: Outages = {}
+    first = max(ctx.first_day, day - timedelta(days=ctx.max_retention + 1))
+    for offset in range((day - first).days):
+        for order in _work_orders(ctx, first + timedelta(days=offset)):
+            if order.outage is not None and order.opened >= ctx.act_floor:
+                for j, camera_id in enumerate(order.camera_ids):
+                    span = (
+                        order.outage[0] + j * timedelta(seconds=1),
+                        order.outage[1] + j * timedelta(seconds=1),
+                    )
+                    gaps.setdefault(camera_id, []).append(span)
+    for i, cam in enumerate(ctx.cams):
+        at = report + i * timedelta(milliseconds=50)
+        earliest = earliest_job - timedelta(days=ctx.retention[cam.camera_id])
+        latest = _whole(at - _secs(rng, 1, 30))
+        fields = {
+            "camera_id": cam.camera_id,
+            "earliest_available": earliest,
+            "latest_available": latest,
+            "gaps": [
+                {"start": off, "end": on}
+                for off, on in gaps.get(cam.camera_id, ())
+                if on > earliest and off < latest
+            ],
+        }
+        yield ctx.event("FootageInventoryReported", fields, ctx.machine("recorder"), at)
+
+
+_OUTAGE_REASONS = (
+    ("REPAIR", "摄像机图像模糊，清洁镜头并更换防护罩", "已清洁镜头、更换防护罩，图像恢复正常"),
+    ("REPAIR", "摄像机供电故障，更换电源适配器", "已更换电源适配器，设备恢复在线"),
+    ("REPAIR", "前端光纤中断，熔接修复", "光纤已熔接，视频传输恢复"),
+    ("MAINTENANCE", "例行维护保养，升级摄像机固件", "固件已升级，录像核查正常"),
+)
+_CHANGES = (
+    ("DIRECTION", "RELOCATION", "道路施工，临时调整监控方向", "监控方向由{a}向调整为{b}向"),
+    ("PTZ_PRESET", "MAINTENANCE", "重新标定云台预置位", "预置位1-4重新标定"),
+    ("HOME_POSITION", "MAINTENANCE", "守望位偏移，复位", "守望位复位至出入口全景"),
+)
+
+
+def _work_orders(ctx: _Ctx, day: date) -> list[_WorkOrder]:
+    """The day's planned work orders: a pure function of the run's seed, system and day."""
+    rng = ctx.rng("work-orders", day)
+    openers = ctx.on_duty("supervisor", day, False)
+    closers = ctx.on_duty("maintenance", day, False)
+    count = _poisson(rng, ctx.profile.work_orders_per_day * ctx.scale)
+    if ctx.profile.guaranteed:
+        count = max(2, count)
+    if not openers or not closers:
+        return []
+    orders = []
+    for n in range(count):
+        opened = _whole(_local(day, 9) + _secs(rng, 0, 5 * 3600))
+        opener, closer = rng.choice(openers), rng.choice(closers)
+        work_order_id = f"WO{ctx.profile.code}{day:%Y%m%d}{n:03d}"
+        if n == 0 or (n > 1 and rng.random() < 0.65):
+            kind, reason, resolution = rng.choice(_OUTAGE_REASONS)
+            cams = rng.sample(ctx.cams, min(len(ctx.cams), rng.randint(1, 2)))
+            off = _whole(opened + _secs(rng, 20 * 60, 90 * 60))
+            on = _whole(off + _secs(rng, 10 * 60, 120 * 60))
+            closed = _whole(on + _secs(rng, 5 * 60, 30 * 60))
+            outage: tuple[datetime, datetime] | None = (off, on)
+            change = None
+        else:
+            choices = _CHANGES if ctx.profile.kind == "road" else _CHANGES[1:]
+            symbol, kind, reason, detail = rng.choice(choices)
+            a, b = rng.sample("东南西北", 2)
+            cams = [rng.choice(ctx.cams)]
+            moved = _whole(opened + _secs(rng, 20 * 60, 120 * 60))
+            closed = _whole(moved + _secs(rng, 5 * 60, 30 * 60))
+            outage, change = None, (moved, symbol, detail.format(a=a, b=b))
+            resolution = "调整完成，已核对画面并验收"
+        orders.append(
+            _WorkOrder(
+                work_order_id, kind, tuple(c.camera_id for c in cams), reason,
+                opened, opener, closed, closer, resolution, outage, change,
+            )
+        )  # fmt: skip
+    return orders
+
+
+def _work_order_events(ctx: _Ctx, order: _WorkOrder) -> list[SimEvent]:
+    fields: dict[str, Any] = {
+        "work_order_id": order.work_order_id,
+        "kind": order.kind,
+        "system_id": ctx.system.system_id,
+        "camera_ids": list(order.camera_ids),
+        "reason": order.reason,
+    }
+    events = [ctx.event("WorkOrderOpened", fields, order.opener.actor(), order.opened)]
+    if order.outage is not None:
+        for status, moment in zip(("OFF", "ON"), order.outage, strict=True):
+            for j, camera_id in enumerate(order.camera_ids):
+                fields = {"camera_id": camera_id, "status": status, "ticket_id": order.work_order_id}
+                at = moment + j * timedelta(seconds=1)
+                events.append(ctx.event("DeviceStatusChanged", fields, ctx.machine("catalog"), at))
+    if order.change is not None:
+        moved, symbol, detail = order.change
+        fields = {
+            "camera_id": order.camera_ids[0],
+            "change": symbol,
+            "detail": detail,
+            "work_order_id": order.work_order_id,
+        }
+        events.append(ctx.event("CameraDirectionChanged", fields, order.closer.actor(), moved))
+    fields = {"work_order_id": order.work_order_id, "resolution": order.resolution}
+    events.append(ctx.event("WorkOrderClosed", fields, order.closer.actor(), order.closed))
+    return events
+
+
+def _blocked(ctx: _Ctx, day: date) -> Outages:
+    """Planned outages of the last three days: footage nobody can view or play back."""
+    blocked: Outages = {}
+    for back in range(4):
+        for order in _work_orders(ctx, day - timedelta(days=back)):
+            if order.outage is not None:
+                span = (order.outage[0], order.outage[1] + timedelta(seconds=10))
+                for camera_id in order.camera_ids:
+                    blocked.setdefault(camera_id, []).append(span)
+    return blocked
+
+
+def _nearby(
+    ctx: _Ctx, rng: random.Random, count: int, window: tuple[datetime, datetime], blocked: Outages
+) -> list[Camera]:
+    """Up to ``count`` cameras of one district whose footage of ``window`` exists."""
+    district = rng.choice(sorted(ctx.by_district))
+    usable = [c for c in ctx.by_district[district] if _clear(blocked, c.camera_id, *window)]
+    return rng.sample(usable, min(count, len(usable)))
+
+
+def _patrol(
+    ctx: _Ctx, person: Operator, *, day: date, night: bool, span: tuple[datetime, datetime], blocked: Outages
+) -> Iterator[SimEvent]:
+    """One operator's shift: live video patrol on the video wall, now and then an incident check."""
+    rng = ctx.rng("patrol", day, int(night), person.user_id)
+    profile, (t, shift_end) = ctx.profile, span
+    districts = sorted(ctx.by_district)
+    home = ctx.by_district[districts[person.seat % len(districts)]]
+    gap = profile.patrol_gap * (2.5 if night else 1.0)
+    t += _secs(rng, 0, 180)
+    while True:
+        if rng.random() < (0.01 if night else 0.02):
+            reason = rng.choice(profile.incident_reasons)
+            moment = _whole(t - _secs(rng, 600, 4 * 3600))
+            window = (moment - _secs(rng, 60, 600), min(moment + _secs(rng, 60, 900), t - _HOUR / 60))
+            window = (_whole(window[0]), _whole(window[1]))
+            for cam in _nearby(ctx, rng, rng.randint(1, 3), window, blocked):
+                for _ in range(rng.randint(1, 2)):
+                    t += _secs(rng, 45, 240)
+                    if t >= shift_end:
+                        return
+                    access = _access(cam.camera_id, _within(rng, *window), reason)
+                    fields: dict[str, Any] = {"access": access, "mode": "PLAYBACK"}
+                    yield ctx.event("FootageViewed", fields, person.actor(), t)
+            t += _secs(rng, 30, gap)
+            continue
+        pool = home if rng.random() < 0.85 else ctx.cams
+        session_end = t + _secs(rng, 20, 240)
+        if session_end >= shift_end:
+            return
+        window = (_whole(t), _whole(session_end))
+        reason = rng.choice(profile.live_reasons)
+        wall = rng.sample(pool, min(len(pool), rng.choice((1, 4, 4, 9))))
+        for j, cam in enumerate(c for c in wall if _clear(blocked, c.camera_id, *window)):
+            fields = {"access": _access(cam.camera_id, window, reason), "mode": "LIVE"}
+            yield ctx.event(
+                "FootageViewed", fields, person.actor(), session_end + j * timedelta(milliseconds=3)
+            )
+        t = session_end + timedelta(seconds=rng.expovariate(1 / gap))
+
+
+def _case(
+    ctx: _Ctx, day: date, n: int, rng: random.Random, blocked: Outages, *, export: bool
+) -> list[SimEvent]:
+    """An access authorization, then the grantee's playbacks and exports within its scope."""
+    profile = ctx.profile
+    grantees = ctx.on_duty("investigator", day, False)
+    approvers = ctx.on_duty("supervisor", day, False)
+    granted = _whole(_local(day, 8.5) + _secs(rng, 0, 8 * 3600))
+    moment = granted - _secs(rng, 2 * 3600, 72 * 3600)
+    window = (_whole(moment - _secs(rng, 600, 3600)), _whole(moment + _secs(rng, 600, 5400)))
+    cams = _nearby(ctx, rng, rng.randint(1, 5), window, blocked)
+    if not grantees or not approvers or not cams:
+        return []
+    grantee = rng.choice(grantees)
+    requester = grantee if rng.random() < 0.7 else rng.choice(ctx.staff["investigator"])
+    approver = rng.choice(approvers)
+    authorization_id = f"SQ{profile.code}{day:%Y%m%d}{n:03d}"
+    case_number = f"A{profile.police_code}{day:%Y%m}{day.day:02d}{n:02d}"
+    expires = granted + timedelta(hours=rng.choice((24, 48, 72)))
+    reason, legal_basis = rng.choice(profile.case_reasons), rng.choice(profile.legal_bases)
+    fields: dict[str, Any] = {
+        "authorization_id": authorization_id,
+        "grantee_user_id": grantee.user_id,
+        "requester_user_id": requester.user_id,
+        "approver_user_id": approver.user_id,
+        "case_number": case_number,
+        "legal_basis": legal_basis,
+        "camera_ids": [c.camera_id for c in cams],
+        "footage_start": window[0],
+        "footage_end": window[1],
+        "expires_at": expires,
+    }
+    events = [ctx.event("AccessAuthorized", fields, approver.actor(), granted)]
+    limit = min(_local(day, 19.75), expires)
+    t = granted + _secs(rng, 300, 2400)
+
+    def access(camera_id: str) -> dict[str, Any]:
+        return _access(
+            camera_id, _within(rng, *window), reason, legal_basis=legal_basis,
+            case_number=case_number, authorization_id=authorization_id,
+        )  # fmt: skip
+
+    for cam in cams:
+        for _ in range(rng.randint(1, 3)):
+            t += _secs(rng, 60, 400)
+            if t < limit:
+                fields = {"access": access(cam.camera_id), "mode": "PLAYBACK"}
+                events.append(ctx.event("FootageViewed", fields, grantee.actor(), t))
+    if export or rng.random() < 0.5:
+        for cam in rng.sample(cams, rng.randint(1, min(2, len(cams)))):
+            t += _secs(rng, 120, 600)
+            if t < limit:
+                fields = {
+                    "access": access(cam.camera_id),
+                    "destination": rng.choice(profile.destinations),
+                    "format": rng.choice(("MP4", "PS", "AVI")),
+                    "watermark_id": f"WM{profile.code}{day:%Y%m%d}{rng.getrandbits(32):08X}",
+                    "file_hash": f"{rng.getrandbits(256):064x}",
+                }
+                events.append(ctx.event("FootageExported", fields, grantee.actor(), t))
+    return events
+
+
+_MISSING = {
+    "ELDERLY": ("老人", (70, 89), "患阿尔茨海默病", ("子女", "配偶", "孙子女")),
+    "CHILD": ("儿童", (4, 12), "衣着蓝色校服", ("父亲", "母亲", "祖父母")),
+    "INTELLECTUAL_DISABILITY": ("智力残疾人员", (18, 45), "智力残疾二级", ("父亲", "母亲", "兄弟姐妹")),
+}
+_RESULTS = (
+    "已在{place}附近找到走失人员，已由家属接回",
+    "视频显示走失人员于{time}经{place}离开，线索已移交辖区派出所继续查找",
+    "经查看授权范围内视频未发现走失人员踪迹，已告知申请人并建议报警求助",
+)
+
+
+def _application(ctx: _Ctx, day: date, n: int, rng: random.Random, blocked: Outages) -> list[SimEvent]:
+    """An Art. 14 missing-person application: filed, approved with a scope, searched, result told."""
+    handlers = ctx.on_duty("investigator", day, False)
+    approvers = ctx.on_duty("supervisor", day, False)
+    filed = _whole(_local(day, 8.5) + _secs(rng, 0, 7 * 3600))
+    window = (_whole(filed - _secs(rng, 2 * 3600, 20 * 3600)), filed)
+    cams = _nearby(ctx, rng, rng.randint(3, 8), window, blocked)
+    if not handlers or not approvers or not cams:
+        return []
+    handler, approver = rng.choice(handlers), rng.choice(approvers)
+    category = rng.choice(sorted(_MISSING))
+    label, (young, old), detail, relationships = _MISSING[category]
+    application_id = f"ZZ14{ctx.profile.code}{day:%Y%m%d}{n:02d}"
+    document = f"株公协查〔{day.year}〕{day:%m%d}{n:02d}号"
+    seen = window[0].astimezone(CHINA_TZ)
+    place = cams[0].location
+    fields: dict[str, Any] = {
+        "application_id": application_id,
+        "applicant_name": _name(rng),
+        "relationship": rng.choice(relationships),
+        "missing_person_category": category,
+        "description": f"{label}，{rng.randint(young, old)}岁，{detail}，"
+        f"{seen.month}月{seen.day}日{seen.hour}时许在{place}附近走失",
+    }
+    events = [ctx.event("ApplicationFiled", fields, handler.actor(), filed)]
+    approved = _whole(filed + _secs(rng, 600, 2400))
+    fields = {
+        "application_id": application_id,
+        "approver_user_id": approver.user_id,
+        "handler_user_id": handler.user_id,
+        "camera_ids": [c.camera_id for c in cams],
+        "footage_start": window[0],
+        "footage_end": window[1],
+        "expires_at": approved + timedelta(hours=48),
+    }
+    events.append(ctx.event("ApplicationApproved", fields, approver.actor(), approved))
+    t, limit = approved, _local(day, 19.5)
+    reason = f"协助查找走失{label}（申请{application_id}）"
+    for cam in cams:
+        for _ in range(rng.randint(1, 2)):
+            t += _secs(rng, 60, 300)
+            if t < limit:
+                access = _access(
+                    cam.camera_id, _within(rng, *window), reason, legal_basis=f"{_STATUTE}第十四条",
+                    case_number=document, application_id=application_id,
+                )  # fmt: skip
+                fields = {"access": access, "mode": "PLAYBACK"}
+                events.append(ctx.event("FootageViewed", fields, handler.actor(), t))
+    told = min(t + _secs(rng, 600, 3600), _local(day, 19.9))
+    result = rng.choice(_RESULTS).format(place=place, time=f"{seen.hour + 1}时许")
+    fields = {"application_id": application_id, "result": result}
+    events.append(ctx.event("ApplicationResultNotified", fields, handler.actor(), max(told, t)))
+    return events
+
+
+def _share(ctx: _Ctx, day: date, n: int, rng: random.Random, blocked: Outages) -> list[SimEvent]:
+    """Footage shared with another agency on its written request, desensitized."""
+    sharers = ctx.on_duty("supervisor", day, False)
+    at = _local(day, 9) + _secs(rng, 0, 9 * 3600)
+    start = _whole(at - _secs(rng, 3 * 3600, 48 * 3600))
+    window = (start, _whole(start + _secs(rng, 300, 3600)))
+    cams = _nearby(ctx, rng, 1, window, blocked)
+    if not sharers or not cams:
+        return []
+    recipient = rng.choice(ctx.profile.recipients)
+    access = _access(
+        cams[0].camera_id, window, f"应{recipient}来函共享视频", legal_basis=f"{_STATUTE}第十三条",
+        case_number=f"株{ctx.profile.code}共享〔{day.year}〕{day:%m%d}{n:02d}号",
+    )  # fmt: skip
+    fields = {
+        "access": access,
+        "recipient": recipient,
+        "desensitization_profile": rng.choice(("face-plate-blur/v2", "face-blur/v3", "plate-mask/v1")),
+    }
+    return [ctx.event("FootageShared", fields, rng.choice(sharers).actor(), at)]
+
+
+def _activity(ctx: _Ctx, day: date, night: bool) -> Iterator[SimEvent]:
+    """Everything the people of one shift do, merged by time."""
+    shift_start = _local(day, 20 if night else 8)
+    span = (max(shift_start, ctx.act_floor), shift_start + _SHIFT)
+    blocked = _blocked(ctx, day)
+    operators = ctx.on_duty("operator", day, night)
+    patrols = [_patrol(ctx, o, day=day, night=night, span=span, blocked=blocked) for o in operators]
+    if night:
+        return heapq.merge(*patrols, key=_when)
+    rng, profile = ctx.rng("flows", day), ctx.profile
+    least = 1 if profile.guaranteed else 0
+
+    def count(per_day: float) -> range:
+        return range(max(least, _poisson(rng, per_day * ctx.scale)))
+
+    flows = [_case(ctx, day, n, rng, blocked, export=n == 0) for n in count(profile.cases_per_day)]
+    flows += [_application(ctx, day, n, rng, blocked) for n in count(profile.applications_per_day)]
+    flows += [_share(ctx, day, n, rng, blocked) for n in count(profile.shares_per_day)]
+    flows += [_work_order_events(ctx, order) for order in _work_orders(ctx, day)]
+    started = [flow for flow in flows if flow and flow[0].occurred_at >= span[0]]
+    return heapq.merge(*patrols, *started, key=_when)
+
+
+def _when(event: SimEvent) -> datetime:
+    return event.occurred_at
+
+
+_Segment = tuple[datetime, Callable[[], Iterator[SimEvent]]]
+
+
+def _segments(ctxs: list[_Ctx], start: datetime, end: datetime) -> Iterator[_Segment]:
+    """Every generator of the run with a time none of its events precede, in that time's order."""
+    for ctx in ctxs:
+        yield start, partial(_bootstrap, ctx, start)
+    floor = start + _FLOOR
+    day = start.astimezone(CHINA_TZ).date() - _DAY
+    while _local(day, 3) < end:
+        batch: list[_Segment] = []
+        for ctx in ctxs:
+            batch += [
+                (_local(day, hour), partial(job, ctx, day))
+                for hour, job in ((3, _expiry), (4, _inventory))
+                if floor <= _local(day, hour) < end
+            ]
+            for night in (False, True):
+                shift_start = _local(day, 20 if night else 8)
+                lower = max(shift_start - _HOUR / 2, floor)
+                if lower < end and shift_start + _SHIFT > ctx.act_floor:
+                    batch.append((lower, partial(_roster, ctx, day, night, lower)))
+                    batch.append((lower, partial(_activity, ctx, day, night)))
+        batch.sort(key=lambda segment: segment[0])
+        yield from batch
+        day += _DAY
+
+
+def _merge(segments: Iterator[_Segment], end: datetime) -> Iterator[SimEvent]:
+    """Merge the segments' events by time, starting each generator only when it is due."""
+    heap: list[tuple[datetime, int, SimEvent, Iterator[SimEvent]]] = []
+    tie = itertools.count()
+    pending = next(segments, None)
+    while True:
+        while pending is not None and (not heap or pending[0] <= heap[0][0]):
+            lower, factory = pending
+            stream = factory()
+            first = next(stream, None)
+            if first is not None:
+                if first.occurred_at < lower:
+                    raise RuntimeError(f"{first.event_type} at {first.occurred_at} precedes {lower}")
+                heapq.heappush(heap, (first.occurred_at, next(tie), first, stream))
+            pending = next(segments, None)
+        if not heap:
+            return
+        when, _, event, stream = heapq.heappop(heap)
+        if when >= end:
+            return
+        yield event
+        following = next(stream, None)
+        if following is not None:
+            if following.occurred_at < when:
+                raise RuntimeError(f"{following.event_type} at {following.occurred_at} out of order")
+            heapq.heappush(heap, (following.occurred_at, next(tie), following, stream))
+
+
+def simulate(city: City, *, seed: int, start: datetime, days: float = 1.0) -> Iterator[SimEvent]:
+    """Lazily yield ``days`` of the city's audit events from ``start``, in time order.
+
+    ``start`` must be timezone-aware and no earlier than :data:`EARLIEST_START`. The same city,
+    seed, start and days always give the same events; events fall in ``[start, start + days)``.
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be a timezone-aware datetime")
+    start = start.astimezone(UTC)
+    if start < EARLIEST_START:
+        raise ValueError(f"start must not be before {EARLIEST_START.isoformat()}")
+    if not days >= 0:
+        raise ValueError(f"days must not be negative, not {days}")
+    end = start + timedelta(days=days)
+    ctxs = [_Ctx(city, system, seed, start) for system in city.systems]
+    return _merge(_segments(ctxs, start, end), end)

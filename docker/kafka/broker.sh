@@ -82,9 +82,7 @@ PROPS
 
 start() {
   fetch
-  if running; then
-    answers && { echo "kafka: already running on 127.0.0.1:$port"; return 0; }
-  fi
+  if answers; then echo "kafka: already answering on 127.0.0.1:$port"; return 0; fi
   write_config
   if [ ! -f "$run/data/meta.properties" ]; then
     cluster_id=$("$python" -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode())')

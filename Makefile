@@ -1,0 +1,38 @@
+# The two commands of the README, and the steps they are made of.
+#   make demo   set up, start a real Kafka broker, simulate a day of a city's traffic, ingest, summarise
+#   make test   set up, start the broker, run lint, type checks and the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test setup kafka kafka-stop lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $@
+
+setup: $(VENV)/.installed
+
+kafka: setup
+	PYTHON=$(BIN)/python docker/kafka/broker.sh start
+
+kafka-stop:
+	PYTHON=$(BIN)/python docker/kafka/broker.sh stop
+
+demo: kafka
+	LIUHEN_HOME=var/demo $(BIN)/liuhen demo --fresh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: kafka lint
+	$(BIN)/pytest
+
+clean: kafka-stop
+	rm -rf var .cache/kafka/run-*

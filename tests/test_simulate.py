@@ -1,0 +1,339 @@
+"""The synthetic Zhuzhou traffic: deterministic, encodable, ordered, and lawful throughout."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.avro import SchemaRegistry
+from ledger.simulate import (
+    DISTRICTS,
+    EARLIEST_START,
+    PUBLIC_CATEGORIES,
+    City,
+    SimEvent,
+    build_city,
+    simulate,
+)
+
+START = datetime(2026, 5, 3, tzinfo=UTC)
+ACCESS_TYPES = {"FootageViewed", "FootageExported", "FootageShared"}
+CAMERA_ID = re.compile(r"^(\d{6})(\d{2})(\d{2})(13[12])(\d)(\d{6})$")
+
+
+@pytest.fixture(scope="module")
+def city() -> City:
+    return build_city(seed=1)
+
+
+@pytest.fixture(scope="module")
+def day(city: City) -> list[SimEvent]:
+    return list(simulate(city, seed=1, start=START, days=1))
+
+
+@pytest.fixture(scope="module")
+def registry() -> SchemaRegistry:
+    return SchemaRegistry.load()
+
+
+def check_lawful(events: list[SimEvent], city: City) -> None:
+    """Every rule liuhen enforces holds for ``events``; they are ordered and internally consistent."""
+    cameras: dict[str, dict[str, dict]] = defaultdict(dict)  # source -> camera id -> fields
+    policies: dict[tuple[str, str | None], int] = {}
+    rosters: dict[tuple[str, str], list[tuple[datetime, datetime]]] = defaultdict(list)
+    grants: dict[str, SimEvent] = {}
+    approvals: dict[str, SimEvent] = {}
+    orders: dict[str, SimEvent] = {}
+    closed: set[str] = set()
+    down: dict[str, datetime] = {}
+    outages: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    previous = None
+    for event in events:
+        f, at, source = event.fields, event.occurred_at, event.source_id
+        assert at.tzinfo is not None
+        assert at.utcoffset() == timedelta(0)
+        assert previous is None or at >= previous, "events out of time order"
+        previous = at
+        assert event.actor["kind"] in {"PERSON", "SYSTEM"}
+        if event.actor["kind"] == "PERSON":
+            assert event.actor["name"]
+            assert event.actor["unit"]
+            assert event.actor["user_id"]
+        cited = [f[k] for k in ("camera_id",) if k in f] + f.get("camera_ids", [])
+        cited += [f[k]["camera_id"] for k in ("access", "deletion") if k in f]
+        for camera_id in cited if event.event_type != "CameraRegistered" else ():
+            assert camera_id is None or camera_id in cameras[source], (
+                f"{event.event_type} cites unregistered {camera_id}"
+            )
+        match event.event_type:
+            case "SystemRegistered":
+                assert f["filed_on"] <= f["went_live_on"] + timedelta(days=30)
+            case "CameraRegistered":
+                assert CAMERA_ID.match(f["camera_id"]), f["camera_id"]
+                assert f["camera_id"][:6] in DISTRICTS
+                assert f["location_category"] in PUBLIC_CATEGORIES
+                assert f["camera_id"] not in cameras[source]
+                cameras[source][f["camera_id"]] = f
+            case "RetentionPolicySet":
+                assert f["retention_days"] >= 30
+                policies[source, f["camera_id"]] = f["retention_days"]
+            case "DutyShiftAssigned":
+                assert f["shift_end"] - f["shift_start"] == timedelta(hours=12)
+                assert f["shift_start"].astimezone(UTC).hour in {0, 12}  # 08:00 / 20:00 UTC+8
+                rosters[source, f["user_id"]].append((f["shift_start"], f["shift_end"]))
+            case "AccessAuthorized":
+                assert f["approver_user_id"] != f["requester_user_id"]
+                assert f["footage_start"] < f["footage_end"] <= at < f["expires_at"]
+                assert f["case_number"]
+                assert f["legal_basis"]
+                assert f["camera_ids"]
+                grants[f["authorization_id"]] = event
+            case "ApplicationApproved":
+                assert f["footage_start"] < f["footage_end"] <= at < f["expires_at"]
+                approvals[f["application_id"]] = event
+            case "WorkOrderOpened":
+                orders[f["work_order_id"]] = event
+            case "WorkOrderClosed":
+                assert f["work_order_id"] in orders
+                closed.add(f["work_order_id"])
+            case "DeviceStatusChanged" | "CameraDirectionChanged":
+                ticket = f.get("ticket_id") or f.get("work_order_id")
+                assert ticket in orders, f"{event.event_type} without a work order"
+                assert ticket not in closed, f"{event.event_type} after its work order closed"
+                assert f["camera_id"] in orders[ticket].fields["camera_ids"]
+                if f.get("status") == "OFF":
+                    down[f["camera_id"]] = at
+                elif f.get("status") == "ON":
+                    outages[f["camera_id"]].append((down.pop(f["camera_id"]), at))
+            case "FootageExpired":
+                deletion = f["deletion"]
+                retention = policies.get((source, deletion["camera_id"])) or policies[source, None]
+                assert event.actor["kind"] == "SYSTEM"
+                assert deletion["outcome"] == "ALLOWED"
+                assert f["policy_days"] == retention
+                assert deletion["footage_end"] <= at - timedelta(days=retention)
+            case "FootageInventoryReported":
+                retention = policies.get((source, f["camera_id"])) or policies[source, None]
+                cutoff = at - timedelta(days=retention)
+                assert cutoff - timedelta(days=1) <= f["earliest_available"] <= cutoff
+                assert at - timedelta(minutes=1) <= f["latest_available"] <= at
+                for gap in f["gaps"]:
+                    assert (gap["start"], gap["end"]) in outages[f["camera_id"]], "unexplained gap"
+            case _:
+                pass
+        if event.event_type in ACCESS_TYPES:
+            check_access(event, rosters, grants, approvals, outages)
+
+
+def check_access(
+    event: SimEvent,
+    rosters: dict[tuple[str, str], list[tuple[datetime, datetime]]],
+    grants: dict[str, SimEvent],
+    approvals: dict[str, SimEvent],
+    outages: dict[str, list[tuple[datetime, datetime]]],
+) -> None:
+    access, at, actor = event.fields["access"], event.occurred_at, event.actor
+    assert access["outcome"] == "ALLOWED"
+    assert access["reason"]
+    assert access["footage_start"] <= access["footage_end"] <= at
+    shifts = rosters[event.source_id, actor["user_id"]]
+    assert any(start <= at < end for start, end in shifts), f"{actor['name']} not on duty at {at}"
+    for off, on in outages[access["camera_id"]]:
+        assert access["footage_end"] <= off or access["footage_start"] >= on, "footage of an outage"
+    if actor["role"] == "investigator":
+        assert access["legal_basis"]
+        assert access["case_number"]
+    if event.event_type == "FootageExported":
+        assert event.fields["watermark_id"]
+        assert re.fullmatch(r"[0-9a-f]{64}", event.fields["file_hash"])
+    if event.event_type == "FootageShared":
+        assert event.fields["desensitization_profile"]
+    for key, scopes, holder in (
+        ("authorization_id", grants, "grantee_user_id"),
+        ("application_id", approvals, "handler_user_id"),
+    ):
+        if access[key] is None:
+            continue
+        scope = scopes[access[key]]  # KeyError: cites an authorization never granted
+        assert scope.source_id == event.source_id
+        assert actor["user_id"] == scope.fields[holder]
+        assert access["camera_id"] in scope.fields["camera_ids"]
+        assert scope.fields["footage_start"] <= access["footage_start"]
+        assert access["footage_end"] <= scope.fields["footage_end"]
+        assert scope.occurred_at < at <= scope.fields["expires_at"]
+
+
+def test_city_has_three_systems_hundreds_of_cameras_dozens_of_people(city: City) -> None:
+    assert [s.system_id for s in city.systems] == [
+        "zz-traffic-police",
+        "zz-metro",
+        "zz-central-hospital",
+    ]
+    assert 300 <= len(city.cameras) <= 500
+    assert 30 <= len(city.operators) <= 120
+    assert len({o.user_id for o in city.operators}) == len(city.operators)
+    assert len({o.name for o in city.operators}) == len(city.operators)
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", o.name) for o in city.operators)
+    assert {o.role for o in city.operators} >= {"operator", "investigator", "admin", "maintenance"}
+    for system in city.systems:
+        assert system.retention_days in {30, 60, 90}
+        assert system.camera_ids == tuple(c.camera_id for c in city.cameras_of(system.system_id))
+    ids = [c.camera_id for c in city.cameras]
+    assert len(set(ids)) == len(ids)
+    assert all(CAMERA_ID.match(i) and i[:6] in DISTRICTS for i in ids)
+
+
+def test_same_seed_same_city_and_events(city: City, day: list[SimEvent]) -> None:
+    again = build_city(seed=1)
+    assert again == city
+    assert list(simulate(again, seed=1, start=START, days=1)) == day
+
+
+def test_other_seed_other_city_and_events(city: City, day: list[SimEvent]) -> None:
+    assert build_city(seed=2) != city
+    first = list(itertools.islice(simulate(city, seed=2, start=START, days=1), 3000))
+    assert first != day[:3000]
+
+
+def test_every_event_encodes_and_survives_an_avro_round_trip(
+    day: list[SimEvent], registry: SchemaRegistry
+) -> None:
+    sequence: Counter[str] = Counter()
+    for event in day:
+        sequence[event.source_id] += 1
+        envelope = {
+            "event_id": str(uuid.UUID(int=sum(sequence.values()))),
+            "schema_version": registry.event_type(event.event_type).version,
+            "occurred_at": event.occurred_at,
+            "source_system_id": event.source_id,
+            "source_seq": sequence[event.source_id],
+            "actor": event.actor,
+            "key_id": f"{event.source_id}+0a1b2c3d",
+        }
+        fingerprint, body = registry.encode(event.event_type, {**event.fields, "envelope": envelope})
+        _, record = registry.decode(fingerprint, body)
+        assert record.pop("envelope")["actor"] == event.actor
+        assert record == event.fields, event.event_type
+
+
+def test_only_known_event_types_and_all_the_lawful_ones_appear(
+    day: list[SimEvent], registry: SchemaRegistry
+) -> None:
+    used = {e.event_type for e in day}
+    assert used <= set(registry.types)
+    assert used >= {
+        "SystemRegistered", "CameraRegistered", "RetentionPolicySet", "DutyShiftAssigned",
+        "FootageViewed", "AccessAuthorized", "FootageExported", "FootageShared",
+        "ApplicationFiled", "ApplicationApproved", "ApplicationResultNotified",
+        "WorkOrderOpened", "WorkOrderClosed", "DeviceStatusChanged", "CameraDirectionChanged",
+        "FootageInventoryReported", "FootageExpired",
+    }  # fmt: skip
+    modes = Counter(e.fields["mode"] for e in day if e.event_type == "FootageViewed")
+    assert modes["LIVE"] > modes["PLAYBACK"] > 0
+    assert any(e.fields["access"]["authorization_id"] for e in day if e.event_type in ACCESS_TYPES)
+    assert any(e.fields["access"]["application_id"] for e in day if e.event_type in ACCESS_TYPES)
+    statuses = {e.fields["status"] for e in day if e.event_type == "DeviceStatusChanged"}
+    assert statuses == {"OFF", "ON"}
+
+
+def test_a_day_has_ten_to_forty_thousand_events_from_every_system(city: City, day: list[SimEvent]) -> None:
+    assert 10_000 <= len(day) <= 40_000
+    assert {e.source_id for e in day} == {s.system_id for s in city.systems}
+
+
+def test_a_day_is_ordered_within_its_bounds_and_lawful(city: City, day: list[SimEvent]) -> None:
+    assert day[0].occurred_at >= START
+    assert day[-1].occurred_at < START + timedelta(days=1)
+    check_lawful(day, city)
+
+
+def test_registry_comes_first_and_each_camera_reports_inventory_once_a_day(
+    city: City, day: list[SimEvent]
+) -> None:
+    registered = [e for e in day if e.event_type == "CameraRegistered"]
+    assert len(registered) == len(city.cameras)
+    assert max(e.occurred_at for e in registered) < START + timedelta(minutes=2)
+    reported = Counter(e.fields["camera_id"] for e in day if e.event_type == "FootageInventoryReported")
+    expired = Counter(e.fields["deletion"]["camera_id"] for e in day if e.event_type == "FootageExpired")
+    assert set(reported.values()) == set(expired.values()) == {1}
+    assert set(reported) == {c.camera_id for c in city.cameras}
+
+
+def test_system_actions_are_marked_system(day: list[SimEvent]) -> None:
+    automatic = {"FootageExpired", "FootageInventoryReported", "DeviceStatusChanged"}
+    for event in day:
+        assert (event.actor["kind"] == "SYSTEM") == (event.event_type in automatic)
+
+
+def test_outages_of_one_day_are_the_next_days_inventory_gaps() -> None:
+    small = build_city(seed=3, scale=0.3)
+    events = list(simulate(small, seed=3, start=START, days=2.5))
+    check_lawful(events, small)
+    gaps = [g for e in events if e.event_type == "FootageInventoryReported" for g in e.fields["gaps"]]
+    offs = [e for e in events if e.event_type == "DeviceStatusChanged" and e.fields["status"] == "OFF"]
+    assert gaps, "outages before the last inventory leave no gap"
+    assert len(gaps) <= len(offs) * 2
+
+
+def test_a_run_starting_mid_shift_is_still_lawful() -> None:
+    small = build_city(seed=5, scale=0.4)
+    start = datetime(2026, 7, 14, 13, 47, 11, 500_000, tzinfo=UTC)  # 21:47 China time
+    events = list(simulate(small, seed=5, start=start, days=1.3))
+    assert start <= events[0].occurred_at
+    assert events[-1].occurred_at < start + timedelta(days=1.3)
+    check_lawful(events, small)
+
+
+def test_scale_multiplies_cameras_people_and_activity(day: list[SimEvent]) -> None:
+    half = build_city(seed=1, scale=0.5)
+    double = build_city(seed=1, scale=2)
+    assert 150 <= len(half.cameras) <= 230
+    assert 700 <= len(double.cameras) <= 800
+    assert len(half.operators) < 76 < len(double.operators)
+    events = list(simulate(half, seed=1, start=START))
+    assert len(day) * 0.35 < len(events) < len(day) * 0.75
+
+
+def test_the_simulation_is_lazy(city: City) -> None:
+    stream = simulate(city, seed=1, start=START, days=3650)
+    assert isinstance(stream, Iterator)
+    assert len(list(itertools.islice(stream, 5000))) == 5000
+
+
+@pytest.mark.parametrize(
+    ("start", "days"),
+    [
+        (datetime(2026, 5, 3), 1.0),  # naive
+        (EARLIEST_START - timedelta(seconds=1), 1.0),
+        (START, -1.0),
+    ],
+)
+def test_bad_arguments_are_refused(city: City, start: datetime, days: float) -> None:
+    with pytest.raises(ValueError):
+        simulate(city, seed=1, start=start, days=days)
+
+
+def test_zero_days_is_empty(city: City) -> None:
+    assert list(simulate(city, seed=1, start=START, days=0)) == []
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    offset=st.integers(0, 400 * 24 * 3600),
+    days=st.floats(0.05, 1.2),
+)
+def test_any_seed_and_start_gives_lawful_traffic(seed: int, offset: int, days: float) -> None:
+    small = build_city(seed=seed, scale=0.1)
+    start = EARLIEST_START + timedelta(seconds=offset)
+    events = list(simulate(small, seed=seed, start=start, days=days))
+    assert all(start <= e.occurred_at < start + timedelta(days=days) for e in events)
+    check_lawful(events, small)
