@@ -1,4 +1,4 @@
-"""Avro schemas, fingerprints and the signed-event wire format.
+r"""Avro schemas, fingerprints and the signed-event wire format.
 
 Every Kafka message on the audit topic, and so every ledger entry, is one ``liuhen.SignedEvent``
 (``schemas/liuhen.SignedEvent.avsc``), Avro binary encoded::
@@ -10,8 +10,8 @@ Every Kafka message on the audit topic, and so every ledger entry, is one ``liuh
 Avro encodes ``fixed`` as its raw bytes and ``bytes`` as a zig-zag varint length followed by the
 bytes, so the wrapper is written and read here directly (a test proves it equals fastavro's
 encoding of the schema). Only the minimal encoding of a length is accepted, so one event has
-exactly one byte string and so one leaf hash. The signature covers the fingerprint, so a body cannot be re-read under
-another schema. The signing key is named by the body's ``envelope.key_id``.
+exactly one byte string and so one leaf hash. The signature covers the fingerprint, so a body
+cannot be re-read under another schema. The signing key is named by the body's ``envelope.key_id``.
 
 Old schema versions stay readable: :class:`SchemaRegistry` maps every fingerprint it has ever
 known (current files and ``schemas/history/``) to the event type's current schema, and fastavro
@@ -141,7 +141,9 @@ class EventType:
 class SchemaRegistry:
     """Every event type, and every fingerprint ever used for one, from a schema directory."""
 
-    def __init__(self, *, types: Mapping[str, EventType], writers: Mapping[bytes, tuple[EventType, Any]]):
+    def __init__(
+        self, *, types: Mapping[str, EventType], writers: Mapping[bytes, tuple[EventType, Any]]
+    ) -> None:
         self._types = dict(types)
         self._writers = dict(writers)
 
@@ -239,7 +241,9 @@ def freeze(registry: SchemaRegistry, name: str) -> tuple[str, str]:
     """
     event_type = registry.event_type(name)
     expanded = _strip_parser_keys(event_type.schema)
-    return f"{event_type.full_name}.{event_type.fingerprint_hex[:8]}.avsc", json.dumps(expanded, indent=2) + "\n"
+    return f"{event_type.full_name}.{event_type.fingerprint_hex[:8]}.avsc", json.dumps(
+        expanded, indent=2
+    ) + "\n"
 
 
 def _strip_parser_keys(schema: Any) -> Any:

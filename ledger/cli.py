@@ -114,7 +114,9 @@ def _parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigurationError(f"{text!r} is not an ISO 8601 time (e.g. 2026-05-03T00:00:00+08:00)") from None
+        raise ConfigurationError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-05-03T00:00:00+08:00)"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=CST)
 
 
@@ -148,15 +150,16 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         _print(json.dumps({"logs": rows, "kafka": kafka_note}, indent=2))
         return 0
     if not rows:
-        _print(f"no logs yet in {config.store_env.get('SQLITE_DBNAME', config.store_env['PERSISTENCE_MODULE'])}")
+        _print(
+            f"no logs yet in {config.store_env.get('SQLITE_DBNAME', config.store_env['PERSISTENCE_MODULE'])}"
+        )
         return 0
     _print(f"{'log':<32} {'entries':>9} {'rejected':>9} {'lag':>7}  {'last ingest':<25} chain head")
     for row in rows:
         lag = "?" if row["lag"] is None else str(row["lag"])
         last = _time(row["last_ingest_us"]) if row["last_ingest_us"] else "-"
-        _print(
-            f"{row['origin']:<32} {row['size']:>9} {row['rejected']:>9} {lag:>7}  {last:<25} {row['chain_head'][:16]}…"
-        )
+        head = row["chain_head"][:16]
+        _print(f"{row['origin']:<32} {row['size']:>9} {row['rejected']:>9} {lag:>7}  {last:<25} {head}…")
     if kafka_note:
         _note(f"lag unknown: {kafka_note}")
     return 0
@@ -205,7 +208,8 @@ def cmd_schemas(args: argparse.Namespace, config: Config) -> int:
     registry = SchemaRegistry.load()
     if args.schemas_command == "list":
         for event_type in sorted(registry.types.values(), key=lambda t: (t.family, t.name)):
-            _print(f"{event_type.family:<14} {event_type.name:<28} v{event_type.version}  {event_type.fingerprint_hex}")
+            name = f"{event_type.family:<14} {event_type.name:<28} v{event_type.version}"
+            _print(f"{name}  {event_type.fingerprint_hex}")
         return 0
     name, text = freeze(registry, args.name)
     path = HISTORY_DIR / name
@@ -225,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liuhen",
         description="liuhen (留痕): tamper-evident access-audit ledger for public-security video systems.",
-        epilog="Settings come from the environment (LIUHEN_HOME, LIUHEN_KAFKA_BOOTSTRAP, ...); see README.md.",
+        epilog="Settings come from the environment (LIUHEN_HOME, LIUHEN_KAFKA_BOOTSTRAP...), see README.\n"
+        "Exit codes: 0 success, 1 a liuhen error (the message says what to do), 2 a usage error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"liuhen {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -261,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--days", type=float, default=1.0)
     sim.add_argument("--scale", type=float, default=1.0, help="multiplies cameras, operators and activity")
-    sim.add_argument("--start", help="ISO 8601 start of the simulated period (default: yesterday 00:00 +08:00)")
+    sim.add_argument(
+        "--start", help="ISO 8601 start of the simulated period (default: yesterday 00:00 +08:00)"
+    )
     sim.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
 
     st = verbs.add_parser("status", help="per log: entries, chain head, last ingest, lag, rejections")

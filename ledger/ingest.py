@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -50,8 +50,8 @@ from ledger.errors import (
     IngestError,
     InvalidField,
     LedgerError,
-    OwnershipLost,
     Oversized,
+    OwnershipLost,
     RevokedKey,
     StoreError,
     UnknownKey,
@@ -306,6 +306,7 @@ class LogWriter:
         self.chain = store.head(self.origin)
         self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
         self.rejection_count = store.rejection_count(self.origin)
+        self.outbox_behind = False
         self.recent: OrderedDict[uuid.UUID, bytes] = OrderedDict()
         self._rejection_type = registry.event_type("EventRejected")
 
@@ -555,7 +556,9 @@ class Ingestor:
         self.writers: dict[int, LogWriter] = {}
         self.stats = IngestStats()
         self.stopping = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.verify_threads), thread_name_prefix="verify")
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.verify_threads), thread_name_prefix="verify"
+        )
 
     # partition ownership ----------------------------------------------------------------------
 
@@ -573,7 +576,7 @@ class Ingestor:
                 pool=self.pool,
             )
             self.writers[tp.partition] = writer
-            self._publish_pending_rejections(writer)
+            writer.outbox_behind = True  # checked, and caught up, with the partition's first batch
             offset = writer.next_offset()
             if offset is None:
                 self.consumer.seek_to_beginning(tp)
@@ -590,33 +593,43 @@ class Ingestor:
     # rejected topic (an outbox: the ledger's rejection entries are the source of truth) ----------
 
     def _publish_pending_rejections(self, writer: LogWriter) -> None:
+        """Publish the log's rejection entries the rejected topic has not had yet (at least once)."""
         name = f"rejected:{writer.origin}"
-        done = self.store.tracked_offset(name)
-        pending = writer.store.rejections(writer.origin, after=-1 if done is None else done)
-        for index in pending:
+        pending = self.store.rejections(writer.origin, after=self.store.tracked_offset(name))
+        for _, index in pending:
             stored = self.store.entry(writer.origin, index)
-            if stored is not None:
-                self._send_rejection(writer, stored, *_rejection_summary(self.registry, stored))
+            assert stored is not None, f"rejection index {index} of {writer.origin} has no entry"
+            signed = SignedEvent.decode(stored.entry)
+            _, record = self.registry.decode(signed.schema, signed.body)
+            self._send_rejection(writer, stored, record["reason"], record["detail"], record["message_prefix"])
         if pending:
-            self._flush_rejections(writer, name, pending[-1])
+            self.producer.flush(timeout=30)
+            self.store.record_position(name, pending[-1][0])
 
-    def _send_rejection(self, writer: LogWriter, stored: StoredEntry, reason: str, detail: str, original: bytes, key: bytes | None) -> None:
+    def _catch_up_outbox(self, writer: LogWriter) -> None:
+        if not writer.outbox_behind:
+            return
+        try:
+            self._publish_pending_rejections(writer)
+            writer.outbox_behind = False
+        except KafkaError as exc:
+            log.warning("rejected topic unreachable (%s); will publish the rejections later", exc)
+
+    def _send_rejection(
+        self, writer: LogWriter, stored: StoredEntry, reason: str, detail: str, original: bytes
+    ) -> None:
+        position = f"{writer.origin}#{stored.index}"
         self.producer.send(
             self.settings.rejected_topic,
-            key=f"{writer.origin}#{stored.index}".encode(),
+            key=position.encode(),
             value=original,
             headers=[
                 ("liuhen-reason", reason.encode()),
                 ("liuhen-detail", detail.encode()),
                 ("liuhen-origin", f"{self.settings.topic}:{writer.partition}:{stored.kafka_offset}".encode()),
-                ("liuhen-ledger-position", f"{writer.origin}#{stored.index}".encode()),
-                ("liuhen-source-key", key or b""),
+                ("liuhen-ledger-position", position.encode()),
             ],
         )
-
-    def _flush_rejections(self, writer: LogWriter, name: str, last_index: int) -> None:
-        self.producer.flush(timeout=30)
-        self.store.record_position(name, last_index)
 
     # the loop ---------------------------------------------------------------------------------
 
@@ -634,21 +647,25 @@ class Ingestor:
             )
             for r in records
         ]
-        result = writer.write(messages)
+        result = writer.write(messages)  # durable from here on
         self.stats.appended += result.appended
         self.stats.duplicates += result.duplicates
         self.stats.rejected += len(result.rejected)
         self.stats.batches += 1
-        for stored, item in result.rejected:
+        for _, item in result.rejected:
             assert item.error is not None
             reason = item.error.reason
             self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
             log.warning(
-                "rejected %s offset %d (%s): %s", writer.origin, item.message.offset, reason, item.error.detail
+                "rejected %s offset %d (%s): %s",
+                writer.origin,
+                item.message.offset,
+                reason,
+                item.error.detail,
             )
-            self._send_rejection(writer, stored, reason, item.error.detail, item.message.value, item.message.key)
         if result.rejected:
-            self._flush_rejections(writer, f"rejected:{writer.origin}", result.rejected[-1][0].index)
+            writer.outbox_behind = True
+        self._catch_up_outbox(writer)
         try:
             self.consumer.commit({tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)})
         except KafkaError as exc:  # the ledger's own tracking is authoritative; Kafka's is for lag tools
@@ -671,6 +688,8 @@ class Ingestor:
                 if not pending:
                     pending = self.consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 if not pending:
+                    for writer in list(self.writers.values()):
+                        self._catch_up_outbox(writer)
                     if idle_exit is not None and self.writers and time.monotonic() - last_input > idle_exit:
                         break
                     continue
@@ -681,7 +700,7 @@ class Ingestor:
                         del pending[tp]
                 except OwnershipLost as exc:
                     log.warning("%s; reloading the log's state from the store", exc)
-                    self._reload(pending)
+                    self._reload()
                     pending = {}
                     continue
                 except StoreError as exc:
@@ -696,11 +715,10 @@ class Ingestor:
             self.close()
         return self.stats
 
-    def _reload(self, pending: Mapping[TopicPartition, Any]) -> None:
+    def _reload(self) -> None:
         partitions = [tp for tp in self.consumer.assignment() if tp.topic == self.settings.topic]
         self._revoke(partitions)
         self._assign(partitions)
-        del pending
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave the loop."""
@@ -736,11 +754,3 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self.ingestor._assign(assigned)
-
-
-def _rejection_summary(registry: SchemaRegistry, stored: StoredEntry) -> tuple[str, str, bytes, bytes | None]:
-    """Reason, detail and original bytes of a stored rejection entry."""
-    signed = SignedEvent.decode(stored.entry)
-    _, record = registry.decode(signed.schema, signed.body)
-    return record["reason"], record["detail"], record["message_prefix"], None
-

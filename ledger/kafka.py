@@ -5,6 +5,7 @@ Translates ``kafka-python`` errors into :class:`ledger.errors.LedgerError` subcl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -42,10 +43,8 @@ def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]]) -> None:
             if name not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created it first
                 client.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics on {bootstrap}: {exc}") from exc
     finally:

@@ -67,7 +67,9 @@ def build_ingestor(config: Config, *, batch_size: int | None) -> Ingestor:
         max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     try:
-        producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", bootstrap_timeout_ms=10_000)
+        producer = KafkaProducer(
+            bootstrap_servers=settings.bootstrap, acks="all", bootstrap_timeout_ms=10_000
+        )
     except KafkaError as exc:
         consumer.close()
         raise BrokerError(f"cannot connect a producer to {settings.bootstrap}: {exc}") from exc
@@ -182,13 +184,11 @@ def run_simulation(
                 )
         began = time.monotonic()
         last_note = began
-        total = 0
-        for event in simulate(city, seed=seed, start=start, days=days):
+        for total, event in enumerate(simulate(city, seed=seed, start=start, days=days), start=1):
             publishers[event.source_id].publish(
                 event.event_type, event.fields, actor=event.actor, occurred_at=event.occurred_at
             )
             counts[event.source_id] = counts.get(event.source_id, 0) + 1
-            total += 1
             now = time.monotonic()
             if rate is not None:
                 ahead = total / rate - (now - began)

@@ -45,7 +45,7 @@ from typing import Any
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 """China Standard Time: shifts and daily jobs follow the local clock."""
-EARLIEST_START = datetime(2026, 1, 1, tzinfo=UTC)
+EARLIEST_START = datetime(2025, 1, 1, tzinfo=UTC)
 """Simulations start no earlier: every camera has then recorded for longer than its retention."""
 DISTRICTS = {"430202": "荷塘区", "430203": "芦淞区", "430204": "石峰区", "430211": "天元区"}
 """Zhuzhou's urban districts by administrative division code (the start of a camera id)."""
@@ -221,8 +221,7 @@ class _Profile:
     staff: tuple[tuple[str, int, str, str], ...]  # role, count, unit, post
     live_reasons: tuple[str, ...]
     incident_reasons: tuple[str, ...]
-    case_reasons: tuple[str, ...]
-    legal_bases: tuple[str, ...]
+    cases: tuple[tuple[str, str], ...]  # reason, legal basis
     destinations: tuple[str, ...]
     recipients: tuple[str, ...]
     cases_per_day: float
@@ -236,8 +235,12 @@ class _Profile:
 _TP = "株洲市公安局交通警察支队"
 _METRO = "株洲轨道交通运营有限公司"
 _HOSP = "株洲市中心医院"
-_CRIMINAL = ("《中华人民共和国刑事诉讼法》第五十四条", "《公安机关办理刑事案件程序规定》第六十二条")
-PROFILES = (
+_CPL, _CPR = "《中华人民共和国刑事诉讼法》第五十四条", "《公安机关办理刑事案件程序规定》第六十二条"
+# id, user-id code, kind, name, owner, retention days, went live; cameras, GB/T 28181 industry code,
+# network id, unit digits, police unit code (case numbers), IP subnet; staff (role, count, unit, post);
+# live-view reasons, incident reasons, cases (reason, legal basis), export destinations, share
+# recipients; per day: cases, Art. 14 applications, shares, work orders; patrol gap; guaranteed.
+_PROFILES = (
     _Profile(
         "zz-traffic-police", "JJ", "road", f"{_TP}道路视频监控系统", _TP, 90, date(2019, 6, 18),
         200, "04", "0", "01", "430200150000", 11,
@@ -248,8 +251,8 @@ PROFILES = (
          ("admin", 2, f"{_TP}科技信息科", "系统管理员")),
         ("日常路面视频巡查", "早晚高峰路况监看", "重点路段视频巡逻", "恶劣天气路况监看"),
         ("核查122交通事故报警", "核查车辆违停投诉", "核实道路拥堵原因", "核查群众报警线索"),
-        ("调查交通肇事逃逸案", "交通事故责任认定取证", "调查危险驾驶案", "调查盗抢机动车案"),
-        ("《中华人民共和国道路交通安全法》第七十二条", *_CRIMINAL),
+        (("调查交通肇事逃逸案", _CPL), ("交通事故责任认定取证", "《中华人民共和国道路交通安全法》第七十二条"),
+         ("调查危险驾驶案", _CPL), ("调查盗抢机动车案", _CPR)),
         ("交通事故处理信息系统", "公安网案件管理系统", "涉案视频证据库"),
         ("株洲市城市管理和综合执法局", "株洲市应急管理局", "株洲市交通运输局"),
         6.0, 0.8, 2.0, 3.0, 75.0, True,
@@ -264,8 +267,8 @@ PROFILES = (
          ("admin", 1, f"{_METRO}信息中心", "系统管理员")),
         ("站内客流监看", "站台安全巡视", "出入口视频巡查", "安检区秩序监看"),
         ("乘客遗失物品查找", "核查站内客伤事件", "核查乘客投诉", "核查逃票纠纷"),
-        ("调查地铁站内盗窃案", "调查扒窃案件", "调查寻衅滋事案件"),
-        _CRIMINAL, ("公安网案件管理系统", "涉案视频证据库"),
+        (("调查地铁站内盗窃案", _CPL), ("调查扒窃案件", _CPR), ("调查寻衅滋事案件", _CPL)),
+        ("公安网案件管理系统", "涉案视频证据库"),
         ("株洲市交通运输局", "株洲市应急管理局"),
         2.0, 0.2, 0.5, 1.5, 80.0, False,
     ),
@@ -279,12 +282,12 @@ PROFILES = (
          ("admin", 1, f"{_HOSP}信息科", "系统管理员")),
         ("院区安保视频巡查", "急诊区域秩序监看", "重点部位视频巡查"),
         ("核查医患纠纷", "协助患者家属查找遗失物品", "核查院内失窃报告", "核查电动车被盗报告"),
-        ("调查医闹案件", "调查院内盗窃案件", "调查故意伤害案件"),
-        _CRIMINAL, ("公安网案件管理系统",), ("株洲市卫生健康委员会", "株洲市公安局天元分局"),
+        (("调查医闹案件", _CPR), ("调查院内盗窃案件", _CPL), ("调查故意伤害案件", _CPL)),
+        ("公安网案件管理系统",), ("株洲市卫生健康委员会", "株洲市公安局天元分局"),
         1.0, 0.0, 0.3, 1.0, 90.0, False,
     ),
 )  # fmt: skip
-_PROFILE_BY_ID = {p.system_id: p for p in PROFILES}
+_PROFILE_BY_ID = {p.system_id: p for p in _PROFILES}
 
 
 def _name(rng: random.Random) -> str:
@@ -312,7 +315,7 @@ def _sites(p: _Profile, rng: random.Random, count: int) -> list[tuple[str, str, 
         elif p.kind == "metro":
             station, district = _STATIONS[i % len(_STATIONS)]
             spot = _STATION_SPOTS[(i // len(_STATIONS)) % len(_STATION_SPOTS)]
-            name = f"{station}站{spot}"
+            name = f"{station}{spot}" if station.endswith("站") else f"{station}站{spot}"
             site = (district, name, f"株洲轨道交通{name}", "TRANSPORT_HUB", None)
         else:
             spots = [(a, s, c, r) for a, ss, c, r in _HOSPITAL_AREAS for s in ss.split()]
@@ -335,7 +338,8 @@ def build_city(*, seed: int, scale: float = 1.0) -> City:
     cameras: list[Camera] = []
     staff: list[Operator] = []
     names: set[str] = set()
-    for p in PROFILES:
+    user_ids: set[str] = set()
+    for p in _PROFILES:
         people: list[Operator] = []
         host = 10
         for role, count, unit, post in p.staff:
@@ -345,20 +349,15 @@ def build_city(*, seed: int, scale: float = 1.0) -> City:
                     name = _name(rng)
                 names.add(name)
                 host += 1
-                room = _ROOMS.get(role, "XXK")
+                user_id = ""
+                while not user_id or user_id in user_ids:
+                    user_id = f"{p.code.lower()}{rng.randrange(10**5):05d}{host % 10}"
+                user_ids.add(user_id)
+                workstation = f"{p.code}-{_ROOMS.get(role, 'XXK')}-{seat // _TEAMS[role] + 1:02d}"
+                ip = f"10.43.{p.subnet + host // 250}.{host % 250 + 1}"
+                team = seat % _TEAMS[role]
                 people.append(
-                    Operator(
-                        user_id=f"{p.code.lower()}{rng.randrange(10**5):05d}{host % 10}",
-                        name=name,
-                        unit=unit,
-                        role=role,
-                        workstation=f"{p.code}-{room}-{seat // _TEAMS[role] + 1:02d}",
-                        ip=f"10.43.{p.subnet + host // 250}.{host % 250 + 1}",
-                        system_id=p.system_id,
-                        post=post,
-                        team=seat % _TEAMS[role],
-                        seat=seat,
-                    )
+                    Operator(user_id, name, unit, role, workstation, ip, p.system_id, post, team, seat)
                 )
         staff += people
         ids: list[str] = []
@@ -371,7 +370,7 @@ def build_city(*, seed: int, scale: float = 1.0) -> City:
             cameras.append(
                 Camera(
                     ids[-1], p.system_id, name, location, category, district,
-                    went_live_on=min(date(2025, 6, 30), went_live), retention_days=override,
+                    went_live_on=min(date(2024, 6, 30), went_live), retention_days=override,
                 )
             )  # fmt: skip
         systems.append(
@@ -610,17 +609,8 @@ def _inventory(ctx: _Ctx, day: date) -> Iterator[SimEvent]:
     """The 04:00 record-info query: what each camera's recorder holds, gaps = logged outages."""
     rng = ctx.rng("inventory", day)
     earliest_job, report = _local(day, 3), _local(day, 4)
-    gaps: Outages = {}
     first = max(ctx.first_day, day - timedelta(days=ctx.max_retention + 1))
-    for offset in range((day - first).days):
-        for order in _work_orders(ctx, first + timedelta(days=offset)):
-            if order.outage is not None and order.opened >= ctx.act_floor:
-                for j, camera_id in enumerate(order.camera_ids):
-                    span = (
-                        order.outage[0] + j * timedelta(seconds=1),
-                        order.outage[1] + j * timedelta(seconds=1),
-                    )
-                    gaps.setdefault(camera_id, []).append(span)
+    gaps = _outages(ctx, first, day - _DAY, logged=True)
     for i, cam in enumerate(ctx.cams):
         at = report + i * timedelta(milliseconds=50)
         earliest = earliest_job - timedelta(days=ctx.retention[cam.camera_id])
@@ -721,16 +711,21 @@ def _work_order_events(ctx: _Ctx, order: _WorkOrder) -> list[SimEvent]:
     return events
 
 
-def _blocked(ctx: _Ctx, day: date) -> Outages:
-    """Planned outages of the last three days: footage nobody can view or play back."""
-    blocked: Outages = {}
-    for back in range(4):
-        for order in _work_orders(ctx, day - timedelta(days=back)):
-            if order.outage is not None:
-                span = (order.outage[0], order.outage[1] + timedelta(seconds=10))
-                for camera_id in order.camera_ids:
-                    blocked.setdefault(camera_id, []).append(span)
-    return blocked
+def _outages(ctx: _Ctx, first: date, last: date, *, logged: bool) -> Outages:
+    """Camera outages (OFF to ON) of the work orders planned for ``first`` to ``last``.
+
+    ``logged``: only those the run publishes (the rest were planned before it started).
+    """
+    outages: Outages = {}
+    for offset in range((last - first).days + 1):
+        for order in _work_orders(ctx, first + timedelta(days=offset)):
+            if order.outage is None or (logged and order.opened < ctx.act_floor):
+                continue
+            off, on = order.outage
+            for j, camera_id in enumerate(order.camera_ids):
+                lag = timedelta(seconds=j)
+                outages.setdefault(camera_id, []).append((off + lag, on + lag))
+    return outages
 
 
 def _nearby(
@@ -802,7 +797,7 @@ def _case(
     authorization_id = f"SQ{profile.code}{day:%Y%m%d}{n:03d}"
     case_number = f"A{profile.police_code}{day:%Y%m}{day.day:02d}{n:02d}"
     expires = granted + timedelta(hours=rng.choice((24, 48, 72)))
-    reason, legal_basis = rng.choice(profile.case_reasons), rng.choice(profile.legal_bases)
+    reason, legal_basis = rng.choice(profile.cases)
     fields: dict[str, Any] = {
         "authorization_id": authorization_id,
         "grantee_user_id": grantee.user_id,
@@ -907,7 +902,7 @@ def _application(ctx: _Ctx, day: date, n: int, rng: random.Random, blocked: Outa
                 fields = {"access": access, "mode": "PLAYBACK"}
                 events.append(ctx.event("FootageViewed", fields, handler.actor(), t))
     told = min(t + _secs(rng, 600, 3600), _local(day, 19.9))
-    result = rng.choice(_RESULTS).format(place=place, time=f"{seen.hour + 1}时许")
+    result = rng.choice(_RESULTS).format(place=place, time=f"{(seen + _HOUR).hour}时许")
     fields = {"application_id": application_id, "result": result}
     events.append(ctx.event("ApplicationResultNotified", fields, handler.actor(), max(told, t)))
     return events
@@ -939,7 +934,7 @@ def _activity(ctx: _Ctx, day: date, night: bool) -> Iterator[SimEvent]:
     """Everything the people of one shift do, merged by time."""
     shift_start = _local(day, 20 if night else 8)
     span = (max(shift_start, ctx.act_floor), shift_start + _SHIFT)
-    blocked = _blocked(ctx, day)
+    blocked = _outages(ctx, day - timedelta(days=3), day, logged=False)
     operators = ctx.on_duty("operator", day, night)
     patrols = [_patrol(ctx, o, day=day, night=night, span=span, blocked=blocked) for o in operators]
     if night:

@@ -192,11 +192,10 @@ class LedgerStore:
         rows = self.recorder.select_events(f"keys:{origin}")
         return [KeyChange.decode(row.state) for row in rows]
 
-    def rejections(self, origin: str, *, after: int = -1) -> list[int]:
-        """Indices of a log's rejection entries, those after entry ``after`` only."""
-        gt = None
-        rows = self.recorder.select_events(f"rejections:{origin}", gt=gt)
-        return [i for row in rows if (i := int(row.state)) > after]
+    def rejections(self, origin: str, *, after: int | None = None) -> list[tuple[int, int]]:
+        """``(ordinal, entry index)`` of a log's rejection entries, those after ordinal ``after`` only."""
+        rows = self.recorder.select_events(f"rejections:{origin}", gt=after)
+        return [(row.originator_version, int(row.state)) for row in rows]
 
     def rejection_count(self, origin: str) -> int:
         """How many rejection entries a log holds."""
@@ -228,8 +227,7 @@ class LedgerStore:
         and :class:`DuplicateEvents` naming the event ids that are already in the ledger.
         """
         stored = [
-            StoredEvent(log_stream(batch.origin), e.index, ENTRY_TOPIC, e.encode())
-            for e in batch.entries
+            StoredEvent(log_stream(batch.origin), e.index, ENTRY_TOPIC, e.encode()) for e in batch.entries
         ]
         by_index = {e.index: e for e in batch.entries}
         stored += [
@@ -249,7 +247,10 @@ class LedgerStore:
         ]
         stored += [
             StoredEvent(
-                f"rejections:{batch.origin}", batch.rejections_before + n, REJECTION_TOPIC, str(index).encode()
+                f"rejections:{batch.origin}",
+                batch.rejections_before + n,
+                REJECTION_TOPIC,
+                str(index).encode(),
             )
             for n, index in enumerate(batch.rejections)
         ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +45,6 @@ def env(tmp_path: Path, kafka_bootstrap: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def config(env: dict[str, str]) -> Iterator[Config]:
+def config(env: dict[str, str]) -> Config:
     """The :class:`Config` a CLI started with ``env`` would read."""
-    yield Config.from_env(env)
+    return Config.from_env(env)
