@@ -364,15 +364,21 @@ def build_city(*, seed: int, scale: float = 1.0) -> City:
         count = max(4, round(p.camera_count * scale))
         for serial, site in enumerate(_sites(p, rng, count), 1):
             district, name, location, category, override = site
-            ids.append(f"{district}{p.unit_code}{p.industry}{rng.choice(('131', '132'))}")
-            ids[-1] += f"{p.network}{serial:06d}"
+            type_code = rng.choice(("131", "132"))  # camera, network camera
+            ids.append(f"{district}{p.unit_code}{p.industry}{type_code}{p.network}{serial:06d}")
             went_live = p.went_live_on + timedelta(days=rng.randrange(0, 1600))
             cameras.append(
                 Camera(
-                    ids[-1], p.system_id, name, location, category, district,
-                    went_live_on=min(date(2024, 6, 30), went_live), retention_days=override,
+                    camera_id=ids[-1],
+                    system_id=p.system_id,
+                    name=name,
+                    location=location,
+                    location_category=category,
+                    district=district,
+                    went_live_on=min(date(2024, 6, 30), went_live),
+                    retention_days=override,
                 )
-            )  # fmt: skip
+            )
         systems.append(
             SourceSystem(
                 system_id=p.system_id,

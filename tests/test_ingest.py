@@ -132,8 +132,14 @@ def test_each_kind_of_bad_input_is_rejected_with_its_own_reason_and_good_events_
     (pub_stranger_dir / "k").write_bytes(b"")
     unsigned_fp, body = REGISTRY.encode(
         "FootageViewed",
-        {**viewed(6), "envelope": {**decode(good[0])[1]["envelope"], "event_id": uuid.uuid4(),
-                                   "key_id": stranger.public.key_id}},
+        {
+            **viewed(6),
+            "envelope": {
+                **decode(good[0])[1]["envelope"],
+                "event_id": uuid.uuid4(),
+                "key_id": stranger.public.key_id,
+            },
+        },
     )
     message = SignedEvent(unsigned_fp, body, b"").signed_message
     send(SignedEvent(unsigned_fp, body, stranger.sign(message)).encode(), headers=[(FINGERPRINT_HEADER, b"")])
@@ -141,7 +147,9 @@ def test_each_kind_of_bad_input_is_rejected_with_its_own_reason_and_good_events_
     first = ingest(config)
     assert first.appended == 3  # registration + 2 good events
     # revoked key: revoke the source's key, then publish with it
-    revoke_key(config, ensure_key(config, "ledger")[0], "zz-metro", old_key.public.key_id, reason="laptop stolen")
+    revoke_key(
+        config, ensure_key(config, "ledger")[0], "zz-metro", old_key.public.key_id, reason="laptop stolen"
+    )
     with publisher(config) as pub:
         send(pub.sign("FootageViewed", viewed(7), actor=ACTOR)[0])
     producer.flush()
@@ -183,7 +191,9 @@ def test_unknown_key_is_its_own_reason(config: Config) -> None:
         pub.publish("FootageViewed", viewed(0), actor=ACTOR)
     stats = ingest(config)
     assert stats.by_reason == {"unknown_key": 1}
-    (rejection,) = [r for name, r in map(decode, [e.entry for e in only_log(config)]) if name == "EventRejected"]
+    (rejection,) = [
+        r for name, r in map(decode, [e.entry for e in only_log(config)]) if name == "EventRejected"
+    ]
     assert stranger.public.key_id in rejection["detail"]
     assert "liuhen keys register" in rejection["detail"]
 

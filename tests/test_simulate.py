@@ -55,6 +55,7 @@ def check_lawful(events: list[SimEvent], city: City) -> None:
     closed: set[str] = set()
     down: dict[str, datetime] = {}
     outages: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    people = {o.user_id: o for o in city.operators}
     previous = None
     for event in events:
         f, at, source = event.fields, event.occurred_at, event.source_id
@@ -64,6 +65,7 @@ def check_lawful(events: list[SimEvent], city: City) -> None:
         previous = at
         assert event.actor["kind"] in {"PERSON", "SYSTEM"}
         if event.actor["kind"] == "PERSON":
+            assert event.actor == people[event.actor["user_id"]].actor()
             assert event.actor["name"]
             assert event.actor["unit"]
             assert event.actor["user_id"]
@@ -88,6 +90,7 @@ def check_lawful(events: list[SimEvent], city: City) -> None:
             case "DutyShiftAssigned":
                 assert f["shift_end"] - f["shift_start"] == timedelta(hours=12)
                 assert f["shift_start"].astimezone(UTC).hour in {0, 12}  # 08:00 / 20:00 UTC+8
+                assert f["unit"] == people[f["user_id"]].unit
                 rosters[source, f["user_id"]].append((f["shift_start"], f["shift_end"]))
             case "AccessAuthorized":
                 assert f["approver_user_id"] != f["requester_user_id"]
@@ -131,6 +134,8 @@ def check_lawful(events: list[SimEvent], city: City) -> None:
                 pass
         if event.event_type in ACCESS_TYPES:
             check_access(event, rosters, grants, approvals, outages)
+    registered = {camera_id for by_id in cameras.values() for camera_id in by_id}
+    assert registered == {c.camera_id for c in city.cameras}
 
 
 def check_access(

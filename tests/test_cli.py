@@ -1,0 +1,138 @@
+"""The ``liuhen`` command, called through ``main([...])`` as a user would type it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger.cli import main
+from ledger.config import Config
+from tests.events import ACTOR, decode, ingest, publisher, stored_logs, viewed
+
+
+@pytest.fixture
+def cli_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_help_names_every_command_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for verb in ("keys", "schemas", "ingest", "simulate", "status", "demo"):
+        assert verb in out
+    assert "Exit codes: 0 success, 1 a liuhen error" in out
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "--until-idle", "soon"])
+    assert exit_.value.code == 2
+
+
+def test_keys_are_created_private_and_never_overwritten(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "init"]) == 0
+    assert main(["keys", "new", "zz-metro"]) == 0
+    keys = Path(cli_env["LIUHEN_HOME"]) / "keys"
+    for name in ("ledger.key", "zz-metro.key"):
+        assert stat.S_IMODE((keys / name).stat().st_mode) == 0o600
+    capsys.readouterr()
+    assert main(["keys", "new", "zz-metro"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert len(listed) == 2
+    assert all(line.count("+") >= 2 for line in listed)
+
+
+def test_a_dead_broker_is_a_clear_error_not_a_traceback(cli_env: dict[str, str]) -> None:
+    # In a process of its own, as a user runs it (kafka-python also leaves the failed socket behind).
+    run = subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "ingest", "--until-idle", "1"],
+        env={**os.environ, "LIUHEN_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "no Kafka broker answers at 127.0.0.1:1" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_bad_configuration_is_named(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("LIUHEN_BATCH_SIZE", "lots")
+    assert main(["status"]) == 1
+    assert "LIUHEN_BATCH_SIZE='lots' is not a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.kafka
+def test_rotation_and_status(cli_env: dict[str, str], config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rotated-out key is refused from the rotation on; the new key is accepted; status shows it all."""
+    assert main(["keys", "init"]) == 0
+    assert main(["keys", "new", "zz-metro"]) == 0
+    assert main(["keys", "register", "zz-metro"]) == 0
+    with publisher(config) as pub:
+        old_id = pub.key.public.key_id
+        pub.publish("FootageViewed", viewed(0), actor=ACTOR)
+    assert main(["keys", "new", "zz-metro.2026"]) == 0
+    new_pub = Path(cli_env["LIUHEN_HOME"]) / "keys" / "zz-metro.2026.pub"
+    assert main(["keys", "register", "zz-metro", "--public-key", str(new_pub), "--replaces", old_id]) == 0
+    with publisher(config) as pub:  # still signing with the old key
+        pub.publish("FootageViewed", viewed(1), actor=ACTOR)
+    ingest(config)
+    from ledger.keys import SigningKey
+    from ledger.sdk import Publisher, SequenceFile
+
+    new_key = SigningKey.load(Path(cli_env["LIUHEN_HOME"]) / "keys" / "zz-metro.2026.key")
+    with publisher(config) as pub:
+        assert isinstance(pub, Publisher)
+        assert isinstance(pub.sequence, SequenceFile)
+        pub.key, pub._key_id = new_key, new_key.public.key_id
+        pub.publish("FootageViewed", viewed(2), actor=ACTOR)
+    ingest(config)
+    (entries,) = stored_logs(config).values()
+    kinds = [decode(e.entry) for e in entries]
+    assert [name for name, _ in kinds] == [
+        "SourceKeyRegistered",
+        "FootageViewed",
+        "SourceKeyRegistered",
+        "EventRejected",
+        "FootageViewed",
+    ]
+    assert kinds[3][1]["reason"] == "revoked_key"
+    assert kinds[4][1]["envelope"]["key_id"] == new_key.public.key_id
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    (row,) = status["logs"]
+    assert (row["size"], row["rejected"], row["lag"]) == (5, 1, 0)
+    assert row["chain_head"] == entries[-1].chain_hash.hex()
+    assert main(["status"]) == 0
+    table = capsys.readouterr().out
+    assert row["origin"] in table
+    assert "+08:00" in table
+
+
+def test_verifier_modules_import_no_kafka_eventsourcing_or_sqlite_utils() -> None:
+    """The ledger format, keys and Avro modules stand alone (an auditor installs only them)."""
+    code = (
+        "import sys, ledger.format, ledger.avro, ledger.keys\n"
+        "bad = [m for m in ('kafka', 'eventsourcing', 'sqlite_utils') if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ)
+    )
+    assert out.stdout.strip() == ""
