@@ -56,9 +56,11 @@ def registered_source(config: Config, source_id: str = "zz-metro") -> None:
 
 
 @contextmanager
-def publisher(config: Config, source_id: str = "zz-metro") -> Iterator[Publisher]:
-    """The SDK publisher of one source, with its key from the test's keys folder."""
-    key, _ = ensure_key(config, source_id)
+def publisher(
+    config: Config, source_id: str = "zz-metro", *, key_name: str | None = None
+) -> Iterator[Publisher]:
+    """The SDK publisher of one source, signing with the key ``key_name`` (default: the source id)."""
+    key, _ = ensure_key(config, key_name or source_id)
     with Publisher.connect(
         bootstrap=config.ingest.bootstrap,
         source_id=source_id,
