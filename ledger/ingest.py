@@ -529,7 +529,17 @@ class IngestStats:
     rejected: int = 0
     duplicates: int = 0
     batches: int = 0
+    first_batch_at: float | None = None
+    last_batch_at: float | None = None
+    """``time.monotonic()`` when the first batch arrived and when the last one was done."""
     by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Entries appended per second from the first batch's arrival to the last batch's commit."""
+        if self.first_batch_at is None or self.last_batch_at is None:
+            return 0.0
+        return (self.appended + self.rejected) / max(self.last_batch_at - self.first_batch_at, 1e-9)
 
 
 class Ingestor:
@@ -698,6 +708,9 @@ class Ingestor:
                     for tp in list(pending):
                         self._handle(tp, pending[tp])
                         del pending[tp]
+                    self.stats.last_batch_at = time.monotonic()
+                    if self.stats.first_batch_at is None:
+                        self.stats.first_batch_at = last_input
                 except OwnershipLost as exc:
                     log.warning("%s; reloading the log's state from the store", exc)
                     self._reload()

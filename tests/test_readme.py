@@ -44,7 +44,13 @@ def test_demo_command_works_on_a_fresh_clone(tmp_path: Path, kafka_bootstrap: st
     }
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
     demo = subprocess.run(
-        readme_commands()[0].split(), cwd=clone, env=env, capture_output=True, text=True, timeout=900, check=False
+        readme_commands()[0].split(),
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     out = demo.stdout
