@@ -29,11 +29,11 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -281,6 +281,19 @@ class BatchResult:
     duplicates: int = 0
 
 
+@dataclass
+class Prepared:
+    """A classified batch whose signatures are being verified on the thread pool."""
+
+    writer: LogWriter
+    messages: Sequence[Message]
+    items: list[Classified]
+    ring: KeyRing
+    known: dict[uuid.UUID, bytes]
+    verifying: list[Future[list[int]]]
+    epoch: int
+
+
 class LogWriter:
     """Appends one partition's messages to its log. Owns the log while its partition is assigned."""
 
@@ -305,6 +318,11 @@ class LogWriter:
         self.pool = pool
         self.chain = store.head(self.origin)
         self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
+        """The key ring after the last appended entry."""
+        self.next_ring = self.keyring
+        """The key ring after the last prepared batch (batches are prepared ahead of appending)."""
+        self.epoch = 0
+        """Bumped when a batch had to be classified again: batches prepared before are stale."""
         self.rejection_count = store.rejection_count(self.origin)
         self.outbox_behind = False
         self.recent: OrderedDict[uuid.UUID, bytes] = OrderedDict()
@@ -359,15 +377,22 @@ class LogWriter:
             item.error = error
         return item, None
 
-    def classify(
-        self, messages: Sequence[Message], known: Mapping[uuid.UUID, bytes]
-    ) -> tuple[list[Classified], KeyRing]:
-        """Classify and verify a batch against a copy of the key ring; return it and the new ring.
+    def prepare(
+        self,
+        messages: Sequence[Message],
+        known: Mapping[uuid.UUID, bytes] | None = None,
+        base: KeyRing | None = None,
+    ) -> Prepared:
+        """Classify a batch and start verifying its signatures on the thread pool.
 
-        ``known`` maps event ids already in the ledger to the leaf hash of their entry: a
-        message repeating one with the same bytes is a duplicate; with other bytes, a conflict.
+        The batch is classified against the key ring as it will stand after the batches prepared
+        before it (``base`` overrides). Verification runs while the caller goes on appending the
+        previous batch and fetching the next; :meth:`write` waits for it. ``known`` maps event ids
+        already in the ledger to their entry's leaf hash: a message repeating one with the same
+        bytes is a duplicate; with other bytes, a conflict.
         """
-        ring = self.keyring.copy()
+        known = dict(known or {})
+        ring = (base or self.next_ring).copy()
         items: list[Classified] = []
         jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]] = []
         registry_seen: set[uuid.UUID] = set()
@@ -381,16 +406,22 @@ class LogWriter:
             if job is not None:
                 jobs.append((len(items), *job))
             items.append(item)
-        for position in self._verify(jobs):
-            items[position].error = BadSignature(
-                f"source signature does not verify under key {items[position].key_id}: "
-                "the event was altered after signing, or signed with another key"
-            )
+        self.next_ring = ring
+        return Prepared(self, messages, items, ring, known, self._start_verifying(jobs), self.epoch)
+
+    def _finish(self, prepared: Prepared) -> None:
+        """Wait for the batch's signature checks, then mark bad signatures and duplicates."""
+        items = prepared.items
+        for verifying in prepared.verifying:
+            for position in verifying.result():
+                items[position].error = BadSignature(
+                    f"source signature does not verify under key {items[position].key_id}: "
+                    "the event was altered after signing, or signed with another key"
+                )
         seen: set[uuid.UUID] = set()
         for item in items:
             if item.error is None:
-                self._dedupe(item, known, seen)
-        return items, ring
+                self._dedupe(item, prepared.known, seen)
 
     def _dedupe(self, item: Classified, known: Mapping[uuid.UUID, bytes], seen: set[uuid.UUID]) -> None:
         """Mark ``item`` a duplicate (same id, same bytes) or a conflict (same id, other bytes)."""
@@ -406,12 +437,12 @@ class LogWriter:
         else:
             seen.add(item.event_id)
 
-    def _verify(self, jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]]) -> list[int]:
-        if len(jobs) < 64 or self.settings.verify_threads < 2:
-            return _verify_chunk(jobs)
-        step = -(-len(jobs) // self.settings.verify_threads)
-        chunks = [jobs[i : i + step] for i in range(0, len(jobs), step)]
-        return [p for failed in self.pool.map(_verify_chunk, chunks) for p in failed]
+    def _start_verifying(
+        self, jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]]
+    ) -> list[Future[list[int]]]:
+        threads = self.settings.verify_threads
+        step = max(64, -(-len(jobs) // threads))
+        return [self.pool.submit(_verify_chunk, jobs[i : i + step]) for i in range(0, len(jobs), step)]
 
     # chaining and appending -------------------------------------------------------------------
 
@@ -458,18 +489,24 @@ class LogWriter:
         unsigned = SignedEvent(fingerprint, body, b"")
         return SignedEvent(fingerprint, body, self.ledger_key.sign(unsigned.signed_message)).encode()
 
-    def write(self, messages: Sequence[Message]) -> BatchResult:
-        """Classify, chain and durably append one batch; return what happened."""
-        known: dict[uuid.UUID, bytes] = {}
+    def write(self, messages: Sequence[Message], prepared: Prepared | None = None) -> BatchResult:
+        """Chain and durably append one batch (prepared by :meth:`prepare`); return what happened."""
+        if prepared is None or prepared.epoch != self.epoch:
+            prepared = self.prepare(messages, base=self.keyring)
         while True:
-            items, ring = self.classify(messages, known)
-            result, batch, chain = self._chain(items)
+            self._finish(prepared)
+            result, batch, chain = self._chain(prepared.items)
             try:
                 self.store.append(batch, expected=self.chain)
             except DuplicateEvents as dup:
-                known.update({event_id: seen.leaf_hash for event_id, seen in dup.seen.items()})
+                # Classify again knowing what the store holds; batches prepared after this one
+                # may have seen another key ring: make them stale.
+                self.epoch += 1
+                known = {**prepared.known, **{i: seen.leaf_hash for i, seen in dup.seen.items()}}
+                prepared = self.prepare(messages, known, base=self.keyring)
                 continue
             break
+        ring = prepared.ring
         self.chain = chain
         self.keyring = ring
         self.rejection_count += len(batch.rejections)
@@ -643,21 +680,31 @@ class Ingestor:
 
     # the loop ---------------------------------------------------------------------------------
 
-    def _handle(self, tp: TopicPartition, records: Sequence[Any]) -> None:
-        writer = self.writers.get(tp.partition)
-        if writer is None:
-            return
-        messages = [
-            Message(
-                offset=r.offset,
-                value=r.value if r.value is not None else b"",
-                key=r.key,
-                headers=[(k, v) for k, v in (r.headers or [])],
-                timestamp_ms=r.timestamp,
-            )
-            for r in records
-        ]
-        result = writer.write(messages)  # durable from here on
+    def _prepare(self, fetched: Mapping[TopicPartition, Sequence[Any]]) -> list[Prepared]:
+        ready = []
+        for tp, records in fetched.items():
+            writer = self.writers.get(tp.partition)
+            if writer is None or tp.topic != self.settings.topic:
+                continue
+            messages = [
+                Message(
+                    offset=r.offset,
+                    value=r.value if r.value is not None else b"",
+                    key=r.key,
+                    headers=list(r.headers or []),
+                    timestamp_ms=r.timestamp,
+                )
+                for r in records
+            ]
+            ready.append(writer.prepare(messages))
+        return ready
+
+    def _handle(self, prepared: Prepared) -> None:
+        writer = prepared.writer
+        if self.writers.get(writer.partition) is not writer:
+            return  # the partition was revoked (maybe reassigned) since: its new writer re-reads it
+        messages = prepared.messages
+        result = writer.write(messages, prepared)  # durable from here on
         self.stats.appended += result.appended
         self.stats.duplicates += result.duplicates
         self.stats.rejected += len(result.rejected)
@@ -676,10 +723,12 @@ class Ingestor:
         if result.rejected:
             writer.outbox_behind = True
         self._catch_up_outbox(writer)
-        try:
-            self.consumer.commit({tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)})
-        except KafkaError as exc:  # the ledger's own tracking is authoritative; Kafka's is for lag tools
-            log.info("could not commit offset to Kafka for %s: %s", writer.origin, exc)
+        # Only now, with the batch durable, tell Kafka too. The ledger's own tracked offset is what
+        # a restart resumes from; Kafka's committed offset serves lag tools, so it need not wait.
+        tp = TopicPartition(self.settings.topic, writer.partition)
+        self.consumer.commit_async(
+            {tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)}, callback=_commit_failed
+        )
 
     def run(
         self,
@@ -692,41 +741,61 @@ class Ingestor:
         self.consumer.subscribe([self.settings.topic], listener=listener)
         last_input = time.monotonic()
         backoff = 0.5
-        pending: dict[TopicPartition, list[Any]] = {}
+        ready: list[Prepared] = []  # classified, signatures being verified, not yet appended
+        fetched: Mapping[TopicPartition, Sequence[Any]] = {}
         try:
             while not self.stopping.is_set():
-                if not pending:
-                    pending = self.consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
-                if not pending:
+                if not fetched and len(ready) < 2:
+                    fetched = self.consumer.poll(
+                        timeout_ms=0 if ready else 500, max_records=self.settings.batch_size
+                    )
+                # Classify what was fetched and start verifying it: the pool works on it while
+                # this thread appends the batches prepared in earlier rounds.
+                fresh = self._prepare(fetched) if fetched else []
+                if fetched:
+                    last_input = time.monotonic()
+                    if self.stats.first_batch_at is None:
+                        self.stats.first_batch_at = last_input
+                    fetched = {}
+                if ready:
+                    outcome = self._append_ready(ready, backoff)
+                    if outcome == "reloaded":
+                        ready = []
+                        continue
+                    backoff = 0.5 if outcome == "appended" else min(backoff * 2, 30.0)
+                    if outcome == "appended" and on_progress is not None:
+                        on_progress(self.stats)
+                ready += fresh
+                if not ready:
                     for writer in list(self.writers.values()):
                         self._catch_up_outbox(writer)
                     if idle_exit is not None and self.writers and time.monotonic() - last_input > idle_exit:
                         break
-                    continue
-                last_input = time.monotonic()
-                try:
-                    for tp in list(pending):
-                        self._handle(tp, pending[tp])
-                        del pending[tp]
-                    self.stats.last_batch_at = time.monotonic()
-                    if self.stats.first_batch_at is None:
-                        self.stats.first_batch_at = last_input
-                except OwnershipLost as exc:
-                    log.warning("%s; reloading the log's state from the store", exc)
-                    self._reload()
-                    pending = {}
-                    continue
-                except StoreError as exc:
-                    log.warning("event store unavailable (%s); retrying in %.1f s", exc, backoff)
-                    self.stopping.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    continue
-                backoff = 0.5
-                if on_progress is not None:
-                    on_progress(self.stats)
+            if ready:  # stopping: finish the batch in hand (what is not appended is re-read on restart)
+                self._append_ready(ready, 0.0)
         finally:
             self.close()
         return self.stats
+
+    def _append_ready(
+        self, ready: list[Prepared], backoff: float
+    ) -> Literal["appended", "retry", "reloaded"]:
+        """Append the ready batches in order, removing each from ``ready`` once it is durable."""
+        try:
+            while ready:
+                self._handle(ready[0])
+                ready.pop(0)
+        except OwnershipLost as exc:
+            log.warning("%s; reloading the log's state from the store", exc)
+            self._reload()
+            ready.clear()
+            return "reloaded"
+        except StoreError as exc:
+            log.warning("event store unavailable (%s); retrying in %.1f s", exc, backoff)
+            self.stopping.wait(backoff)
+            return "retry"
+        self.stats.last_batch_at = time.monotonic()
+        return "appended"
 
     def _reload(self) -> None:
         partitions = [tp for tp in self.consumer.assignment() if tp.topic == self.settings.topic]
@@ -756,6 +825,11 @@ class Ingestor:
                 self.producer.close(timeout=10)
             finally:
                 self.pool.shutdown(wait=True)
+
+
+def _commit_failed(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.info("could not commit offsets %s to Kafka: %s", offsets, response)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

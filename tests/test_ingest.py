@@ -224,3 +224,26 @@ def test_rejection_entries_are_signed_by_the_ledger_key(config: Config) -> None:
     assert record["envelope"]["key_id"] == ledger_key.public.key_id
     assert leaf_hash(entry.entry) != leaf_hash(b"garbage")
     assert Chain().size == 0
+
+
+def test_key_changes_take_effect_at_the_next_message_even_one_message_per_batch(env: dict[str, str]) -> None:
+    """Batches are classified ahead of appending; a key registered or revoked in one batch must
+    still govern the very next batch."""
+    config = Config.from_env({**env, "LIUHEN_BATCH_SIZE": "1"})
+    registered_source(config)
+    with publisher(config) as pub:
+        for n in range(5):
+            pub.publish("FootageViewed", viewed(n), actor=ACTOR)
+    key, _ = ensure_key(config, "zz-metro")
+    revoke_key(config, ensure_key(config, "ledger")[0], "zz-metro", key.public.key_id, reason="rotated out")
+    with publisher(config) as pub:
+        for n in range(3):
+            pub.publish("FootageViewed", viewed(n), actor=ACTOR)
+    stats = ingest(config)
+    assert stats.batches == 10
+    assert (stats.appended, stats.by_reason) == (7, {"revoked_key": 3})
+    names = [decode(e.entry)[0] for e in only_log(config)]
+    assert (
+        names
+        == ["SourceKeyRegistered"] + ["FootageViewed"] * 5 + ["SourceKeyRevoked"] + ["EventRejected"] * 3
+    )
