@@ -195,6 +195,15 @@ class SchemaRegistry:
         """Whether any version of any event type has this fingerprint."""
         return schema_fingerprint in self._writers
 
+    def type_of(self, schema_fingerprint: bytes) -> EventType:
+        """The event type written under ``schema_fingerprint`` (any version), without decoding a body."""
+        try:
+            return self._writers[schema_fingerprint][0]
+        except KeyError:
+            raise UnknownSchema(
+                f"schema fingerprint {schema_fingerprint.hex()} is not one liuhen knows"
+            ) from None
+
     def event_type(self, name: str) -> EventType:
         """The event type named ``name``; raise :class:`ConfigurationError` if there is none."""
         try:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ledger.avro import SchemaRegistry
+from ledger.avro import FINGERPRINT_SIZE, SchemaRegistry
 from ledger.config import Config
 from ledger.errors import ConfigurationError, LedgerError
-from ledger.format import verify_chain
+from ledger.format import StoredEntry, verify_chain
 from ledger.ingest import REGISTRAR_SOURCE, Ingestor
 from ledger.kafka import BrokerError, consumer_for, delete_topics, end_offsets, ensure_topics
 from ledger.keys import PublicKey, SigningKey
@@ -224,11 +225,23 @@ def reset(config: Config) -> None:
     shutil.rmtree(config.home, ignore_errors=True)
 
 
-def check_chains(config: Config) -> dict[str, int]:
-    """Recompute every log's chain from its stored bytes; raise on the first break."""
+def check_chains(config: Config) -> dict[str, Counter[str]]:
+    """Recompute every log's chain from its stored bytes (raise on the first break); count event types."""
+    registry = SchemaRegistry.load()
     store = open_store(config)
     try:
-        return {origin: verify_chain(store.entries(origin)).size for origin in store.origins()}
+        counts: dict[str, Counter[str]] = {}
+        for origin in store.origins():
+            kinds: Counter[str] = Counter()
+
+            def counted(entries: Iterator[StoredEntry], kinds: Counter[str] = kinds) -> Iterator[StoredEntry]:
+                for stored in entries:
+                    kinds[registry.type_of(stored.entry[:FINGERPRINT_SIZE]).name] += 1
+                    yield stored
+
+            verify_chain(counted(store.entries(origin)))
+            counts[origin] = kinds
+        return counts
     finally:
         store.close()
 
