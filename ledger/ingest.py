@@ -49,24 +49,19 @@ from ledger.errors import (
     BadSignature,
     IngestError,
     InvalidField,
-    LedgerError,
     Oversized,
     OwnershipLost,
-    RevokedKey,
     StoreError,
-    UnknownKey,
 )
 from ledger.format import Chain, StoredEntry, leaf_hash
 from ledger.keys import PublicKey, SigningKey
-from ledger.store import Batch, DuplicateEvents, KeyChange, LedgerStore, kafka_tracking
+from ledger.sources import KEY_EVENTS, LEDGER_SOURCE, KeyChange, KeyRing, key_changes
+from ledger.store import Batch, DuplicateEvents, LedgerStore, kafka_tracking
 
 log = logging.getLogger("liuhen.ingest")
 
-LEDGER_SOURCE = "liuhen.ledger"
-REGISTRAR_SOURCE = "liuhen.registrar"
 REJECTION_NAMESPACE = uuid.UUID("5d0f3c1e-8f0e-4a43-9d55-6c1a4f3b8e21")
 _CAMERA_ID = re.compile(r"^\d{20}$")
-_KEY_EVENTS = {"SourceKeyRegistered", "SourceKeyRevoked"}
 
 
 @dataclass(frozen=True)
@@ -138,79 +133,6 @@ def validate(event_type: str, family: str, record: Mapping[str, Any]) -> None:
 # -- keys -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RingKey:
-    """A source key as a log's key ring holds it."""
-
-    key_id: str
-    system_id: str
-    verifier: Ed25519PublicKey
-    verifier_text: str
-    revoked: bool
-
-
-class KeyRing:
-    """The source keys of one log at one position, plus the registrar keys that may change them."""
-
-    def __init__(self, *, registrars: Sequence[PublicKey], changes: Sequence[KeyChange] = ()) -> None:
-        self.registrars = {
-            k.key_id: RingKey(
-                k.key_id,
-                REGISTRAR_SOURCE,
-                Ed25519PublicKey.from_public_bytes(k.raw),
-                k.verifier_text,
-                False,
-            )
-            for k in registrars
-        }
-        self.keys: dict[str, RingKey] = {}
-        self.changes = 0
-        for change in changes:
-            self.apply(change)
-
-    def copy(self) -> KeyRing:
-        """An independent copy (a batch classifies against a copy, kept only if it commits)."""
-        ring = KeyRing(registrars=())
-        ring.registrars = self.registrars
-        ring.keys = dict(self.keys)
-        ring.changes = self.changes
-        return ring
-
-    def apply(self, change: KeyChange) -> None:
-        """Register or revoke a key from here on."""
-        public = PublicKey.from_verifier_text(change.public_key)
-        self.keys[change.key_id] = RingKey(
-            change.key_id,
-            change.system_id,
-            Ed25519PublicKey.from_public_bytes(public.raw),
-            change.public_key,
-            change.revoked,
-        )
-        self.changes += 1
-
-    def resolve(self, key_id: str, system_id: str, *, registry_event: bool) -> RingKey:
-        """The key that must have signed an event, or the reason it cannot be trusted."""
-        if registry_event:
-            key = self.registrars.get(key_id)
-            if key is None:
-                raise UnknownKey(
-                    f"{key_id} is not a registrar key: source keys are registered by the ledger operator "
-                    "('liuhen keys register')"
-                )
-            return key
-        key = self.keys.get(key_id)
-        if key is None:
-            raise UnknownKey(
-                f"key {key_id} is not registered for {system_id}: ask the ledger operator to run "
-                f"'liuhen keys register {system_id} --public-key <file>'"
-            )
-        if key.system_id != system_id:
-            raise UnknownKey(f"key {key_id} is registered for {key.system_id}, not for {system_id}")
-        if key.revoked:
-            raise RevokedKey(f"key {key_id} of {system_id} was revoked; sign with the source's current key")
-        return key
-
-
 def _verify_chunk(jobs: Sequence[tuple[int, Ed25519PublicKey, bytes, bytes]]) -> list[int]:
     failed = []
     for position, verifier, signature, message in jobs:
@@ -219,30 +141,6 @@ def _verify_chunk(jobs: Sequence[tuple[int, Ed25519PublicKey, bytes, bytes]]) ->
         except InvalidSignature:
             failed.append(position)
     return failed
-
-
-def _key_changes(event_type: str, record: Mapping[str, Any], ring: KeyRing) -> list[KeyChange]:
-    """The key-ring changes a verified registry event makes (effective index filled in later)."""
-    system_id = record["system_id"]
-    changes = []
-    if event_type == "SourceKeyRegistered":
-        try:
-            public = PublicKey.from_verifier_text(record["public_key"])
-        except LedgerError as exc:
-            raise InvalidField(f"public_key is not a verifier key: {exc}") from exc
-        existing = ring.keys.get(public.key_id)
-        if existing is not None and existing.revoked:
-            raise InvalidField(f"key {public.key_id} was revoked and cannot be registered again")
-        changes.append(KeyChange(public.key_id, system_id, public.verifier_text, False, -1))
-        revoke = record.get("replaces_key_id")
-    else:
-        revoke = record["key_id"]
-    if revoke is not None:
-        old = ring.keys.get(revoke)
-        if old is None or old.system_id != system_id:
-            raise InvalidField(f"cannot revoke {revoke}: it is not registered for {system_id}")
-        changes.append(KeyChange(revoke, system_id, old.verifier_text, True, -1))
-    return changes
 
 
 # -- one batch --------------------------------------------------------------------------------
@@ -355,7 +253,7 @@ class LogWriter:
             envelope = record["envelope"]
             item.event_id = envelope["event_id"]
             item.key_id = envelope["key_id"]
-            registry_event = event_type.name in _KEY_EVENTS
+            registry_event = event_type.name in KEY_EVENTS
             owner = record["system_id"] if registry_event else envelope["source_system_id"]
             if message.key is not None and message.key != owner.encode():
                 raise InvalidField(
@@ -372,7 +270,7 @@ class LogWriter:
                 raise BadSignature(
                     f"registrar signature of {event_type.name} does not verify under {item.key_id}"
                 ) from None
-            item.key_changes = _key_changes(event_type.name, record, ring)
+            item.key_changes = key_changes(event_type.name, record, ring)
         except IngestError as error:
             item.error = error
         return item, None

@@ -12,10 +12,11 @@ from ledger.avro import FINGERPRINT_SIZE, SchemaRegistry
 from ledger.config import Config
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.format import StoredEntry, verify_chain
-from ledger.ingest import REGISTRAR_SOURCE, Ingestor
+from ledger.ingest import Ingestor
 from ledger.kafka import BrokerError, consumer_for, delete_topics, end_offsets, ensure_topics
 from ledger.keys import PublicKey, SigningKey
 from ledger.sdk import Publisher
+from ledger.sources import REGISTRAR_SOURCE
 from ledger.store import LedgerStore, kafka_tracking
 
 CST = timezone(timedelta(hours=8), "+08:00")

@@ -42,6 +42,7 @@ from eventsourcing.utils import Environment
 
 from ledger.errors import ConfigurationError, OwnershipLost, StoreError
 from ledger.format import Chain, StoredEntry, leaf_hash
+from ledger.sources import KeyChange
 
 ENTRY_TOPIC = "liuhen.entry/1"
 SEEN_TOPIC = "liuhen.seen/1"
@@ -74,35 +75,6 @@ class Seen:
     origin: str
     index: int
     leaf_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class KeyChange:
-    """A source-key registration or revocation, effective from ``from_index`` of its log."""
-
-    key_id: str
-    system_id: str
-    public_key: str
-    revoked: bool
-    from_index: int
-
-    def encode(self) -> bytes:
-        """JSON of the change."""
-        return json.dumps(
-            {
-                "key_id": self.key_id,
-                "system_id": self.system_id,
-                "public_key": self.public_key,
-                "revoked": self.revoked,
-                "from_index": self.from_index,
-            },
-            sort_keys=True,
-        ).encode()
-
-    @classmethod
-    def decode(cls, state: bytes) -> KeyChange:
-        """Parse :meth:`encode`'s output."""
-        return cls(**json.loads(state))
 
 
 @dataclass(frozen=True, slots=True)
