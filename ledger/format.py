@@ -20,9 +20,17 @@ whose originator is the log and whose version is the entry's index)::
     1       8     Kafka offset, signed big-endian (-1 when the entry did not come from Kafka)
     9       8     ingest time, microseconds since the Unix epoch (UTC), signed big-endian
     17      32    chain_hash[index]
-    49      n     entry bytes, exactly as received
+    49      1     k: how many Merkle subtrees this entry completes above the leaf
+    50      32*k  their hashes, height 1 first (see below)
+    50+32k  n     entry bytes, exactly as received
 
-The ingest time and Kafka offset are the ledger's metadata: useful, but not covered by the hashes.
+Entry ``i`` completes the perfect subtree of height ``h`` that ends at leaf ``i`` for every
+``h`` with ``(i + 1) % 2**h == 0``; storing those hashes with the entry (one on average) lets a
+proof read any node of the tree with one lookup, by index, at any size. They are an index, not
+evidence: verifiers recompute them, and a wrong one only makes a proof fail.
+
+The ingest time, Kafka offset and Merkle nodes are the ledger's metadata: useful, but not covered
+by the chain.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ HASH_SIZE = 32
 ZERO_HASH = bytes(HASH_SIZE)
 
 STORED_ENTRY_VERSION = 1
-_HEADER = struct.Struct(">Bqq32s")
+_HEADER = struct.Struct(">Bqq32sB")
 HEADER_SIZE = _HEADER.size
 
 
@@ -64,17 +72,21 @@ class StoredEntry:
     ingested_at_us: int
     chain_hash: bytes
     entry: bytes
+    nodes: tuple[bytes, ...] = ()
+    """Hashes of the Merkle subtrees of height 1, 2, ... that this entry completes."""
 
     def __post_init__(self) -> None:
         if len(self.chain_hash) != HASH_SIZE:
             raise ValueError(f"a chain hash is {HASH_SIZE} bytes, not {len(self.chain_hash)}")
+        if any(len(node) != HASH_SIZE for node in self.nodes) or len(self.nodes) > 64:
+            raise ValueError("Merkle nodes are 32-byte hashes, at most 64 of them")
 
     def encode(self) -> bytes:
         """The stored-entry layout described in the module docstring."""
-        return (
-            _HEADER.pack(STORED_ENTRY_VERSION, self.kafka_offset, self.ingested_at_us, self.chain_hash)
-            + self.entry
+        header = _HEADER.pack(
+            STORED_ENTRY_VERSION, self.kafka_offset, self.ingested_at_us, self.chain_hash, len(self.nodes)
         )
+        return header + b"".join(self.nodes) + self.entry
 
     @classmethod
     def decode(cls, index: int, state: bytes) -> StoredEntry:
@@ -83,10 +95,16 @@ class StoredEntry:
             raise VerificationError(
                 f"stored entry {index} is {len(state)} bytes, shorter than its {HEADER_SIZE}-byte header"
             )
-        version, offset, ingested, link = _HEADER.unpack_from(state)
+        version, offset, ingested, link, count = _HEADER.unpack_from(state)
         if version != STORED_ENTRY_VERSION:
             raise VerificationError(f"stored entry {index} has unknown format version {version}")
-        return cls(index, offset, ingested, link, state[HEADER_SIZE:])
+        start = HEADER_SIZE + count * HASH_SIZE
+        if len(state) < start or count > 64:
+            raise VerificationError(f"stored entry {index} claims {count} Merkle nodes it does not hold")
+        nodes = tuple(
+            state[HEADER_SIZE + n * HASH_SIZE : HEADER_SIZE + (n + 1) * HASH_SIZE] for n in range(count)
+        )
+        return cls(index, offset, ingested, link, state[start:], nodes)
 
 
 @dataclass(slots=True)
@@ -98,7 +116,11 @@ class Chain:
 
     def append(self, entry: bytes) -> bytes:
         """Advance the chain over ``entry`` and return its chain hash."""
-        self.head = chain_hash(self.head, leaf_hash(entry))
+        return self.append_leaf(leaf_hash(entry))
+
+    def append_leaf(self, leaf: bytes) -> bytes:
+        """Advance the chain over an entry whose leaf hash is ``leaf``; return its chain hash."""
+        self.head = chain_hash(self.head, leaf)
         self.size += 1
         return self.head
 

@@ -5,15 +5,13 @@ The backend is chosen by the library's environment variables (``PERSISTENCE_MODU
 readable names. Everything lives in the library's one ``stored_events`` table and its
 ``tracking`` table:
 
-======================  =========  ==============================================================
-stream (originator id)  version    state
-======================  =========  ==============================================================
-``log:<origin>``        index      a stored entry (:class:`ledger.format.StoredEntry`)
-``event:<uuid>``        0          the log, index and leaf hash of the entry carrying that event id
-``keys:<origin>``       n          the n-th source-key change applied in that log (JSON)
-``rejections:<origin>``  n          the index of the n-th rejection entry of that log
-``logs``                n          the origin of the n-th log ever opened
-======================  =========  ==============================================================
+* ``log:<origin>`` version *i*: entry *i* of the log (:class:`ledger.format.StoredEntry`);
+* ``event:<uuid>`` version 0: the log, index and leaf hash of the entry carrying that event id;
+* ``keys:<origin>`` version *n*: the *n*-th source-key change applied in that log (JSON);
+* ``rejections:<origin>`` version *n*: the index of the *n*-th rejection entry of that log;
+* ``checkpoints:<origin>`` version *size*: the ledger-signed checkpoint (C2SP note) at that size;
+* ``cosigned:<origin>:<size>`` version *n*: the *n*-th witness cosignature of that checkpoint;
+* ``logs`` version *n*: the origin of the *n*-th log ever opened.
 
 Each batch is one ``insert_events`` call, so one transaction, together with a tracking record
 (``kafka:<topic>:<partition>`` → last Kafka offset in the batch). The library's unique
@@ -49,6 +47,8 @@ SEEN_TOPIC = "liuhen.seen/1"
 KEYS_TOPIC = "liuhen.keys/1"
 LOG_TOPIC = "liuhen.log/1"
 REJECTION_TOPIC = "liuhen.rejection/1"
+CHECKPOINT_TOPIC = "liuhen.checkpoint/1"
+COSIGNATURE_TOPIC = "liuhen.cosignature/1"
 LOGS_STREAM = "logs"
 _PAGE = 1000
 
@@ -90,6 +90,8 @@ class Batch:
     rejections: Sequence[int] = ()
     """Indices of the batch's rejection entries."""
     rejections_before: int = 0
+    checkpoint: bytes | None = None
+    """The ledger-signed checkpoint of the log after this batch."""
     tracking: Tracking | None = None
 
 
@@ -150,6 +152,50 @@ class LedgerStore:
             log_stream(origin), gt=index - 1 if index > 0 else None, lte=index, limit=1
         )
         return StoredEntry.decode(index, rows[0].state) if rows else None
+
+    def node(self, origin: str, height: int, index: int) -> bytes:
+        """Hash of the perfect Merkle subtree over leaves ``[index * 2**height, (index + 1) * 2**height)``.
+
+        One lookup: a leaf's hash is recomputed from its entry; a higher node is stored with the
+        entry that completed it (see :mod:`ledger.format`).
+        """
+        last = ((index + 1) << height) - 1
+        stored = self.entry(origin, last)
+        if stored is None:
+            raise StoreError(f"{origin} has no entry {last}: node ({height}, {index}) is beyond the log")
+        return leaf_hash(stored.entry) if height == 0 else stored.nodes[height - 1]
+
+    def checkpoints(self, origin: str, *, after_size: int = 0) -> Iterator[tuple[int, bytes]]:
+        """``(tree size, signed note)`` of a log's checkpoints above ``after_size``, smallest first."""
+        after = after_size
+        while True:
+            rows = self.recorder.select_events(f"checkpoints:{origin}", gt=after, limit=_PAGE)
+            if not rows:
+                return
+            for row in rows:
+                yield row.originator_version, row.state
+            after = rows[-1].originator_version
+
+    def latest_checkpoint(self, origin: str) -> tuple[int, bytes] | None:
+        """The newest checkpoint of a log."""
+        rows = self.recorder.select_events(f"checkpoints:{origin}", desc=True, limit=1)
+        return (rows[0].originator_version, rows[0].state) if rows else None
+
+    def checkpoint_at(self, origin: str, size: int) -> bytes | None:
+        """The checkpoint of a log at exactly ``size`` entries, if one was signed."""
+        rows = self.recorder.select_events(f"checkpoints:{origin}", gt=size - 1, lte=size, limit=1)
+        return rows[0].state if rows else None
+
+    def cosignatures(self, origin: str, size: int) -> list[bytes]:
+        """Witness cosignature lines recorded for the checkpoint at ``size``."""
+        return [row.state for row in self.recorder.select_events(f"cosigned:{origin}:{size}")]
+
+    def add_cosignature(self, origin: str, size: int, line: bytes) -> None:
+        """Record a witness's cosignature line for the checkpoint at ``size``."""
+        known = len(self.cosignatures(origin, size))
+        self.recorder.insert_events(
+            [StoredEvent(f"cosigned:{origin}:{size}", known, COSIGNATURE_TOPIC, line)]
+        )
 
     def seen(self, event_id: UUID) -> Seen | None:
         """Where ``event_id`` was appended, if it was."""
@@ -226,6 +272,11 @@ class LedgerStore:
             )
             for n, index in enumerate(batch.rejections)
         ]
+        if batch.checkpoint is not None:
+            size = expected.size + len(batch.entries)
+            stored.append(
+                StoredEvent(f"checkpoints:{batch.origin}", size, CHECKPOINT_TOPIC, batch.checkpoint)
+            )
         if expected.size == 0 and batch.entries:
             stored.append(self._log_opened(batch.origin))
         try:

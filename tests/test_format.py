@@ -139,12 +139,15 @@ def test_stored_entry_encode_decode_round_trip(
     index: int, kafka_offset: int, ingested_at_us: int, link: bytes, entry: bytes
 ) -> None:
     """decode(index, encode(e)) == e, and the layout is the documented one, byte for byte."""
+    completed = ((index + 1) & -(index + 1)).bit_length() - 1  # subtrees of height >= 1 ending here
+    nodes = tuple(bytes([n]) * 32 for n in range(completed))
     stored = StoredEntry(
         index=index,
         kafka_offset=kafka_offset,
         ingested_at_us=ingested_at_us,
         chain_hash=link,
         entry=entry,
+        nodes=nodes,
     )
     state = stored.encode()
     assert state == (
@@ -152,9 +155,11 @@ def test_stored_entry_encode_decode_round_trip(
         + kafka_offset.to_bytes(8, "big", signed=True)
         + ingested_at_us.to_bytes(8, "big", signed=True)
         + link
+        + bytes([len(nodes)])
+        + b"".join(nodes)
         + entry
     )
-    assert HEADER_SIZE == 49
+    assert HEADER_SIZE == 50
     assert StoredEntry.decode(index, state) == stored
 
 
@@ -428,8 +433,14 @@ def test_truncation_verifies_but_yields_a_different_size_and_head(
 
 
 def test_stored_entry_encode_packs_the_documented_struct() -> None:
-    """The header is struct '>Bqq32s' (version, offset, ingest time, link), as documented."""
+    """The header is struct '>Bqq32sB' (version, offset, ingest time, link, node count), as documented."""
     stored = StoredEntry(
-        index=3, kafka_offset=-1, ingested_at_us=2**62, chain_hash=b"\xab" * 32, entry=b"xyz"
+        index=3,
+        kafka_offset=-1,
+        ingested_at_us=2**62,
+        chain_hash=b"\xab" * 32,
+        entry=b"xyz",
+        nodes=(b"\x01" * 32, b"\x02" * 32),
     )
-    assert stored.encode() == struct.pack(">Bqq32s", 1, -1, 2**62, b"\xab" * 32) + b"xyz"
+    expected = struct.pack(">Bqq32sB", 1, -1, 2**62, b"\xab" * 32, 2) + b"\x01" * 32 + b"\x02" * 32 + b"xyz"
+    assert stored.encode() == expected
