@@ -226,7 +226,7 @@ def verify_consistency(
         raise VerificationError(f"{what}: the old tree size must be between 0 and the new tree size")
     _check_hash("old root hash", old_root)
     _check_hash("new root hash", new_root)
-    if old_size == 0 or old_size == new_size:
+    if old_size in (0, new_size):
         _check_proof(what, proof, 0)
         if old_size == 0 and old_root != EMPTY_ROOT:
             raise VerificationError(
@@ -239,6 +239,17 @@ def verify_consistency(
             )
         return
     _check_proof(what, proof, len(_consistency_ranges(old_size, new_size)))
+    fr, sr = _consistency_roots(what, old_size, new_size, old_root, proof)
+    if fr != old_root:
+        raise VerificationError(f"{what} leads to old root {fr.hex()}, not the expected {old_root.hex()}")
+    if sr != new_root:
+        raise VerificationError(f"{what} leads to new root {sr.hex()}, not the expected {new_root.hex()}")
+
+
+def _consistency_roots(
+    what: str, old_size: int, new_size: int, old_root: bytes, proof: Sequence[bytes]
+) -> tuple[bytes, bytes]:
+    """Steps 2-6 of RFC 9162 §2.1.4.2: the old and new roots ``proof`` leads to (``fr``, ``sr``)."""
     path = list(proof)
     if old_size & (old_size - 1) == 0:  # first is an exact power of 2: prepend first_hash
         path.insert(0, old_root)
@@ -258,10 +269,7 @@ def verify_consistency(
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
         raise VerificationError(f"{what} is shorter than the path to the new root")
-    if fr != old_root:
-        raise VerificationError(f"{what} leads to old root {fr.hex()}, not the expected {old_root.hex()}")
-    if sr != new_root:
-        raise VerificationError(f"{what} leads to new root {sr.hex()}, not the expected {new_root.hex()}")
+    return fr, sr
 
 
 class CompactRange:
