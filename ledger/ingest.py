@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 from typing import Any, Literal
 
@@ -55,6 +56,8 @@ from ledger.errors import (
 )
 from ledger.format import Chain, StoredEntry, leaf_hash
 from ledger.keys import PublicKey, SigningKey
+from ledger.merkle import CompactRange
+from ledger.note import Checkpoint, SignedCheckpoint
 from ledger.sources import KEY_EVENTS, LEDGER_SOURCE, KeyChange, KeyRing, key_changes
 from ledger.store import Batch, DuplicateEvents, LedgerStore, kafka_tracking
 
@@ -215,6 +218,7 @@ class LogWriter:
         self.ledger_key = ledger_key
         self.pool = pool
         self.chain = store.head(self.origin)
+        self.tree = CompactRange.from_nodes(self.chain.size, partial(store.node, self.origin))
         self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
         """The key ring after the last appended entry."""
         self.next_ring = self.keyring
@@ -344,6 +348,13 @@ class LogWriter:
 
     # chaining and appending -------------------------------------------------------------------
 
+    def sign_checkpoint(self, chain: Chain, tree: CompactRange) -> bytes:
+        """The ledger-signed checkpoint (C2SP note) of the log after a batch."""
+        checkpoint = Checkpoint.for_log(
+            origin=self.origin, tree_size=chain.size, root_hash=tree.root(), chain_head=chain.head
+        )
+        return SignedCheckpoint.sign(checkpoint, self.ledger_key).encode()
+
     def rejection_entry(self, item: Classified) -> bytes:
         """The ledger-signed ``EventRejected`` recording why a message was refused.
 
@@ -393,7 +404,7 @@ class LogWriter:
             prepared = self.prepare(messages, base=self.keyring)
         while True:
             self._finish(prepared)
-            result, batch, chain = self._chain(prepared.items)
+            result, batch, chain, tree = self._chain(prepared.items)
             try:
                 self.store.append(batch, expected=self.chain)
             except DuplicateEvents as dup:
@@ -406,6 +417,7 @@ class LogWriter:
             break
         ring = prepared.ring
         self.chain = chain
+        self.tree = tree
         self.keyring = ring
         self.rejection_count += len(batch.rejections)
         for stored in batch.entries:
@@ -416,8 +428,9 @@ class LogWriter:
             self.recent.popitem(last=False)
         return result
 
-    def _chain(self, items: Sequence[Classified]) -> tuple[BatchResult, Batch, Chain]:
+    def _chain(self, items: Sequence[Classified]) -> tuple[BatchResult, Batch, Chain, CompactRange]:
         chain = Chain(self.chain.size, self.chain.head)
+        tree = self.tree.copy()
         now = time.time_ns() // 1000
         result = BatchResult()
         entries: list[StoredEntry] = []
@@ -430,7 +443,9 @@ class LogWriter:
                 continue
             index = chain.size
             data = item.message.value if item.error is None else self.rejection_entry(item)
-            stored = StoredEntry(index, item.message.offset, now, chain.append(data), data)
+            leaf = leaf_hash(data)
+            nodes = tuple(digest for _, digest in tree.append(leaf))
+            stored = StoredEntry(index, item.message.offset, now, chain.append_leaf(leaf), data, nodes)
             entries.append(stored)
             if item.error is None:
                 assert item.event_id is not None
@@ -448,9 +463,10 @@ class LogWriter:
             key_changes_before=self.keyring.changes,
             rejections=rejections,
             rejections_before=self.rejection_count,
+            checkpoint=self.sign_checkpoint(chain, tree) if entries else None,
             tracking=Tracking(self.tracking_name, items[-1].message.offset) if items else None,
         )
-        return result, batch, chain
+        return result, batch, chain, tree
 
 
 # -- the consumer loop ------------------------------------------------------------------------

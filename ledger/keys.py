@@ -29,12 +29,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ledger.errors import BadSignature, ConfigurationError, KeyFileError
 
 ED25519_ALG = 0x01
-_NAME = re.compile(r"^[^\s+]+$")
+_NAME = re.compile(r"[^\s+]+")
 
 
 def check_key_name(name: str) -> None:
     """Raise :class:`ConfigurationError` unless ``name`` is a valid note key name."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigurationError(f"key name {name!r} must be non-empty, without spaces or '+'")
 
 
@@ -73,6 +73,8 @@ class PublicKey:
         if len(parts) != 3:
             raise KeyFileError(f"not a verifier key (want name+hexid+base64): {text.strip()[:80]!r}")
         name, hex_id, encoded = parts
+        if not _NAME.fullmatch(name):
+            raise KeyFileError(f"verifier key name {name!r} is empty or has spaces or '+'")
         try:
             blob = base64.b64decode(encoded, validate=True)
         except ValueError as exc:

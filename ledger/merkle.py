@@ -293,6 +293,13 @@ class CompactRange:
         compact.size = size
         return compact
 
+    def copy(self) -> CompactRange:
+        """An independent copy (a batch extends a copy, kept only if the batch is stored)."""
+        compact = CompactRange()
+        compact._hashes = list(self._hashes)
+        compact.size = self.size
+        return compact
+
     @property
     def hashes(self) -> tuple[bytes, ...]:
         """The border's hashes, largest subtree first (``perfect_subtrees(0, size)`` order)."""
