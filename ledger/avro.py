@@ -121,6 +121,44 @@ class SignedEvent:
         return cls(data[:FINGERPRINT_SIZE], body, signature)
 
 
+@dataclass(frozen=True, slots=True)
+class EnvelopeKey:
+    """What a verifier needs from an event's envelope: who published it, its number, its key."""
+
+    source_system_id: str
+    source_seq: int
+    key_id: str
+
+
+def read_envelope_key(body: bytes) -> EnvelopeKey:
+    """Read source id, sequence number and key id from the ``liuhen.Envelope`` that starts every body.
+
+    A direct reader of the envelope's Avro binary (event_id, schema_version, occurred_at,
+    source_system_id, source_seq, actor{kind, user_id, name, unit, role, workstation?, ip?},
+    key_id), many times faster than decoding the whole event; the offline verifier uses it on
+    every entry. A test proves it agrees with fastavro for every event type.
+    """
+    _, pos = _read_bytes(body, 0, "event_id")
+    _, pos = _read_long(body, pos)  # schema_version
+    _, pos = _read_long(body, pos)  # occurred_at
+    source, pos = _read_bytes(body, pos, "source_system_id")
+    seq, pos = _read_long(body, pos)
+    _, pos = _read_long(body, pos)  # actor.kind
+    for name in ("user_id", "name", "unit", "role"):
+        _, pos = _read_bytes(body, pos, f"actor.{name}")
+    for name in ("workstation", "ip"):
+        branch, pos = _read_long(body, pos)
+        if branch == 1:
+            _, pos = _read_bytes(body, pos, f"actor.{name}")
+        elif branch != 0:
+            raise BadAvro(f"actor.{name} has union branch {branch}")
+    key_id, _ = _read_bytes(body, pos, "key_id")
+    try:
+        return EnvelopeKey(source.decode(), seq, key_id.decode())
+    except UnicodeDecodeError as exc:
+        raise BadAvro(f"envelope string is not UTF-8: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class EventType:
     """One event type of the vocabulary, at its current schema version."""

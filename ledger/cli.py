@@ -202,6 +202,105 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     return cmd_status(argparse.Namespace(json=False), config)
 
 
+# -- auditors: export, verify, prove, consistency, witness --------------------------------------
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen export``: a whole-ledger or selective bundle for auditors."""
+    from ledger.export import by_actor, by_case, export_full, export_selective  # noqa: PLC0415
+    from ledger.runtime import open_store  # noqa: PLC0415
+
+    ledger_key = _ledger_key(config)
+    store = open_store(config)
+    try:
+        if args.case or args.actor:
+            if args.case:
+                select, selection = by_case(args.case), {"case": args.case}
+            else:
+                start = _parse_time(args.since) if args.since else None
+                end = _parse_time(args.until) if args.until else None
+                select = by_actor(args.actor, start, end)
+                selection = {"actor": args.actor, "from": args.since, "to": args.until}
+            manifest = export_selective(
+                store,
+                args.out,
+                select=select,
+                selection=selection,
+                ledger_keys=[ledger_key.public],
+                progress=_note,
+            )
+        else:
+            manifest = export_full(store, args.out, ledger_keys=[ledger_key.public], progress=_note)
+    finally:
+        store.close()
+    entries = sum(part.entries for part in manifest.logs)
+    _print(f"wrote {manifest.kind} bundle {args.out}: {len(manifest.logs)} log(s), {entries} entries")
+    _print(f"verify offline: python -m ledger.verify {args.out} --key {config.keys_dir / 'ledger.pub'}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen verify``: the offline verifier, on a bundle or (``--live``) on the running store."""
+    from ledger import verify  # noqa: PLC0415
+
+    if args.live:
+        from ledger.runtime import live_sources  # noqa: PLC0415
+
+        return verify.run(args, lambda: ("live store", "full", live_sources(config)))
+    if args.bundle is None:
+        raise ConfigurationError("name a bundle directory, or use --live to check the running store")
+
+    def from_bundle() -> tuple[str, str, list[verify.LogSource]]:
+        manifest, logs = verify.bundle_sources(args.bundle)
+        return str(args.bundle), manifest.kind, logs
+
+    return verify.run(args, from_bundle)
+
+
+def cmd_prove(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen prove EVENT_ID``: inclusion proof of one event against the latest checkpoint."""
+    from ledger.runtime import prove_event  # noqa: PLC0415
+
+    proof = prove_event(config, args.event_id)
+    if args.json:
+        _print(json.dumps(proof, indent=2))
+        return 0
+    _print(f"event {args.event_id} is entry {proof['index']} of {proof['origin']}")
+    _print(f"leaf hash   {proof['leaf_hash']}")
+    _print(f"proof ({len(proof['proof'])} hashes, RFC 9162 inclusion in tree size {proof['size']}):")
+    for digest in proof["proof"]:
+        _print(f"  {digest}")
+    _print("checkpoint:")
+    _print(proof["checkpoint"].rstrip("\n"))
+    _print("verified: the proof leads to the signed root")
+    return 0
+
+
+def cmd_consistency(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen consistency OLD NEW``: prove a newer checkpoint extends an older one."""
+    from ledger.runtime import prove_consistency  # noqa: PLC0415
+
+    result = prove_consistency(config, args.old.read_bytes(), args.new.read_bytes())
+    if args.json:
+        _print(json.dumps(result, indent=2))
+        return 0
+    _print(f"{result['origin']}: size {result['old_size']} -> {result['new_size']}")
+    for digest in result["proof"]:
+        _print(f"  {digest}")
+    _print("verified: the newer checkpoint extends the older one (history was not rewritten)")
+    return 0
+
+
+def cmd_witness(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen witness``: cosign each log's newest checkpoint once it is proven consistent."""
+    from ledger.runtime import witness  # noqa: PLC0415
+
+    key = SigningKey.load(Path(args.key), passphrase=config.passphrase)
+    for line in witness(config, key, Path(args.state)):
+        _print(line)
+    return 0
+
+
 # -- schemas ----------------------------------------------------------------------------------
 
 
@@ -227,6 +326,38 @@ def cmd_schemas(args: argparse.Namespace, config: Config) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------
+
+
+def _add_auditor_commands(verbs: Any) -> None:
+    """export, verify, prove, consistency, witness."""
+    exp = verbs.add_parser("export", help="write an auditor bundle: whole logs, or one case or person")
+    exp.add_argument("--out", type=Path, required=True, help="new directory for the bundle")
+    exp.add_argument("--case", help="only what was done under this case, document or application number")
+    exp.add_argument("--actor", help="only what this user id did")
+    exp.add_argument("--from", dest="since", help="with --actor: from this ISO 8601 time")
+    exp.add_argument("--to", dest="until", help="with --actor: up to this ISO 8601 time")
+
+    from ledger.verify import add_arguments  # noqa: PLC0415
+
+    ver = verbs.add_parser(
+        "verify",
+        help="verify a bundle offline (exit 0 valid, 1 invalid, 2 unreadable); --live: the running store",
+    )
+    add_arguments(ver)
+    ver.add_argument("--live", action="store_true", help="check the configured store instead of a bundle")
+
+    prv = verbs.add_parser("prove", help="inclusion proof of one event against the latest checkpoint")
+    prv.add_argument("event_id")
+    prv.add_argument("--json", action="store_true")
+
+    con = verbs.add_parser("consistency", help="prove a newer checkpoint extends an older one")
+    con.add_argument("old", type=Path, help="older signed checkpoint (note file)")
+    con.add_argument("new", type=Path, help="newer signed checkpoint (note file)")
+    con.add_argument("--json", action="store_true")
+
+    wit = verbs.add_parser("witness", help="as a witness: check each log's newest checkpoint and cosign it")
+    wit.add_argument("--key", required=True, help="the witness's private key file")
+    wit.add_argument("--state", required=True, help="directory where the witness remembers what it cosigned")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("key_id")
     rev.add_argument("--reason", required=True)
     kv.add_parser("list", help="list public keys in the keys folder")
+
+    _add_auditor_commands(verbs)
 
     sch = verbs.add_parser("schemas", help="list event types and fingerprints; keep an old version readable")
     sv = sch.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
@@ -297,6 +430,11 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "simulate": cmd_simulate,
     "status": cmd_status,
+    "export": cmd_export,
+    "verify": cmd_verify,
+    "prove": cmd_prove,
+    "consistency": cmd_consistency,
+    "witness": cmd_witness,
     "demo": cmd_demo,
 }
 

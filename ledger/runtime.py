@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from ledger.avro import FINGERPRINT_SIZE, SchemaRegistry
 from ledger.config import Config
-from ledger.errors import ConfigurationError, LedgerError
+from ledger.errors import ConfigurationError, LedgerError, VerificationError
 from ledger.format import StoredEntry, verify_chain
 from ledger.ingest import Ingestor
 from ledger.kafka import BrokerError, consumer_for, delete_topics, end_offsets, ensure_topics
 from ledger.keys import PublicKey, SigningKey
+from ledger.merkle import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
+from ledger.note import SignedCheckpoint, cosign, cosigner_key_id
 from ledger.sdk import Publisher
 from ledger.sources import REGISTRAR_SOURCE
 from ledger.store import LedgerStore, kafka_tracking
+from ledger.verify import LogSource
 
 CST = timezone(timedelta(hours=8), "+08:00")
 
@@ -277,6 +284,132 @@ def log_status(config: Config) -> tuple[list[dict[str, Any]], str | None]:
         return rows, note
     finally:
         store.close()
+
+
+# -- auditors ----------------------------------------------------------------------------------
+
+
+def live_sources(config: Config) -> list[LogSource]:
+    """The configured store's logs as the verifier reads them (``liuhen verify --live``)."""
+    store = open_store(config)
+
+    def records(origin: str, size: int) -> Iterator[dict[str, Any]]:
+        for stored in store.entries(origin, stop=size):
+            yield {
+                "index": stored.index,
+                "kafka_offset": stored.kafka_offset,
+                "ingested_at_us": stored.ingested_at_us,
+                "chain_hash": stored.chain_hash,
+                "entry": stored.entry,
+            }
+
+    sources = []
+    for origin in store.origins():
+        checkpoints = [
+            (size, note, [line.decode() for line in store.cosignatures(origin, size)])
+            for size, note in store.checkpoints(origin)
+        ]
+        # Verify up to the newest checkpoint: entries after it are still being committed.
+        size = checkpoints[-1][0] if checkpoints else 0
+        sources.append(LogSource(origin, partial(records, origin, size), checkpoints))
+    return sources
+
+
+def _latest(store: LedgerStore, origin: str) -> tuple[int, SignedCheckpoint]:
+    latest = store.latest_checkpoint(origin)
+    if latest is None:
+        raise ConfigurationError(f"{origin} has no checkpoint yet: run 'liuhen ingest' first")
+    return latest[0], SignedCheckpoint.parse(latest[1])
+
+
+def prove_event(config: Config, event_id: str) -> dict[str, Any]:
+    """Inclusion proof of an event against its log's newest checkpoint, checked before it is returned."""
+    try:
+        wanted = uuid.UUID(event_id)
+    except ValueError:
+        raise ConfigurationError(f"{event_id!r} is not an event id (a UUID)") from None
+    store = open_store(config)
+    try:
+        seen = store.seen(wanted)
+        if seen is None:
+            raise LedgerError(f"event {event_id} is not in the ledger")
+        size, signed = _latest(store, seen.origin)
+        if seen.index >= size:
+            raise LedgerError(
+                f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
+            )
+        signed.verify(ledger_keys=[ensure_key(config, "ledger")[0].public])
+        proof = inclusion_proof(seen.index, size, partial(store.node, seen.origin))
+        leaf = store.node(seen.origin, 0, seen.index)
+        verify_inclusion(leaf, seen.index, size, proof, signed.checkpoint.root_hash)
+        return {
+            "event_id": event_id,
+            "origin": seen.origin,
+            "index": seen.index,
+            "leaf_hash": leaf.hex(),
+            "size": size,
+            "proof": [digest.hex() for digest in proof],
+            "checkpoint": signed.encode().decode(),
+        }
+    finally:
+        store.close()
+
+
+def prove_consistency(config: Config, old_note: bytes, new_note: bytes) -> dict[str, Any]:
+    """Consistency proof between two signed checkpoints of one log, checked before it is returned."""
+    ledger_keys = [ensure_key(config, "ledger")[0].public]
+    old, new = SignedCheckpoint.parse(old_note), SignedCheckpoint.parse(new_note)
+    for signed in (old, new):
+        signed.verify(ledger_keys=ledger_keys)
+    if old.checkpoint.origin != new.checkpoint.origin:
+        raise ConfigurationError("the two checkpoints are of different logs")
+    origin = old.checkpoint.origin
+    m, n = old.checkpoint.tree_size, new.checkpoint.tree_size
+    if m > n:
+        raise ConfigurationError(f"the first checkpoint (size {m}) is newer than the second (size {n})")
+    store = open_store(config)
+    try:
+        proof = consistency_proof(m, n, partial(store.node, origin))
+    finally:
+        store.close()
+    verify_consistency(m, n, old.checkpoint.root_hash, new.checkpoint.root_hash, proof)
+    return {"origin": origin, "old_size": m, "new_size": n, "proof": [digest.hex() for digest in proof]}
+
+
+def witness(config: Config, key: SigningKey, state_dir: Path) -> list[str]:
+    """Cosign each log's newest checkpoint if it extends the last one this witness cosigned.
+
+    The witness keeps ``<state_dir>/<key name>.json``: per log, the size and root it last
+    cosigned. A checkpoint that is not proven consistent with it is refused (exit 1), so two
+    histories can never both carry this witness's cosignature.
+    """
+    ledger_keys = [ensure_key(config, "ledger")[0].public]
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_path = state_dir / f"{key.name}.json"
+    seen: dict[str, dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else {}
+    lines = []
+    store = open_store(config)
+    try:
+        for origin in store.origins():
+            size, signed = _latest(store, origin)
+            signed.verify(ledger_keys=ledger_keys)
+            last = seen.get(origin)
+            if last is not None:
+                old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])
+                if size < old_size:
+                    raise VerificationError(
+                        f"{origin}: newest checkpoint {size} is behind {old_size} already cosigned"
+                    )
+                proof = consistency_proof(old_size, size, partial(store.node, origin))
+                verify_consistency(old_size, size, old_root, signed.checkpoint.root_hash, proof)
+            cosigned = cosign(signed.checkpoint, key, timestamp=int(time.time()))
+            store.add_cosignature(origin, size, cosigned.line.encode())
+            seen[origin] = {"size": size, "root": signed.checkpoint.root_hash.hex()}
+            lines.append(f"cosigned {origin} at size {size} as {cosigner_key_id(key.public)}")
+    finally:
+        store.close()
+    state_path.write_text(json.dumps(seen, indent=2))
+    return lines
 
 
 __all__ = [
