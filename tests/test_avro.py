@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import avro_values, event_record, signed_events
 
-from ledger.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent, fingerprint, freeze
+from ledger.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent, fingerprint, freeze, read_envelope_key
 from ledger.errors import BadAvro, ConfigurationError, IngestError, UnknownSchema
 from schemas import HISTORY_DIR, SCHEMA_DIR
 
@@ -540,8 +540,6 @@ def test_repository_history_directory_loads_and_every_old_version_is_known() -> 
 @given(data=st.data())
 def test_envelope_key_reader_agrees_with_fastavro_for_every_event_type(data: st.DataObject) -> None:
     """The verifier's direct envelope reader returns what a full decode finds."""
-    from ledger.avro import read_envelope_key
-
     name = data.draw(st.sampled_from(sorted(REGISTRY.types)))
     record = data.draw(event_record(REGISTRY, name))
     _, body = REGISTRY.encode(name, record)
