@@ -1,0 +1,167 @@
+"""Offline verification rate on a large bundle, next to the raw Ed25519 rate of this machine.
+
+    .venv/bin/python bench/verify.py [--entries 300000]
+
+Builds a full bundle of N source-signed entries (one log, a checkpoint every 1000 entries) with
+the same code the exporter and ingest use, then times, in the same run: the verifier with
+``--skip-signatures`` (chain + Merkle + checkpoints), the verifier with every source signature,
+and two threads doing nothing but verifying the same signatures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fastavro
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.avro import SchemaRegistry, SignedEvent
+from ledger.bundle import LogPart, Manifest, entry_schema
+from ledger.format import Chain, leaf_hash
+from ledger.keys import SigningKey
+from ledger.merkle import CompactRange
+from ledger.note import Checkpoint, SignedCheckpoint
+from ledger.verify import Trust, verify_bundle
+
+ORIGIN = "bench/liuhen.audit/0"
+ACTOR = {
+    "kind": "PERSON",
+    "user_id": "u1",
+    "name": "张伟",
+    "unit": "metro",
+    "role": "operator",
+    "workstation": "ws-1",
+    "ip": "10.0.0.1",
+}
+
+
+def build(directory: Path, entries: int, ledger: SigningKey, source: SigningKey) -> list[bytes]:
+    registry = SchemaRegistry.load()
+    t0 = datetime(2026, 5, 3, tzinfo=UTC)
+
+    def signed(name: str, fields: dict, key: SigningKey, seq: int, source_id: str) -> bytes:
+        envelope = {
+            "event_id": __import__("uuid").UUID(int=seq),
+            "schema_version": 1,
+            "occurred_at": t0,
+            "source_system_id": source_id,
+            "source_seq": seq,
+            "actor": ACTOR,
+            "key_id": key.public.key_id,
+        }
+        fp, body = registry.encode(name, {**fields, "envelope": envelope})
+        return SignedEvent(fp, body, key.sign(SignedEvent(fp, body, b"").signed_message)).encode()
+
+    wires = [
+        signed(
+            "SourceKeyRegistered",
+            {"system_id": "zz-metro", "public_key": source.public.verifier_text, "replaces_key_id": None},
+            ledger,
+            1,
+            "liuhen.registrar",
+        )
+    ]
+    for n in range(1, entries):
+        start = t0 + timedelta(seconds=n)
+        fields = {
+            "access": {
+                "camera_id": "43020200001310000001",
+                "footage_start": start,
+                "footage_end": start + timedelta(minutes=5),
+                "reason": "patrol",
+                "legal_basis": None,
+                "case_number": None,
+                "authorization_id": None,
+                "application_id": None,
+                "outcome": "ALLOWED",
+            },
+            "mode": "LIVE",
+        }
+        wires.append(signed("FootageViewed", fields, source, n, "zz-metro"))
+    log_dir = directory / "logs" / "0"
+    log_dir.mkdir(parents=True)
+    chain, tree = Chain(), CompactRange()
+    notes = []
+
+    def records():
+        for index, wire in enumerate(wires):
+            leaf = leaf_hash(wire)
+            link = chain.append_leaf(leaf)
+            tree.append(leaf)
+            if chain.size % 1000 == 0 or chain.size == len(wires):
+                checkpoint = Checkpoint.for_log(
+                    origin=ORIGIN, tree_size=chain.size, root_hash=tree.root(), chain_head=chain.head
+                )
+                notes.append((chain.size, SignedCheckpoint.sign(checkpoint, ledger).encode().decode()))
+            yield {
+                "index": index,
+                "kafka_offset": index,
+                "ingested_at_us": 0,
+                "chain_hash": link,
+                "entry": wire,
+            }
+
+    with (log_dir / "entries.avro").open("wb") as out:
+        fastavro.writer(out, entry_schema(), records())
+    with (log_dir / "checkpoints.jsonl").open("w") as out:
+        for size, note in notes:
+            out.write(json.dumps({"size": size, "note": note, "cosignatures": []}) + "\n")
+    manifest = Manifest(
+        kind="full",
+        logs=[LogPart(ORIGIN, "logs/0", len(wires), 0, len(wires) - 1)],
+        created_at=t0.isoformat(),
+    )
+    (directory / "manifest.json").write_text(manifest.to_json())
+    return wires
+
+
+def raw_rate(wires: list[bytes], source: SigningKey, threads: int) -> float:
+    key = source.private.public_key()
+    jobs = [(s.signature, s.signed_message) for s in map(SignedEvent.decode, wires[1:])]
+    step = -(-len(jobs) // threads)
+
+    def run(chunk):
+        for signature, message in chunk:
+            key.verify(signature, message)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run, [jobs[i : i + step] for i in range(0, len(jobs), step)]))
+    return len(jobs) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=300_000)
+    args = parser.parse_args()
+    ledger = SigningKey("ledger", Ed25519PrivateKey.from_private_bytes(bytes(32)))
+    source = SigningKey("zz-metro", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp)
+        began = time.perf_counter()
+        wires = build(bundle, args.entries, ledger, source)
+        print(f"built {args.entries} entries in {time.perf_counter() - began:.1f} s")
+        trust = Trust(ledger_keys=[ledger.public])
+        began = time.perf_counter()
+        verify_bundle(bundle, trust, check_signatures=False)
+        structure = args.entries / (time.perf_counter() - began)
+        raw = raw_rate(wires, source, 2)
+        began = time.perf_counter()
+        report = verify_bundle(bundle, trust)
+        full = args.entries / (time.perf_counter() - began)
+        assert report.logs[0].signatures == args.entries - 1
+    print(f"verify chain + Merkle + checkpoints   {structure:>10,.0f} entries/s")
+    print(f"raw Ed25519 verify, 2 threads         {raw:>10,.0f} /s")
+    print(
+        f"verify with every source signature    {full:>10,.0f} entries/s  ({full / raw:.0%} of raw 2-thread)"
+    )
+
+
+if __name__ == "__main__":
+    main()
