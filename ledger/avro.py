@@ -185,7 +185,7 @@ def _envelope_key(body: bytes) -> EnvelopeKey:
         elif field_number in (10, 12) and value != 0:
             raise BadAvro(f"actor union branch {value}")
     key_id, end = _read_bytes(body, pos, "key_id")
-    if end > len(body) or len(source) == 0 and pos > len(body):
+    if end > len(body) or (len(source) == 0 and pos > len(body)):
         raise BadAvro("event body ends inside its envelope")
     return EnvelopeKey(source.decode(), seq, key_id.decode())
 
