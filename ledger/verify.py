@@ -428,14 +428,18 @@ class _LogCheck:
                 rate = chain.size / (last_note - started)
                 progress(f"verify: {self.origin}: {chain.size:,} entries ({rate:,.0f}/s)")
         self.report.entries = chain.size
-        for size in sizes[next_cp:]:
-            if size > chain.size and not broken:
+        self.finish_full(sizes[next_cp:], chain.size, broken)
+
+    def finish_full(self, unmatched: list[int], chain_size: int, broken: bool) -> None:
+        """Problems known only at the end: checkpoints beyond the entries, signatures, gaps."""
+        for size in unmatched:
+            if size > chain_size and not broken:
                 self.problem(
                     "log_truncated",
                     f"checkpoint at size {size}",
-                    f"was signed for {size} entries but the log holds {chain.size}: "
+                    f"was signed for {size} entries but the log holds {chain_size}: "
                     "entries were removed from its end, or the ledger was rolled back",
-                    index=chain.size,
+                    index=chain_size,
                 )
         if self.root_mismatches > 1:
             self.problem(
