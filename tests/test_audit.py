@@ -1,0 +1,140 @@
+"""Checkpoints from real ingest, and the auditor's commands on them: export, verify, prove,
+consistency, witness — through ``main([...])`` as an operator or auditor types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.bundle import read_entries
+from ledger.cli import main
+from ledger.config import Config
+from ledger.format import leaf_hash
+from ledger.keys import SigningKey
+from ledger.merkle import verify_inclusion
+from ledger.note import SignedCheckpoint
+from ledger.runtime import ensure_key, open_store
+from tests.events import ACTOR, decode, ingest, publisher, registered_source, stored_logs, viewed
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def ledger(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Config:
+    """A ledger of 1 registration + 250 views (40 of them under case A-7) ingested in 200-message batches."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = Config.from_env(env)
+    registered_source(config)
+    with publisher(config) as pub:
+        for n in range(250):
+            case = {"case_number": "A-7", "legal_basis": "刑事诉讼法"} if n % 25 < 4 else {}
+            pub.publish("FootageViewed", viewed(n, **case), actor=ACTOR)
+    ingest(config)
+    return config
+
+
+def test_every_batch_ends_with_a_signed_checkpoint_of_the_stored_log(ledger: Config) -> None:
+    store = open_store(ledger)
+    try:
+        (origin,) = store.origins()
+        checkpoints = list(store.checkpoints(origin))
+        head = store.head(origin)
+    finally:
+        store.close()
+    sizes = [size for size, _ in checkpoints]
+    assert sizes[-1] == head.size == 251
+    assert sizes == sorted(set(sizes))
+    key = ensure_key(ledger, "ledger")[0].public
+    for size, note in checkpoints:
+        signed = SignedCheckpoint.parse(note)
+        signed.verify(ledger_keys=[key])
+        assert (signed.checkpoint.origin, signed.checkpoint.tree_size) == (origin, size)
+    assert SignedCheckpoint.parse(checkpoints[-1][1]).checkpoint.chain_head == head.head
+
+
+def test_full_bundle_exports_and_verifies_offline(ledger: Config, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bundle"
+    assert main(["export", "--out", str(out)]) == 0
+    pub = str(ledger.keys_dir / "ledger.pub")
+    capsys.readouterr()
+    assert main(["verify", str(out), "--key", pub, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is True
+    (log,) = report["logs"]
+    assert (log["entries"], log["signatures"]) == (251, 250)
+    stranger = tmp_path / "other.pub"
+    SigningKey.generate("ledger").public.save(stranger)
+    assert main(["verify", str(out), "--key", str(stranger)]) == 1
+    assert main(["verify", str(tmp_path / "nothing"), "--key", pub]) == 2
+
+
+def test_selective_bundle_for_a_case_holds_only_that_case(ledger: Config, tmp_path: Path) -> None:
+    out = tmp_path / "case"
+    assert main(["export", "--out", str(out), "--case", "A-7"]) == 0
+    assert main(["verify", str(out), "--key", str(ledger.keys_dir / "ledger.pub")]) == 0
+    entries = list(read_entries(out / "logs" / "0" / "entries.avro"))
+    kinds = [decode(e["entry"]) for e in entries]
+    cases = [r["access"]["case_number"] for name, r in kinds if name == "FootageViewed"]
+    assert cases == ["A-7"] * 40
+    assert [name for name, _ in kinds].count("SourceKeyRegistered") == 1
+
+
+def test_prove_an_event_and_check_the_proof_independently(ledger: Config, capsys) -> None:
+    (entries,) = stored_logs(ledger).values()
+    target = entries[123]
+    event_id = decode(target.entry)[1]["envelope"]["event_id"]
+    capsys.readouterr()
+    assert main(["prove", str(event_id), "--json"]) == 0
+    proof = json.loads(capsys.readouterr().out)
+    assert proof["index"] == 123
+    signed = SignedCheckpoint.parse(proof["checkpoint"].encode())
+    signed.verify(ledger_keys=[ensure_key(ledger, "ledger")[0].public])
+    verify_inclusion(
+        leaf_hash(target.entry),
+        123,
+        proof["size"],
+        [bytes.fromhex(h) for h in proof["proof"]],
+        signed.checkpoint.root_hash,
+    )
+    assert main(["prove", "00000000-0000-0000-0000-000000000000"]) == 1
+
+
+def test_consistency_between_two_checkpoints(ledger: Config, tmp_path: Path) -> None:
+    store = open_store(ledger)
+    try:
+        (origin,) = store.origins()
+        checkpoints = list(store.checkpoints(origin))
+    finally:
+        store.close()
+    old, new = tmp_path / "old.note", tmp_path / "new.note"
+    old.write_bytes(checkpoints[0][1])
+    new.write_bytes(checkpoints[-1][1])
+    assert main(["consistency", str(old), str(new)]) == 0
+    assert main(["consistency", str(new), str(old)]) == 1
+
+
+def test_witness_cosigns_only_consistent_growth_and_the_verifier_counts_it(
+    ledger: Config, tmp_path: Path, capsys
+) -> None:
+    assert main(["keys", "new", "witness-1"]) == 0
+    witness_key = str(ledger.keys_dir / "witness-1.key")
+    state = str(tmp_path / "witness")
+    assert main(["witness", "--key", witness_key, "--state", state]) == 0
+    pub = str(ledger.keys_dir / "ledger.pub")
+    wpub = str(ledger.keys_dir / "witness-1.pub")
+    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
+    with publisher(ledger) as pub_:
+        for n in range(30):
+            pub_.publish("FootageViewed", viewed(n), actor=ACTOR)
+    ingest(ledger)
+    # The newest checkpoint is not cosigned yet: a verifier demanding the witness refuses it.
+    capsys.readouterr()
+    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 1
+    assert "cosigned by 0 of the 1 witnesses" in capsys.readouterr().out
+    assert main(["witness", "--key", witness_key, "--state", state]) == 0
+    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
+    remembered = json.loads((tmp_path / "witness" / "witness-1.json").read_text())
+    assert next(iter(remembered.values()))["size"] == 281
