@@ -335,6 +335,22 @@ class CompactRange:
         return digest
 
 
+def nodes_needed(prove: Callable[[NodeReader], object]) -> list[tuple[int, int]]:
+    """The ``(height, index)`` of every node ``prove`` reads, so that a store can fetch them at once.
+
+    Proof construction reads positions that depend only on sizes and indices, never on the hashes
+    it reads, so a dry run with a recording reader lists them exactly.
+    """
+    positions: list[tuple[int, int]] = []
+
+    def record(height: int, index: int) -> bytes:
+        positions.append((height, index))
+        return bytes(HASH_SIZE)
+
+    prove(record)
+    return positions
+
+
 def root_of_leaves(leaves: Iterable[bytes]) -> bytes:
     """``MTH`` of a stream of leaf hashes, in O(log n) memory."""
     compact = CompactRange()

@@ -339,7 +339,7 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
                 f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
             )
         signed.verify(ledger_keys=[ensure_key(config, "ledger")[0].public])
-        proof = inclusion_proof(seen.index, size, partial(store.node, seen.origin))
+        proof = store.with_nodes(seen.origin, partial(inclusion_proof, seen.index, size))
         leaf = store.node(seen.origin, 0, seen.index)
         verify_inclusion(leaf, seen.index, size, proof, signed.checkpoint.root_hash)
         return {
@@ -369,7 +369,7 @@ def prove_consistency(config: Config, old_note: bytes, new_note: bytes) -> dict[
         raise ConfigurationError(f"the first checkpoint (size {m}) is newer than the second (size {n})")
     store = open_store(config)
     try:
-        proof = consistency_proof(m, n, partial(store.node, origin))
+        proof = store.with_nodes(origin, partial(consistency_proof, m, n))
     finally:
         store.close()
     verify_consistency(m, n, old.checkpoint.root_hash, new.checkpoint.root_hash, proof)

@@ -1,0 +1,97 @@
+"""Inclusion and consistency proof latency on a 10-million-entry log in the SQLite store.
+
+    .venv/bin/python bench/proofs.py [--entries 10000000] [--db .cache/bench/proofs.db]
+
+Builds (once; kept at --db) one log of N entries through ``LedgerStore.append`` in batches, with
+the Merkle nodes the ingest stores, then times inclusion proofs of random entries against the
+full tree, and consistency proofs between random sizes, each verified, and prints p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+from functools import partial
+from pathlib import Path
+
+from ledger.format import Chain, StoredEntry, leaf_hash
+from ledger.merkle import (
+    CompactRange,
+    consistency_proof,
+    inclusion_proof,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.store import Batch, LedgerStore
+
+ORIGIN = "bench/liuhen.audit/0"
+
+
+def build(store: LedgerStore, entries: int) -> None:
+    chain, tree = store.head(ORIGIN), CompactRange()
+    if chain.size:
+        tree = CompactRange.from_nodes(chain.size, partial(store.node, ORIGIN))
+    rng = random.Random(7)
+    began = time.perf_counter()
+    while chain.size < entries:
+        before = Chain(chain.size, chain.head)
+        batch = []
+        for _ in range(min(20_000, entries - chain.size)):
+            entry = rng.randbytes(200)
+            leaf = leaf_hash(entry)
+            nodes = tuple(h for _, h in tree.append(leaf))
+            batch.append(StoredEntry(chain.size, chain.size, 0, chain.append_leaf(leaf), entry, nodes))
+        store.append(Batch(origin=ORIGIN, entries=batch, event_ids={}), expected=before)
+        if chain.size % 1_000_000 == 0:
+            rate = chain.size / (time.perf_counter() - began)
+            print(f"  built {chain.size:,} entries ({rate:,.0f}/s)", flush=True)
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p99 = ordered[int(len(ordered) * 0.99) - 1]
+    return f"p50 {p50 * 1e3:.3f} ms  p99 {p99 * 1e3:.3f} ms  max {ordered[-1] * 1e3:.3f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=10_000_000)
+    parser.add_argument("--db", type=Path, default=Path(".cache/bench/proofs.db"))
+    parser.add_argument("--samples", type=int, default=2000)
+    args = parser.parse_args()
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+    store = LedgerStore.open({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(args.db)})
+    build(store, args.entries)
+    size = store.head(ORIGIN).size
+    node = partial(store.node, ORIGIN)
+    root = CompactRange.from_nodes(size, node).root()
+    rng = random.Random(1)
+    passes = []
+    for _ in range(2):  # the first pass starts with nothing cached; the second finds the upper nodes cached
+        inclusion = []
+        for _ in range(args.samples):
+            index = rng.randrange(size)
+            began = time.perf_counter()
+            proof = store.with_nodes(ORIGIN, partial(inclusion_proof, index, size))
+            inclusion.append(time.perf_counter() - began)
+            verify_inclusion(node(0, index), index, size, proof, root)
+        passes.append(inclusion)
+    consistency = []
+    for _ in range(args.samples // 4):
+        old = rng.randrange(1, size)
+        began = time.perf_counter()
+        proof = store.with_nodes(ORIGIN, partial(consistency_proof, old, size))
+        consistency.append(time.perf_counter() - began)
+        verify_consistency(old, size, CompactRange.from_nodes(old, node).root(), root, proof)
+    print(f"log of {size:,} entries in {args.db} ({os.path.getsize(args.db) / 2**30:.1f} GiB)")
+    print(f"inclusion proof, 1st pass ({args.samples} random entries): {percentiles(passes[0])}")
+    print(f"inclusion proof, 2nd pass ({args.samples} random entries): {percentiles(passes[1])}")
+    print(f"consistency proof ({len(consistency)} random sizes):          {percentiles(consistency)}")
+
+
+if __name__ == "__main__":
+    main()
