@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryError
 from fastavro.schema import load_schema, parse_schema, to_parsing_canonical_form
 
 from ledger.errors import BadAvro, ConfigurationError, UnknownSchema
@@ -42,6 +43,26 @@ FINGERPRINT_SIZE = 32
 SIGNATURE_SIZE = 64
 FINGERPRINT_HEADER = "liuhen-schema"
 """Kafka header carrying the body's schema fingerprint (hex), so consumers can route without decoding."""
+
+
+class Utf8Repository(AbstractSchemaRepository):
+    """fastavro's flat ``<full name>.avsc`` repository, read as UTF-8 whatever the locale."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def load(self, name: str) -> Any:
+        """The JSON of ``<name>.avsc``."""
+        path = self.directory / f"{name}.avsc"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SchemaRepositoryError(f"cannot load schema {name!r} from {path}: {exc}") from exc
+
+
+def load_schema_file(path: Path) -> Any:
+    """A schema file with its named types resolved from the files beside it (UTF-8)."""
+    return load_schema(path.stem, repo=Utf8Repository(path.parent), _write_hint=False)
 
 
 def fingerprint(parsed_schema: Any) -> bytes:
@@ -198,11 +219,11 @@ class SchemaRegistry:
         types: dict[str, EventType] = {}
         writers: dict[bytes, tuple[EventType, Any]] = {}
         for path in sorted(directory.glob("*.avsc")):
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(raw, dict) or "liuhen.family" not in raw:
                 continue
             try:
-                parsed = load_schema(str(path), _write_hint=False)
+                parsed = load_schema_file(path)
             except Exception as exc:  # fastavro raises several types for bad schema files
                 raise ConfigurationError(f"schema {path.name} does not load: {exc}") from exc
             full_name = f"{raw['namespace']}.{raw['name']}"
@@ -218,7 +239,7 @@ class SchemaRegistry:
             writers[event_type.fingerprint] = (event_type, None)
         by_full_name = {t.full_name: t for t in types.values()}
         for path in sorted((directory / "history").glob("*.avsc")):
-            old = parse_schema(json.loads(path.read_text()))
+            old = parse_schema(json.loads(path.read_text(encoding="utf-8")))
             current = by_full_name.get(old["name"]) if isinstance(old, dict) else None
             if current is None:
                 raise ConfigurationError(f"history schema {path.name} names no current event type")

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import load_schema
 
+from ledger.avro import load_schema_file
 from ledger.errors import LedgerError
 
 FORMAT = "liuhen-bundle/1"
@@ -43,7 +43,7 @@ def entry_schema() -> Any:
     """The parsed ``liuhen.BundleEntry`` schema."""
     from schemas import SCHEMA_DIR  # noqa: PLC0415 - keeps this importable from a bare checkout
 
-    return load_schema(str(SCHEMA_DIR / "liuhen.BundleEntry.avsc"))
+    return load_schema_file(SCHEMA_DIR / "liuhen.BundleEntry.avsc")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Manifest:
         """Read and check ``manifest.json``; raise :class:`BundleError` naming what is wrong."""
         path = bundle / "manifest.json"
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise BundleError(f"{bundle} is not a liuhen bundle: it has no manifest.json") from None
         except (OSError, ValueError) as exc:
@@ -133,7 +133,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """The JSON objects of a ``.jsonl`` file (missing file: none)."""
     if not path.exists():
         return
-    with path.open() as stream:
+    with path.open(encoding="utf-8") as stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue

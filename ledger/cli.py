@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,13 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
             raise ConfigurationError(f"{config.keys_dir / (args.name + '.key')} already exists")
         _print(f"created {config.keys_dir / (args.name + '.key')} (mode 0600)")
         _print(f"public  {key.public.verifier_text}")
+        return 0
+    if args.keys_command == "rotate-ledger":
+        from ledger.runtime import rotate_ledger_key  # noqa: PLC0415
+
+        old, new, after = rotate_ledger_key(config)
+        _print(f"retired {old.key_id}; the ledger key is now {new.verifier_text}")
+        _print(f"recorded in the ledger, effective after sizes: {after or 'no log yet'}")
         return 0
     if args.keys_command == "list":
         for path in sorted(config.keys_dir.glob("*.pub")):
@@ -246,15 +254,11 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
     if args.live:
         from ledger.runtime import live_sources  # noqa: PLC0415
 
-        return verify.run(args, lambda: ("live store", "full", live_sources(config)))
+        return verify.run(args, lambda: verify.Material("live store", "full", *live_sources(config)))
     if args.bundle is None:
         raise ConfigurationError("name a bundle directory, or use --live to check the running store")
 
-    def from_bundle() -> tuple[str, str, list[verify.LogSource]]:
-        manifest, logs = verify.bundle_sources(args.bundle)
-        return str(args.bundle), manifest.kind, logs
-
-    return verify.run(args, from_bundle)
+    return verify.run(args, partial(verify.Material.bundle, args.bundle))
 
 
 def cmd_prove(args: argparse.Namespace, config: Config) -> int:
@@ -387,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("key_id")
     rev.add_argument("--reason", required=True)
     kv.add_parser("list", help="list public keys in the keys folder")
+    kv.add_parser(
+        "rotate-ledger", help="replace the ledger key (stop ingest first); the old key signs the change"
+    )
 
     _add_auditor_commands(verbs)
 

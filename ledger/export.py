@@ -43,7 +43,7 @@ def _prepare(out: Path) -> None:
 
 def _write_checkpoints(path: Path, store: LedgerStore, origin: str, sizes: Iterable[int] | None) -> int:
     count = 0
-    with path.open("w") as out:
+    with path.open("w", encoding="utf-8") as out:
         wanted = None if sizes is None else set(sizes)
         for size, note in store.checkpoints(origin):
             if wanted is not None and size not in wanted:
@@ -54,12 +54,17 @@ def _write_checkpoints(path: Path, store: LedgerStore, origin: str, sizes: Itera
     return count
 
 
-def _finish(out: Path, manifest: Manifest, ledger_keys: Iterable[PublicKey]) -> Manifest:
+def _finish(
+    out: Path, manifest: Manifest, ledger_keys: Iterable[PublicKey], rotations: list[bytes]
+) -> Manifest:
     (out / "keys" / "ledger.pub").write_text("".join(key.verifier_text + "\n" for key in ledger_keys))
+    with (out / "keys" / "rotations.jsonl").open("w", encoding="utf-8") as stream:
+        for note in rotations:
+            stream.write(json.dumps({"note": note.decode()}) + "\n")
     for path in sorted(out.rglob("*")):
         if path.is_file() and path.name != "manifest.json":
             manifest.files[str(path.relative_to(out))] = file_digest(path)
-    (out / "manifest.json").write_text(manifest.to_json() + "\n")
+    (out / "manifest.json").write_text(manifest.to_json() + "\n", encoding="utf-8")
     return manifest
 
 
@@ -88,7 +93,7 @@ def export_full(
             fastavro.writer(stream, schema, records, metadata={"liuhen.origin": origin})
         _write_checkpoints(directory / "checkpoints.jsonl", store, origin, None)
         manifest.logs.append(LogPart(origin, f"logs/{n}", size, 0, size - 1))
-    return _finish(out, manifest, ledger_keys)
+    return _finish(out, manifest, ledger_keys, store.rotations())
 
 
 def export_selective(
@@ -131,7 +136,7 @@ def export_selective(
         with (directory / "entries.avro").open("wb") as stream:
             fastavro.writer(stream, schema, (_record(e) for e in chosen), metadata={"liuhen.origin": origin})
         node = partial(store.node, origin)
-        with (directory / "proofs.jsonl").open("w") as proofs:
+        with (directory / "proofs.jsonl").open("w", encoding="utf-8") as proofs:
             for stored in chosen:
                 proof = [h.hex() for h in inclusion_proof(stored.index, size, node)]
                 proofs.write(json.dumps({"index": stored.index, "size": size, "proof": proof}) + "\n")
@@ -139,7 +144,7 @@ def export_selective(
         manifest.logs.append(LogPart(origin, f"logs/{n}", len(chosen), chosen[0].index, chosen[-1].index))
     if not manifest.logs:
         raise LedgerError(f"no entry in the ledger matches {dict(selection)}")
-    return _finish(out, manifest, ledger_keys)
+    return _finish(out, manifest, ledger_keys, store.rotations())
 
 
 def by_case(number: str) -> Selector:

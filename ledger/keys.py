@@ -101,7 +101,7 @@ class PublicKey:
     def load(cls, path: Path) -> PublicKey:
         """Read a verifier key text file."""
         try:
-            return cls.from_verifier_text(path.read_text())
+            return cls.from_verifier_text(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from exc
 

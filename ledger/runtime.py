@@ -18,6 +18,7 @@ from ledger.errors import ConfigurationError, LedgerError, VerificationError
 from ledger.format import StoredEntry, verify_chain
 from ledger.ingest import Ingestor
 from ledger.kafka import BrokerError, consumer_for, delete_topics, end_offsets, ensure_topics
+from ledger.keyhistory import Rotation
 from ledger.keys import PublicKey, SigningKey
 from ledger.merkle import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
 from ledger.note import SignedCheckpoint, cosign, cosigner_key_id
@@ -289,8 +290,8 @@ def log_status(config: Config) -> tuple[list[dict[str, Any]], str | None]:
 # -- auditors ----------------------------------------------------------------------------------
 
 
-def live_sources(config: Config) -> list[LogSource]:
-    """The configured store's logs as the verifier reads them (``liuhen verify --live``)."""
+def live_sources(config: Config) -> tuple[list[LogSource], list[bytes]]:
+    """The configured store's logs and key rotations as the verifier reads them (``verify --live``)."""
     store = open_store(config)
 
     def records(origin: str, size: int) -> Iterator[dict[str, Any]]:
@@ -312,7 +313,36 @@ def live_sources(config: Config) -> list[LogSource]:
         # Verify up to the newest checkpoint: entries after it are still being committed.
         size = checkpoints[-1][0] if checkpoints else 0
         sources.append(LogSource(origin, partial(records, origin, size), checkpoints))
-    return sources
+    return sources, store.rotations()
+
+
+def local_ledger_keys(config: Config) -> list[PublicKey]:
+    """The operator's own ledger keys: the current one and those retired by rotations."""
+    keys = [ensure_key(config, "ledger")[0].public]
+    keys += [PublicKey.load(path) for path in sorted(config.keys_dir.glob("ledger.*.pub"))]
+    return keys
+
+
+def rotate_ledger_key(config: Config) -> tuple[PublicKey, PublicKey, dict[str, int]]:
+    """Replace the ledger key: the new key is introduced by a statement both keys sign.
+
+    Stop ingest first (it signs with the key it started with). The old key files are kept as
+    ``ledger.<key hash>.key|pub``; checkpoints of each log above its current size use the new key.
+    """
+    old, _ = ensure_key(config, "ledger")
+    new = SigningKey.generate("ledger")
+    store = open_store(config)
+    try:
+        after = {origin: store.head(origin).size for origin in store.origins()}
+        store.add_rotation(Rotation(new.public, after).sign(old, new))
+    finally:
+        store.close()
+    retired = old.public.key_hash.hex()
+    for suffix in ("key", "pub"):
+        (config.keys_dir / f"ledger.{suffix}").rename(config.keys_dir / f"ledger.{retired}.{suffix}")
+    new.save(config.ledger_key_path, passphrase=config.passphrase)
+    new.public.save(config.keys_dir / "ledger.pub")
+    return old.public, new.public, after
 
 
 def _latest(store: LedgerStore, origin: str) -> tuple[int, SignedCheckpoint]:
@@ -338,7 +368,7 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
             raise LedgerError(
                 f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
             )
-        signed.verify(ledger_keys=[ensure_key(config, "ledger")[0].public])
+        signed.verify(ledger_keys=local_ledger_keys(config))
         proof = store.with_nodes(seen.origin, partial(inclusion_proof, seen.index, size))
         leaf = store.node(seen.origin, 0, seen.index)
         verify_inclusion(leaf, seen.index, size, proof, signed.checkpoint.root_hash)
@@ -357,7 +387,7 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
 
 def prove_consistency(config: Config, old_note: bytes, new_note: bytes) -> dict[str, Any]:
     """Consistency proof between two signed checkpoints of one log, checked before it is returned."""
-    ledger_keys = [ensure_key(config, "ledger")[0].public]
+    ledger_keys = local_ledger_keys(config)
     old, new = SignedCheckpoint.parse(old_note), SignedCheckpoint.parse(new_note)
     for signed in (old, new):
         signed.verify(ledger_keys=ledger_keys)
@@ -383,7 +413,7 @@ def witness(config: Config, key: SigningKey, state_dir: Path) -> list[str]:
     cosigned. A checkpoint that is not proven consistent with it is refused (exit 1), so two
     histories can never both carry this witness's cosignature.
     """
-    ledger_keys = [ensure_key(config, "ledger")[0].public]
+    ledger_keys = local_ledger_keys(config)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / f"{key.name}.json"
     seen: dict[str, dict[str, Any]] = json.loads(state_path.read_text()) if state_path.exists() else {}

@@ -11,7 +11,8 @@ readable names. Everything lives in the library's one ``stored_events`` table an
 * ``rejections:<origin>`` version *n*: the index of the *n*-th rejection entry of that log;
 * ``checkpoints:<origin>`` version *size*: the ledger-signed checkpoint (C2SP note) at that size;
 * ``cosigned:<origin>:<size>`` version *n*: the *n*-th witness cosignature of that checkpoint;
-* ``logs`` version *n*: the origin of the *n*-th log ever opened.
+* ``logs`` version *n*: the origin of the *n*-th log ever opened;
+* ``ledger-keys`` version *n*: the *n*-th ledger key rotation (:mod:`ledger.keyhistory`).
 
 Each batch is one ``insert_events`` call, so one transaction, together with a tracking record
 (``kafka:<topic>:<partition>`` → last Kafka offset in the batch). The library's unique
@@ -51,6 +52,7 @@ LOG_TOPIC = "liuhen.log/1"
 REJECTION_TOPIC = "liuhen.rejection/1"
 CHECKPOINT_TOPIC = "liuhen.checkpoint/1"
 COSIGNATURE_TOPIC = "liuhen.cosignature/1"
+ROTATION_TOPIC = "liuhen.key-rotation/1"
 LOGS_STREAM = "logs"
 _PAGE = 1000
 T = TypeVar("T")
@@ -233,6 +235,15 @@ class LedgerStore:
         """The checkpoint of a log at exactly ``size`` entries, if one was signed."""
         rows = self.recorder.select_events(f"checkpoints:{origin}", gt=size - 1, lte=size, limit=1)
         return rows[0].state if rows else None
+
+    def rotations(self) -> list[bytes]:
+        """Every ledger key rotation statement, in order."""
+        return [row.state for row in self.recorder.select_events("ledger-keys")]
+
+    def add_rotation(self, statement: bytes) -> None:
+        """Record a ledger key rotation (ingest must be stopped: it signs with the key it started with)."""
+        count = len(self.rotations())
+        self.recorder.insert_events([StoredEvent("ledger-keys", count, ROTATION_TOPIC, statement)])
 
     def cosignatures(self, origin: str, size: int) -> list[bytes]:
         """Witness cosignature lines recorded for the checkpoint at ``size``."""

@@ -33,7 +33,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -44,9 +44,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.avro import SchemaRegistry, SignedEvent, read_envelope_key
-from ledger.bundle import BundleError, Manifest, read_entries, read_jsonl
-from ledger.errors import IngestError, LedgerError, VerificationError
+from ledger.bundle import BundleError, Manifest, file_digest, read_entries, read_jsonl
+from ledger.errors import ConfigurationError, IngestError, LedgerError, VerificationError
 from ledger.format import Chain, leaf_hash
+from ledger.keyhistory import KeyHistory
 from ledger.keys import PublicKey
 from ledger.merkle import CompactRange, verify_inclusion
 from ledger.note import SignedCheckpoint
@@ -219,16 +220,22 @@ class _LogCheck:
     """Streams one log's entries through every check."""
 
     def __init__(
-        self, source: LogSource, trust: Trust, registry: SchemaRegistry, pool: ThreadPoolExecutor | None
+        self,
+        source: LogSource,
+        trust: Trust,
+        history: KeyHistory,
+        registry: SchemaRegistry,
+        pool: ThreadPoolExecutor | None,
     ) -> None:
         self.source = source
         self.origin = source.origin
         self.trust = trust
+        self.history = history
         self.registry = registry
         self.report = LogReport(source.origin)
         self.problems: list[Problem] = []
-        self.ring = KeyRing(registrars=trust.ledger_keys)
-        self.ledger = {key.key_id: Ed25519PublicKey.from_public_bytes(key.raw) for key in trust.ledger_keys}
+        self.ring = KeyRing(registrars=history.all_keys)
+        self.ledger = {key.key_id: Ed25519PublicKey.from_public_bytes(key.raw) for key in history.all_keys}
         self.signatures = _Signatures(pool)
         self.root_mismatches = 0
         self.last_seq: dict[str, int] = {}
@@ -251,7 +258,7 @@ class _LogCheck:
                     signed = signed.with_signature(line)
                 quorum = self.trust.quorum if size == newest else 0
                 signed.verify(
-                    ledger_keys=self.trust.ledger_keys,
+                    ledger_keys=self.history.keys_for(self.origin, size),
                     witnesses=self.trust.witnesses if quorum else (),
                     quorum=quorum,
                 )
@@ -267,6 +274,15 @@ class _LogCheck:
                 )
                 continue
             other = by_size.get(size)
+            if other is not None and other.checkpoint == checkpoint:
+                continue
+            if other is not None and other.checkpoint.root_hash == checkpoint.root_hash:
+                self.problem(
+                    "split_view",
+                    where,
+                    "two signed checkpoints of the same size and root disagree on the rest (the chain head)",
+                )
+                continue
             if other is not None and other.checkpoint.root_hash != checkpoint.root_hash:
                 self.problem(
                     "split_view",
@@ -281,6 +297,13 @@ class _LogCheck:
         self.report.checkpoints = len(by_size)
         for kept in self.trust.kept:
             if kept.checkpoint.origin == self.origin:
+                try:
+                    kept.verify(ledger_keys=self.history.keys_for(self.origin, kept.checkpoint.tree_size))
+                except LedgerError as exc:
+                    self.problem(
+                        "bad_checkpoint", f"kept checkpoint at size {kept.checkpoint.tree_size}", str(exc)
+                    )
+                    continue
                 other = by_size.get(kept.checkpoint.tree_size)
                 if other is not None and other.checkpoint.root_hash != kept.checkpoint.root_hash:
                     self.problem(
@@ -428,10 +451,10 @@ class _LogCheck:
                 rate = chain.size / (last_note - started)
                 progress(f"verify: {self.origin}: {chain.size:,} entries ({rate:,.0f}/s)")
         self.report.entries = chain.size
-        self.finish_full(sizes[next_cp:], chain.size, broken)
+        self.finish_full(sizes[next_cp:], chain.size, broken, max(sizes, default=0))
 
-    def finish_full(self, unmatched: list[int], chain_size: int, broken: bool) -> None:
-        """Problems known only at the end: checkpoints beyond the entries, signatures, gaps."""
+    def finish_full(self, unmatched: list[int], chain_size: int, broken: bool, signed_size: int) -> None:
+        """Problems known only at the end: unsigned or missing entries, signatures, gaps."""
         for size in unmatched:
             if size > chain_size and not broken:
                 self.problem(
@@ -446,6 +469,14 @@ class _LogCheck:
                 "root_mismatch",
                 "later checkpoints",
                 f"{self.root_mismatches - 1} more checkpoint(s) do not match the entries either",
+            )
+        if signed_size < chain_size and not broken:
+            self.problem(
+                "unsigned_entries",
+                f"indices {signed_size}..{chain_size - 1}",
+                f"{chain_size - signed_size} entries are not covered by any valid signed checkpoint: "
+                "nothing vouches for them",
+                index=signed_size,
             )
         self.finish_signatures()
         for source, gaps in self.gaps.items():
@@ -500,6 +531,11 @@ class _LogCheck:
 # -- bundles ----------------------------------------------------------------------------------
 
 
+def bundle_rotations(bundle: Path) -> list[bytes]:
+    """The ledger key rotations a bundle carries (``keys/rotations.jsonl``), in order."""
+    return [str(row["note"]).encode() for row in read_jsonl(bundle / "keys" / "rotations.jsonl")]
+
+
 def bundle_sources(bundle: Path) -> tuple[Manifest, list[LogSource]]:
     """The logs of a bundle directory, ready to verify."""
     manifest = Manifest.load(bundle)
@@ -529,16 +565,37 @@ def verify_logs(
     *,
     bundle: str,
     kind: str,
+    rotations: Sequence[bytes] = (),
+    damaged: Sequence[str] = (),
     check_signatures: bool = True,
     progress: Progress | None = None,
 ) -> Report:
-    """Check every log; raise :class:`BundleInvalid` (carrying the report) unless all holds."""
+    """Check every log; raise :class:`BundleInvalid` (carrying the report) unless all holds.
+
+    ``rotations`` are the ledger key rotations the bundle carries: followed from the keys the
+    auditor trusts, each must be signed by the key then current.
+    """
     started = time.monotonic()
     registry = SchemaRegistry.load()
     report = Report(bundle=bundle, kind=kind)
+    for name in damaged:
+        report.problems.append(
+            Problem(
+                "damaged_file", "bundle", name, "is missing or does not match the SHA-256 in manifest.json"
+            )
+        )
+    history = KeyHistory(trust.ledger_keys)
+    for number, statement in enumerate(rotations, start=1):
+        try:
+            history.apply(statement)
+        except LedgerError as exc:
+            report.problems.append(
+                Problem("bad_key_rotation", "ledger keys", f"rotation {number}", f"does not verify: {exc}")
+            )
+            break
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify") as pool:
         for source in sources:
-            check = _LogCheck(source, trust, registry, pool if check_signatures else None)
+            check = _LogCheck(source, trust, history, registry, pool if check_signatures else None)
             if source.proofs is None:
                 check.run_full(check_signatures, progress)
             else:
@@ -546,6 +603,8 @@ def verify_logs(
             report.logs.append(check.report)
             report.problems += check.problems
     seen = {log.origin for log in report.logs}
+    if not seen:
+        report.problems.append(Problem("empty_bundle", "bundle", "logs", "the bundle holds no log at all"))
     for kept in trust.kept:
         if kept.checkpoint.origin not in seen:
             report.problems.append(
@@ -585,7 +644,7 @@ def _load_key(text: str, *, witness: bool = False) -> PublicKey:
     from ledger.note import cosigner_from_verifier_text  # noqa: PLC0415
 
     path = Path(text)
-    value = path.read_text().strip() if path.exists() else text
+    value = path.read_text(encoding="utf-8").strip() if path.exists() else text
     if witness:
         try:
             return cosigner_from_verifier_text(value)
@@ -622,6 +681,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def trust_from(args: argparse.Namespace) -> Trust:
     """The :class:`Trust` the options describe."""
     witnesses = [_load_key(w, witness=True) for w in args.witness]
+    if args.quorum is not None and not 0 <= args.quorum <= len(witnesses):
+        raise ConfigurationError(f"--quorum {args.quorum} needs at least that many --witness keys")
     return Trust(
         ledger_keys=[_load_key(k) for k in args.key],
         witnesses=witnesses,
@@ -640,19 +701,44 @@ def _progress(line: str) -> None:
     sys.stderr.flush()
 
 
-def run(
-    args: argparse.Namespace, sources: Callable[[], tuple[str, str, Iterator[LogSource] | list[LogSource]]]
-) -> int:
+@dataclass(frozen=True)
+class Material:
+    """What to verify: its name, kind, logs, ledger key rotations, and files the manifest says are damaged."""
+
+    name: str
+    kind: str
+    logs: list[LogSource]
+    rotations: list[bytes] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+
+    @classmethod
+    def bundle(cls, path: Path) -> Material:
+        """A bundle directory."""
+        manifest, logs = bundle_sources(path)
+        damaged = [name for name, digest in manifest.files.items() if _digest_or_none(path / name) != digest]
+        return cls(str(path), manifest.kind, logs, bundle_rotations(path), damaged)
+
+
+def _digest_or_none(path: Path) -> str | None:
+    return file_digest(path) if path.is_file() else None
+
+
+Sources = Callable[[], Material]
+
+
+def run(args: argparse.Namespace, sources: Sources) -> int:
     """Verify and print; return the exit status (0 valid, 1 invalid, 2 unreadable or misused)."""
     progress = None if args.quiet or args.json else _progress
     try:
         trust = trust_from(args)
-        bundle, kind, logs = sources()
+        material = sources()
         report = verify_logs(
-            logs,
+            material.logs,
             trust,
-            bundle=bundle,
-            kind=kind,
+            bundle=material.name,
+            kind=material.kind,
+            rotations=material.rotations,
+            damaged=material.damaged,
             check_signatures=not args.skip_signatures,
             progress=progress,
         )
@@ -681,11 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bundle is None:
         parser.error("a bundle directory is required")
 
-    def from_bundle() -> tuple[str, str, list[LogSource]]:
-        manifest, logs = bundle_sources(args.bundle)
-        return str(args.bundle), manifest.kind, logs
-
-    return run(args, from_bundle)
+    return run(args, partial(Material.bundle, args.bundle))
 
 
 if __name__ == "__main__":

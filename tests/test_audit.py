@@ -12,7 +12,8 @@ from ledger.bundle import read_entries
 from ledger.cli import main
 from ledger.config import Config
 from ledger.format import leaf_hash
-from ledger.keys import SigningKey
+from ledger.keyhistory import Rotation
+from ledger.keys import PublicKey, SigningKey
 from ledger.merkle import verify_inclusion
 from ledger.note import SignedCheckpoint
 from ledger.runtime import ensure_key, open_store
@@ -138,3 +139,41 @@ def test_witness_cosigns_only_consistent_growth_and_the_verifier_counts_it(
     assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
     remembered = json.loads((tmp_path / "witness" / "witness-1.json").read_text())
     assert next(iter(remembered.values()))["size"] == 281
+
+
+def test_ledger_key_rotation_is_followed_from_the_key_the_auditor_trusts(
+    ledger: Config, tmp_path: Path
+) -> None:
+    first = tmp_path / "first-ledger.pub"
+    first.write_text((ledger.keys_dir / "ledger.pub").read_text())
+    assert main(["keys", "rotate-ledger"]) == 0
+    assert (ledger.keys_dir / "ledger.pub").read_text() != first.read_text()
+    with publisher(ledger) as pub:
+        for n in range(20):
+            pub.publish("FootageViewed", viewed(n), actor=ACTOR)
+    assert ingest(ledger).appended == 20
+    store = open_store(ledger)
+    try:
+        (origin,) = store.origins()
+        newest = SignedCheckpoint.parse(store.latest_checkpoint(origin)[1])
+    finally:
+        store.close()
+    newest.verify(ledger_keys=[PublicKey.load(ledger.keys_dir / "ledger.pub")])  # signed by the new key
+    out = tmp_path / "bundle"
+    assert main(["export", "--out", str(out)]) == 0
+    assert main(["verify", str(out), "--key", str(first), "--quiet"]) == 0  # old key -> rotation -> new key
+    assert main(["verify", "--live", "--key", str(first), "--quiet"]) == 0
+    # Trusting only the new key, the checkpoints signed before the rotation do not verify.
+    assert main(["verify", str(out), "--key", str(ledger.keys_dir / "ledger.pub"), "--quiet"]) == 1
+
+
+def test_a_rotation_not_signed_by_the_current_key_is_refused(ledger: Config, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bundle"
+    assert main(["export", "--out", str(out)]) == 0
+    attacker = SigningKey.generate("ledger")
+    forged = Rotation(attacker.public, {}).sign(attacker, attacker)
+    (out / "keys" / "rotations.jsonl").write_text(json.dumps({"note": forged.decode()}) + "\n")
+    capsys.readouterr()
+    assert main(["verify", str(out), "--key", str(ledger.keys_dir / "ledger.pub"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [p["code"] for p in report["problems"]] == ["bad_key_rotation"]
