@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.bundle import read_entries
+from ledger.bundle import file_digest, read_entries
 from ledger.cli import main
 from ledger.config import Config
 from ledger.format import leaf_hash
@@ -173,6 +173,9 @@ def test_a_rotation_not_signed_by_the_current_key_is_refused(ledger: Config, tmp
     attacker = SigningKey.generate("ledger")
     forged = Rotation(attacker.public, {}).sign(attacker, attacker)
     (out / "keys" / "rotations.jsonl").write_text(json.dumps({"note": forged.decode()}) + "\n")
+    manifest = json.loads((out / "manifest.json").read_text())  # an attacker fixes the manifest too
+    manifest["files"]["keys/rotations.jsonl"] = file_digest(out / "keys" / "rotations.jsonl")
+    (out / "manifest.json").write_text(json.dumps(manifest))
     capsys.readouterr()
     assert main(["verify", str(out), "--key", str(ledger.keys_dir / "ledger.pub"), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
