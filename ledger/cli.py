@@ -305,6 +305,158 @@ def cmd_witness(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# -- investigators: projections and queries ------------------------------------------------------
+
+
+def _us_to_text(value: int | None) -> str:
+    return "-" if value is None else _time(value)
+
+
+def _text_to_us(text: str) -> int:
+    value = _parse_time(text)
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
+
+
+def cmd_project(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen project``: bring the read models up to date with the ledger (or follow it)."""
+    from ledger.runtime import open_store  # noqa: PLC0415
+    from projections.runner import ProjectionRunner, RunStats, open_db  # noqa: PLC0415
+
+    store = open_store(config)
+    db = open_db(config.views_path)
+    runner = ProjectionRunner(store=store, db=db)
+    if args.rebuild:
+        runner.rebuild()
+        _note(f"project: rebuilding {config.views_path} from the whole ledger")
+
+    def progress(stats: RunStats) -> None:
+        if stats.batches % 25 == 0:
+            _note(f"project: {stats.events:,} events ({stats.events / max(stats.seconds, 1e-9):,.0f}/s)")
+
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        stats = runner.run(follow=args.follow, stop=stop, progress=progress)
+    finally:
+        store.close()
+        db.close()
+    rate = stats.events / max(stats.seconds, 1e-9)
+    _print(f"project: {stats.events} events applied ({rate:,.0f}/s), at notification {stats.position}")
+    return 0
+
+
+_ACCESS_HEADINGS = (
+    ("occurred_at", "when"),
+    ("action", "action"),
+    ("actor_id", "actor"),
+    ("actor_name", "name"),
+    ("unit", "unit"),
+    ("camera_id", "camera"),
+    ("footage_start", "footage from"),
+    ("footage_end", "to"),
+    ("reason", "reason"),
+    ("case_number", "case"),
+    ("outcome", "outcome"),
+)
+
+
+def _emit(
+    rows: list[dict[str, Any]], args: argparse.Namespace, headings: tuple[tuple[str, str], ...]
+) -> None:
+    times = {"occurred_at", "footage_start", "footage_end", "set_at", "granted_at"}
+    shown = [
+        {k: (_us_to_text(v) if k in times and isinstance(v, int) else v) for k, v in r.items()} for r in rows
+    ]
+    if args.json:
+        _print(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    if getattr(args, "csv", False):
+        import csv  # noqa: PLC0415
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(shown[0]) if shown else [k for k, _ in headings])
+        writer.writeheader()
+        writer.writerows(shown)
+        return
+    if not shown:
+        _print("nothing found")
+        return
+    _print("  ".join(title for _, title in headings))
+    for row in shown:
+        _print("  ".join(str(row.get(key) if row.get(key) is not None else "-") for key, _ in headings))
+    _print(f"({len(shown)} rows; each names its ledger position: --json shows origin and idx)")
+
+
+def _views(config: Config) -> Any:
+    from projections.runner import open_db  # noqa: PLC0415
+
+    if not config.views_path.exists():
+        raise ConfigurationError(f"no read models at {config.views_path}: run 'liuhen project' first")
+    return open_db(config.views_path)
+
+
+def cmd_who(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen who --camera ID --from T --to T``."""
+    from projections.queries import who  # noqa: PLC0415
+
+    _emit(
+        who(_views(config), args.camera, _text_to_us(args.since), _text_to_us(args.until)),
+        args,
+        _ACCESS_HEADINGS,
+    )
+    return 0
+
+
+def cmd_actor(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen actor ID --from T --to T``."""
+    from projections.queries import actor  # noqa: PLC0415
+
+    _emit(
+        actor(_views(config), args.user_id, _text_to_us(args.since), _text_to_us(args.until)),
+        args,
+        _ACCESS_HEADINGS,
+    )
+    return 0
+
+
+def cmd_case(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen case NUMBER``."""
+    from projections.queries import case  # noqa: PLC0415
+
+    found = case(_views(config), args.number)
+    if args.json:
+        _print(json.dumps(found, indent=2, ensure_ascii=False))
+        return 0
+    for kind in ("authorizations", "applications"):
+        for row in found[kind]:
+            _print(f"{kind[:-1]}: " + ", ".join(f"{k}={v}" for k, v in row.items() if v is not None))
+    _emit(found["actions"], args, _ACCESS_HEADINGS)
+    return 0
+
+
+def cmd_violations(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen violations [--rule R1] [--severity S] [--since T]``."""
+    from projections.queries import violations  # noqa: PLC0415
+
+    since = _text_to_us(args.since) if args.since else None
+    rows = violations(_views(config), rule=args.rule, severity=args.severity, since=since)
+    if args.json or args.csv:
+        _emit(rows, args, ())
+        return 0
+    if not rows:
+        _print("no violations found")
+    for row in rows:
+        evidence = ", ".join(f"{o}#{i}" for o, i in row["evidence"])
+        when = _us_to_text(row["occurred_at"])
+        _print(f"[{row['rule']} {row['severity']}] {when} {row['actor_id']} {row['camera_id'] or ''}")
+        _print(f"  {row['explanation']}")
+        _print(f"  evidence: {evidence}")
+    return 0
+
+
 # -- schemas ----------------------------------------------------------------------------------
 
 
@@ -364,6 +516,33 @@ def _add_auditor_commands(verbs: Any) -> None:
     wit.add_argument("--state", required=True, help="directory where the witness remembers what it cosigned")
 
 
+def _add_investigator_commands(verbs: Any) -> None:
+    """project, who, actor, case, violations."""
+    prj = verbs.add_parser("project", help="update the read models from the ledger (--follow, --rebuild)")
+    prj.add_argument("--follow", action="store_true", help="keep following the ledger until Ctrl-C")
+    prj.add_argument(
+        "--rebuild", action="store_true", help="drop the read models and replay the whole ledger"
+    )
+    window = "ISO 8601; without an offset, +08:00"
+    who_ = verbs.add_parser("who", help="who accessed a camera's footage of a window, and when")
+    who_.add_argument("--camera", required=True)
+    who_.add_argument("--from", dest="since", required=True, help=f"footage window start ({window})")
+    who_.add_argument("--to", dest="until", required=True, help="footage window end")
+    act = verbs.add_parser("actor", help="everything one person did in a period")
+    act.add_argument("user_id")
+    act.add_argument("--from", dest="since", required=True, help=window)
+    act.add_argument("--to", dest="until", required=True)
+    cas = verbs.add_parser("case", help="everything done under one case, document or application number")
+    cas.add_argument("number")
+    vio = verbs.add_parser("violations", help="violations of the regulation, each with its evidence")
+    vio.add_argument("--rule", help="e.g. R1")
+    vio.add_argument("--severity", choices=["critical", "high", "medium", "low"])
+    vio.add_argument("--since", help=window)
+    for parser in (who_, act, cas, vio):
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--csv", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (its help text is the command reference)."""
     parser = argparse.ArgumentParser(
@@ -396,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_auditor_commands(verbs)
+    _add_investigator_commands(verbs)
 
     sch = verbs.add_parser("schemas", help="list event types and fingerprints; keep an old version readable")
     sv = sch.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
@@ -437,6 +617,11 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "simulate": cmd_simulate,
     "status": cmd_status,
+    "project": cmd_project,
+    "who": cmd_who,
+    "actor": cmd_actor,
+    "case": cmd_case,
+    "violations": cmd_violations,
     "export": cmd_export,
     "verify": cmd_verify,
     "prove": cmd_prove,

@@ -14,6 +14,7 @@ variable                       default                     meaning
 ``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
 ``LIUHEN_VERIFY_THREADS``      ``2``                       threads verifying source signatures
 ``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files
+``LIUHEN_PROJECTIONS_DB``      ``$LIUHEN_HOME/views.db``   SQLite file of the read models (queries)
 ``PERSISTENCE_MODULE``         ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
 ``SQLITE_DBNAME``              ``$LIUHEN_HOME/ledger.db``  SQLite file of the ledger
 ``POSTGRES_*``                 (library defaults)          PostgreSQL settings, read by the library
@@ -55,6 +56,7 @@ class Config:
     partitions: int
     store_env: dict[str, str] = field(default_factory=dict)
     passphrase: bytes | None = None
+    projections_db: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -83,7 +85,13 @@ class Config:
             partitions=_int(env, "LIUHEN_PARTITIONS", 3),
             store_env=store_env,
             passphrase=passphrase.encode() if passphrase else None,
+            projections_db=Path(env["LIUHEN_PROJECTIONS_DB"]) if env.get("LIUHEN_PROJECTIONS_DB") else None,
         )
+
+    @property
+    def views_path(self) -> Path:
+        """The read models' SQLite file."""
+        return self.projections_db or self.home / "views.db"
 
     @property
     def keys_dir(self) -> Path:

@@ -215,7 +215,17 @@ def run_simulation(
     return counts
 
 
-_HOME_CONTENTS = {"keys", "state", "ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"}
+_HOME_CONTENTS = {
+    "keys",
+    "state",
+    "ledger.db",
+    "ledger.db-wal",
+    "ledger.db-shm",
+    "ledger.db-journal",
+    "views.db",
+    "views.db-wal",
+    "views.db-shm",
+}
 
 
 def reset(config: Config) -> None:

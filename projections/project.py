@@ -1,0 +1,350 @@
+"""From ledger entries to read-model rows (and, through :mod:`projections.rules`, violations).
+
+:class:`Projector` applies one decoded event at a ledger position. It only writes rows; the
+runner (:mod:`projections.runner`) owns transactions and positions. Applying the same events in
+the same order always gives the same rows: times come from the events, never the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import sqlite_utils
+
+from projections.rules import Position, Rules
+
+ACTIONS = {
+    "FootageCopied": "copy",
+    "FootageExported": "export",
+    "FootageDownloaded": "download",
+    "FootageShared": "share",
+    "FootageReleased": "release",
+    "FootageDeleted": "delete",
+    "FootageOverwritten": "overwrite",
+    "FootageExpired": "expire",
+}
+
+
+def micros(value: datetime | None) -> int | None:
+    """A timestamp as integer microseconds since the epoch (UTC)."""
+    if value is None:
+        return None
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Projector:
+    """Writes the rows one event implies, then runs the rules on it."""
+
+    def __init__(self, db: sqlite_utils.Database, *, rules: Rules | None = None) -> None:
+        self.db = db
+        self.rules = rules or Rules(db)
+
+    def apply(self, origin: str, idx: int, event_type: str, record: Mapping[str, Any]) -> None:
+        """Project one event found at ledger position (``origin``, ``idx``)."""
+        position = Position(origin, idx)
+        handler = getattr(self, f"_on_{event_type}", None)
+        if handler is not None:
+            handler(position, record)
+        elif event_type in ACTIONS or event_type == "FootageViewed":
+            self._access(position, event_type, record)
+        self.rules.check(position, event_type, record)
+
+    # -- access and deletion --------------------------------------------------------------------
+
+    def _access(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        envelope = record["envelope"]
+        context = record.get("access") or record.get("deletion") or {}
+        if event_type == "FootageViewed":
+            action = "view_live" if record["mode"] == "LIVE" else "playback"
+        else:
+            action = ACTIONS[event_type]
+        self._access_row(
+            at,
+            event_type=event_type,
+            action=action,
+            envelope=envelope,
+            context=context,
+            record=record,
+            camera_id=context.get("camera_id"),
+        )
+
+    def _access_row(
+        self,
+        at: Position,
+        *,
+        event_type: str,
+        action: str,
+        envelope: Mapping[str, Any],
+        context: Mapping[str, Any],
+        record: Mapping[str, Any],
+        camera_id: str | None,
+    ) -> None:
+        actor = envelope["actor"]
+        self.db.table("access").insert(
+            {
+                "origin": at.origin,
+                "idx": at.idx,
+                "event_id": str(envelope["event_id"]),
+                "event_type": event_type,
+                "action": action,
+                "occurred_at": micros(envelope["occurred_at"]),
+                "source_system_id": envelope["source_system_id"],
+                "actor_id": actor["user_id"],
+                "actor_name": actor["name"],
+                "unit": actor["unit"],
+                "role": actor["role"],
+                "workstation": actor.get("workstation"),
+                "ip": actor.get("ip"),
+                "camera_id": camera_id,
+                "footage_start": micros(context.get("footage_start") or record.get("footage_start")),
+                "footage_end": micros(context.get("footage_end") or record.get("footage_end")),
+                "reason": context.get("reason") or record.get("reason"),
+                "legal_basis": context.get("legal_basis"),
+                "case_number": context.get("case_number"),
+                "authorization_id": context.get("authorization_id"),
+                "application_id": context.get("application_id"),
+                "deletion_order_id": context.get("deletion_order_id") or record.get("deletion_order_id"),
+                "outcome": context.get("outcome") or record.get("outcome"),
+                "watermark_id": record.get("watermark_id"),
+                "file_hash": record.get("file_hash"),
+                "destination": record.get("destination") or record.get("recipient") or record.get("channel"),
+                "desensitization_profile": record.get("desensitization_profile"),
+            }
+        )
+
+    def _on_DiskFormatted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        for camera_id in record["camera_ids"]:
+            self._access_row(
+                at,
+                event_type="DiskFormatted",
+                action="format",
+                envelope=record["envelope"],
+                context={},
+                record=record,
+                camera_id=camera_id,
+            )
+
+    # -- registry ---------------------------------------------------------------------------------
+
+    def _on_SystemRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("systems").upsert(
+            {
+                "system_id": record["system_id"],
+                "name": record["name"],
+                "owner": record["owner"],
+                "manager": record["manager"],
+                "filing_number": record.get("filing_number"),
+                "filed_on": _day(record.get("filed_on")),
+                "went_live_on": _day(record.get("went_live_on")),
+                "retention_days": record["retention_days"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="system_id",
+        )
+
+    def _on_CameraRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("cameras").upsert(
+            {
+                "camera_id": record["camera_id"],
+                "system_id": record["system_id"],
+                "name": record["name"],
+                "location": record["location"],
+                "location_category": record["location_category"],
+                "notice_sign": int(record["notice_sign"]),
+                "went_live_on": _day(record.get("went_live_on")),
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="camera_id",
+        )
+
+    def _on_SourceKeyRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        key_id = "+".join(record["public_key"].split("+")[:2])
+        self.db.table("source_keys").upsert(
+            {
+                "key_id": key_id,
+                "system_id": record["system_id"],
+                "revoked": 0,
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="key_id",
+        )
+        if record.get("replaces_key_id"):
+            self.db.execute(
+                "UPDATE source_keys SET revoked = 1 WHERE key_id = ?", [record["replaces_key_id"]]
+            )
+
+    def _on_SourceKeyRevoked(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute("UPDATE source_keys SET revoked = 1 WHERE key_id = ?", [record["key_id"]])
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def _on_RetentionPolicySet(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        envelope = record["envelope"]
+        self.db.table("policies").insert(
+            {
+                "system_id": record["system_id"],
+                "camera_id": record.get("camera_id"),
+                "retention_days": record["retention_days"],
+                "set_at": micros(envelope["occurred_at"]),
+                "actor_id": envelope["actor"]["user_id"],
+                "origin": at.origin,
+                "idx": at.idx,
+            }
+        )
+
+    def _on_LegalHoldPlaced(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("holds").upsert(
+            {
+                "hold_id": record["hold_id"],
+                "camera_id": record["camera_id"],
+                "footage_start": micros(record["footage_start"]),
+                "footage_end": micros(record["footage_end"]),
+                "case_number": record.get("case_number"),
+                "placed_at": micros(record["envelope"]["occurred_at"]),
+                "released_at": None,
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="hold_id",
+        )
+
+    def _on_LegalHoldReleased(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE holds SET released_at = ?, release_origin = ?, release_idx = ? WHERE hold_id = ?",
+            [micros(record["envelope"]["occurred_at"]), at.origin, at.idx, record["hold_id"]],
+        )
+
+    def _on_FootageInventoryReported(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        gaps = [[micros(g["start"]), micros(g["end"])] for g in record.get("gaps", [])]
+        self.db.table("inventory").insert(
+            {
+                "camera_id": record["camera_id"],
+                "reported_at": micros(record["envelope"]["occurred_at"]),
+                "earliest": micros(record["earliest_available"]),
+                "latest": micros(record["latest_available"]),
+                "gaps": json.dumps(gaps),
+                "origin": at.origin,
+                "idx": at.idx,
+            }
+        )
+
+    # -- authorization ----------------------------------------------------------------------------
+
+    def _on_DeletionOrdered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("deletion_orders").upsert(
+            {
+                "order_id": record["order_id"],
+                "camera_id": record["camera_id"],
+                "footage_start": micros(record["footage_start"]),
+                "footage_end": micros(record["footage_end"]),
+                "approver_id": record["approver_user_id"],
+                "legal_basis": record["legal_basis"],
+                "reason": record["reason"],
+                "ordered_at": micros(record["envelope"]["occurred_at"]),
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="order_id",
+        )
+
+    def _on_AccessAuthorized(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("authorizations").upsert(
+            {
+                "authorization_id": record["authorization_id"],
+                "grantee_id": record["grantee_user_id"],
+                "requester_id": record["requester_user_id"],
+                "approver_id": record["approver_user_id"],
+                "case_number": record.get("case_number"),
+                "legal_basis": record["legal_basis"],
+                "camera_ids": json.dumps(record["camera_ids"]),
+                "footage_start": micros(record["footage_start"]),
+                "footage_end": micros(record["footage_end"]),
+                "expires_at": micros(record["expires_at"]),
+                "granted_at": micros(record["envelope"]["occurred_at"]),
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="authorization_id",
+        )
+
+    def _on_ApplicationFiled(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("applications").upsert(
+            {
+                "application_id": record["application_id"],
+                "status": "filed",
+                "applicant_name": record["applicant_name"],
+                "category": record["missing_person_category"],
+                "filed_at": micros(record["envelope"]["occurred_at"]),
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="application_id",
+            alter=True,
+        )
+
+    def _on_ApplicationApproved(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE applications SET status = 'approved', approver_id = ?, handler_id = ?, camera_ids = ?, "
+            "footage_start = ?, footage_end = ?, expires_at = ?, decided_at = ? WHERE application_id = ?",
+            [
+                record["approver_user_id"],
+                record["handler_user_id"],
+                json.dumps(record["camera_ids"]),
+                micros(record["footage_start"]),
+                micros(record["footage_end"]),
+                micros(record["expires_at"]),
+                micros(record["envelope"]["occurred_at"]),
+                record["application_id"],
+            ],
+        )
+
+    def _on_ApplicationRejected(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE applications SET status = 'rejected', decided_at = ? WHERE application_id = ?",
+            [micros(record["envelope"]["occurred_at"]), record["application_id"]],
+        )
+
+    def _on_WorkOrderOpened(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("work_orders").upsert(
+            {
+                "work_order_id": record["work_order_id"],
+                "kind": record["kind"],
+                "system_id": record.get("system_id"),
+                "camera_ids": json.dumps(record.get("camera_ids", [])),
+                "reason": record["reason"],
+                "opened_at": micros(record["envelope"]["occurred_at"]),
+                "closed_at": None,
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk="work_order_id",
+        )
+
+    def _on_WorkOrderClosed(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE work_orders SET closed_at = ? WHERE work_order_id = ?",
+            [micros(record["envelope"]["occurred_at"]), record["work_order_id"]],
+        )
+
+    def _on_DutyShiftAssigned(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.table("roster").insert(
+            {
+                "user_id": record["user_id"],
+                "unit": record["unit"],
+                "post": record["post"],
+                "shift_start": micros(record["shift_start"]),
+                "shift_end": micros(record["shift_end"]),
+                "origin": at.origin,
+                "idx": at.idx,
+            }
+        )

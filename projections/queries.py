@@ -1,0 +1,100 @@
+"""The investigators' questions, answered from the read models.
+
+* :func:`who` — everyone who viewed, copied, exported, shared or deleted footage of a camera
+  overlapping a footage window, and when they did it;
+* :func:`actor` — everything one person did in a period;
+* :func:`case` — everything done under one case, document or application number;
+* :func:`violations` — findings of the rules, with the ledger positions of their evidence.
+
+Times in and out are microseconds since the epoch (UTC); the CLI converts to and from ISO 8601
+with the +08:00 offset.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+ACCESS_COLUMNS = (
+    "occurred_at, action, actor_id, actor_name, unit, role, camera_id, footage_start, footage_end, reason, "
+    "legal_basis, case_number, authorization_id, application_id, deletion_order_id, outcome, watermark_id, "
+    "destination, desensitization_profile, source_system_id, event_type, event_id, origin, idx"
+)
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def longest_footage(db: sqlite_utils.Database, camera_id: str) -> int:
+    """The longest footage window any access of the camera covered (bounds the window query)."""
+    row = db.execute(
+        "SELECT MAX(footage_end - footage_start) FROM access WHERE camera_id = ?", [camera_id]
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def who(db: sqlite_utils.Database, camera_id: str, start: int, end: int) -> list[dict[str, Any]]:
+    """Every action on footage of ``camera_id`` overlapping ``[start, end)``, oldest action first."""
+    # footage_start >= start - longest keeps the index range tight: nothing longer exists.
+    return _rows(
+        db,
+        f"SELECT {ACCESS_COLUMNS} FROM access WHERE camera_id = ? AND footage_start < ? "  # noqa: S608
+        "AND footage_start >= ? AND footage_end > ? ORDER BY occurred_at, idx",
+        [camera_id, end, start - longest_footage(db, camera_id), start],
+    )
+
+
+def actor(db: sqlite_utils.Database, user_id: str, start: int, end: int) -> list[dict[str, Any]]:
+    """Everything ``user_id`` did on footage in ``[start, end)`` of the events' time."""
+    return _rows(
+        db,
+        f"SELECT {ACCESS_COLUMNS} FROM access WHERE actor_id = ? AND occurred_at >= ? "  # noqa: S608
+        "AND occurred_at < ? ORDER BY occurred_at, idx",
+        [user_id, start, end],
+    )
+
+
+def case(db: sqlite_utils.Database, number: str) -> dict[str, list[dict[str, Any]]]:
+    """Authorizations, applications and every action under one case or application number."""
+    actions = _rows(
+        db,
+        f"SELECT {ACCESS_COLUMNS} FROM access WHERE case_number = ? "  # noqa: S608
+        "UNION SELECT " + ACCESS_COLUMNS + " FROM access WHERE application_id = ? "
+        "UNION SELECT " + ACCESS_COLUMNS + " FROM access WHERE authorization_id IN "
+        "(SELECT authorization_id FROM authorizations WHERE case_number = ?) ORDER BY occurred_at, idx",
+        [number, number, number],
+    )
+    return {
+        "authorizations": _rows(db, "SELECT * FROM authorizations WHERE case_number = ?", [number]),
+        "applications": _rows(db, "SELECT * FROM applications WHERE application_id = ?", [number]),
+        "actions": actions,
+    }
+
+
+def violations(
+    db: sqlite_utils.Database,
+    *,
+    rule: str | None = None,
+    severity: str | None = None,
+    since: int | None = None,
+) -> list[dict[str, Any]]:
+    """Violations, newest first, optionally of one rule, one severity, or since a time."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("rule", rule), ("severity", severity)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("occurred_at >= ?")
+        params.append(since)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = _rows(db, f"SELECT * FROM violations {where} ORDER BY occurred_at DESC, id DESC", params)  # noqa: S608
+    for row in rows:
+        row["evidence"] = json.loads(row["evidence"])
+    return rows

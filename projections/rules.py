@@ -1,0 +1,305 @@
+"""Detection rules: each violation cites its article and the ledger entries that prove it.
+
+Rules judge by the events' own times, never the wall clock, so replaying the ledger next year
+finds the same violations. Implemented here:
+
+=====  ==================================================================  ==================
+rule   violation                                                           article
+=====  ==================================================================  ==================
+R1     footage deleted, overwritten, expired or formatted while younger    ZZ 12(5), 15(3)
+       than its retention period (never less than 30 days) or under a
+       legal hold, without a deletion order covering it
+R3     retention policy set below 30 days                                  ZZ 12(5)
+R4     view/copy/export missing reason, unit or name; an investigator's     ZZ 12(4), 13
+       access missing legal basis or case number
+R6     export, copy or download without watermark or file hash              ZZ 12(4), 15(4)
+R7     share or public release without a desensitization profile            ZZ 13, 16(1)
+R10    camera registered in a prohibited private space                      ZZ 8
+R13    an authorization approved by its own requester                       separation of duties
+=====  ==================================================================  ==================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+LEGAL_MINIMUM_DAYS = 30
+DAY_US = 86_400 * 1_000_000
+PROHIBITED = frozenset(
+    {"HOTEL_ROOM", "DORMITORY", "BATHING_ROOM", "TOILET", "CHANGING_ROOM", "FITTING_ROOM", "NURSING_ROOM"}
+)
+DELETIONS = frozenset({"FootageDeleted", "FootageOverwritten", "FootageExpired", "DiskFormatted"})
+VIEWS = frozenset({"FootageViewed", "FootageCopied", "FootageExported", "FootageDownloaded"})
+COPIES = frozenset({"FootageExported", "FootageCopied", "FootageDownloaded"})
+SHARES = frozenset({"FootageShared", "FootageReleased"})
+INVESTIGATOR_ROLES = frozenset({"investigator", "police"})
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A ledger position: log origin and entry index."""
+
+    origin: str
+    idx: int
+
+
+def _us(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
+
+
+class Rules:
+    """Runs every rule on each projected event and records violations."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def violation(
+        self,
+        *,
+        rule: str,
+        severity: str,
+        article: str,
+        record: Mapping[str, Any],
+        explanation: str,
+        evidence: list[Position],
+        camera_id: str | None = None,
+        system_id: str | None = None,
+    ) -> None:
+        """Record one violation with the positions of its evidence."""
+        envelope = record["envelope"]
+        self.db.table("violations").insert(
+            {
+                "rule": rule,
+                "severity": severity,
+                "article": article,
+                "actor_id": envelope["actor"]["user_id"],
+                "system_id": system_id or envelope["source_system_id"],
+                "camera_id": camera_id,
+                "occurred_at": _us(envelope["occurred_at"]),
+                "explanation": explanation,
+                "evidence": json.dumps([[p.origin, p.idx] for p in evidence]),
+            }
+        )
+
+    def check(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """Every rule that can fire on this event."""
+        if event_type in DELETIONS:
+            self._r1_deletion(at, event_type, record)
+        if event_type == "RetentionPolicySet":
+            self._r3_retention(at, record)
+        if event_type in VIEWS or event_type in SHARES:
+            self._r4_trace(at, event_type, record)
+        if event_type in COPIES:
+            self._r6_watermark(at, event_type, record)
+        if event_type in SHARES:
+            self._r7_desensitization(at, event_type, record)
+        if event_type == "CameraRegistered":
+            self._r10_private_space(at, record)
+        if event_type == "AccessAuthorized":
+            self._r13_self_approval(at, record)
+
+    # -- R1 -----------------------------------------------------------------------------------
+
+    def retention(self, camera_id: str, when: int) -> tuple[int, Position | None]:
+        """Retention days in force for a camera at ``when``, and the entry that set them."""
+        camera = self.db.execute("SELECT system_id FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
+        system_id = camera[0] if camera else None
+        row = self.db.execute(
+            "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND set_at <= ? "
+            "AND (camera_id = ? OR camera_id IS NULL) "
+            "ORDER BY camera_id IS NULL, set_at DESC, id DESC LIMIT 1",
+            [system_id, when, camera_id],
+        ).fetchone()
+        if row:
+            return int(row[0]), Position(row[1], row[2])
+        system = self.db.execute(
+            "SELECT retention_days, origin, idx FROM systems WHERE system_id = ?", [system_id]
+        ).fetchone()
+        if system:
+            return int(system[0]), Position(system[1], system[2])
+        return LEGAL_MINIMUM_DAYS, None
+
+    def _r1_deletion(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        envelope = record["envelope"]
+        when = _us(envelope["occurred_at"])
+        assert when is not None
+        if event_type == "DiskFormatted":
+            cameras = list(record["camera_ids"])
+            context: Mapping[str, Any] = record
+        else:
+            context = record["deletion"]
+            cameras = [context["camera_id"]]
+        if context["outcome"] != "ALLOWED":
+            return  # an attempt that did not delete anything
+        start = _us(context.get("footage_start")) or 0
+        end = _us(context.get("footage_end")) or when  # a format destroys everything up to now
+        order_id = context.get("deletion_order_id")
+        for camera_id in cameras:
+            days, policy = self.retention(camera_id, when)
+            threshold = max(days, LEGAL_MINIMUM_DAYS)
+            young = end > when - threshold * DAY_US
+            hold = self.db.execute(
+                "SELECT hold_id, origin, idx FROM holds WHERE camera_id = ? AND footage_start < ? "
+                "AND footage_end > ? AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
+                [camera_id, end, start, when, when],
+            ).fetchone()
+            if not young and hold is None:
+                continue
+            order = None
+            if order_id:
+                order = self.db.execute(
+                    "SELECT origin, idx FROM deletion_orders WHERE order_id = ? AND camera_id = ? "
+                    "AND footage_start <= ? AND footage_end >= ? AND ordered_at <= ?",
+                    [order_id, camera_id, start, end, when],
+                ).fetchone()
+            if order is not None:
+                continue
+            evidence = [at] + ([policy] if policy else []) + ([Position(hold[1], hold[2])] if hold else [])
+            why = []
+            if young:
+                age = (when - end) / DAY_US
+                why.append(
+                    f"the footage was {max(age, 0):.1f} days old, inside its {threshold}-day retention period"
+                    + (f" (the system's own policy said {days})" if days < LEGAL_MINIMUM_DAYS else "")
+                )
+            if hold:
+                why.append(f"it was under legal hold {hold[0]}")
+            missing = (
+                f"deletion order {order_id} does not cover it" if order_id else "no deletion order was cited"
+            )
+            verb = {
+                "FootageExpired": "expired",
+                "FootageOverwritten": "overwritten",
+                "DiskFormatted": "formatted",
+            }
+            self.violation(
+                rule="R1",
+                severity="critical",
+                article="ZZ 12(5), 15(3)",
+                record=record,
+                camera_id=camera_id,
+                explanation=(
+                    f"Footage of camera {camera_id} was {verb.get(event_type, 'deleted')} although "
+                    f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days and never "
+                    "deleted inside its retention period (ZZ 12(5), 15(3))."
+                ),
+                evidence=evidence,
+            )
+
+    # -- the rest -----------------------------------------------------------------------------
+
+    def _r3_retention(self, at: Position, record: Mapping[str, Any]) -> None:
+        days = record["retention_days"]
+        if days >= LEGAL_MINIMUM_DAYS:
+            return
+        scope = (
+            f"camera {record['camera_id']}" if record.get("camera_id") else f"system {record['system_id']}"
+        )
+        self.violation(
+            rule="R3",
+            severity="high",
+            article="ZZ 12(5)",
+            record=record,
+            system_id=record["system_id"],
+            camera_id=record.get("camera_id"),
+            explanation=f"Retention for {scope} was set to {days} days; the regulation requires at least 30 "
+            "(ZZ 12(5)).",
+            evidence=[at],
+        )
+
+    def _r4_trace(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        actor = record["envelope"]["actor"]
+        access = record["access"]
+        missing = [
+            name
+            for name, value in (
+                ("reason", access.get("reason")),
+                ("unit", actor["unit"]),
+                ("name", actor["name"]),
+            )
+            if not value
+        ]
+        if actor["role"] in INVESTIGATOR_ROLES:
+            missing += [name for name in ("legal_basis", "case_number") if not access.get(name)]
+        if not missing or actor["kind"] != "PERSON":
+            return
+        self.violation(
+            rule="R4",
+            severity="medium",
+            article="ZZ 12(4), 13",
+            record=record,
+            camera_id=access["camera_id"],
+            explanation=f"{event_type} of camera {access['camera_id']} by {actor['user_id']} does not "
+            f"record {', '.join(missing)}: every viewing must leave a trace of reason, unit and name, and "
+            "state organs must cite their legal basis and case (ZZ 12(4), 13).",
+            evidence=[at],
+        )
+
+    def _r6_watermark(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        access = record["access"]
+        missing = [name for name in ("watermark_id", "file_hash") if not record.get(name)]
+        if not missing or access["outcome"] != "ALLOWED":
+            return
+        self.violation(
+            rule="R6",
+            severity="high",
+            article="ZZ 12(4), 15(4)",
+            record=record,
+            camera_id=access["camera_id"],
+            explanation=f"{event_type} of camera {access['camera_id']} footage to "
+            f"{record.get('destination')} has no {' and no '.join(missing)}: a copy that leaves the system "
+            "must be traceable "
+            "(ZZ 12(4), 15(4)).",
+            evidence=[at],
+        )
+
+    def _r7_desensitization(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        access = record["access"]
+        if record.get("desensitization_profile") or access["outcome"] != "ALLOWED":
+            return
+        self.violation(
+            rule="R7",
+            severity="high",
+            article="ZZ 13, 16(1)",
+            record=record,
+            camera_id=access["camera_id"],
+            explanation=f"{event_type} of camera {access['camera_id']} footage without desensitization "
+            "(脱敏): shared footage must be desensitized (ZZ 13, 16(1)).",
+            evidence=[at],
+        )
+
+    def _r10_private_space(self, at: Position, record: Mapping[str, Any]) -> None:
+        if record["location_category"] not in PROHIBITED:
+            return
+        self.violation(
+            rule="R10",
+            severity="critical",
+            article="ZZ 8",
+            record=record,
+            system_id=record["system_id"],
+            camera_id=record["camera_id"],
+            explanation=f"Camera {record['camera_id']} at {record['location']} is registered in a "
+            f"{record['location_category'].lower().replace('_', ' ')}, where cameras are prohibited (ZZ 8).",
+            evidence=[at],
+        )
+
+    def _r13_self_approval(self, at: Position, record: Mapping[str, Any]) -> None:
+        if record["approver_user_id"] != record["requester_user_id"]:
+            return
+        self.violation(
+            rule="R13",
+            severity="high",
+            article="separation of duties",
+            record=record,
+            explanation=f"Authorization {record['authorization_id']} was approved by "
+            f"{record['approver_user_id']}, who also requested it.",
+            evidence=[at],
+        )

@@ -1,0 +1,268 @@
+"""The read models' tables and indexes (SQLite, through sqlite-utils).
+
+Times are integers: microseconds since the Unix epoch, UTC (the events' own times). Every row
+names the ledger entry it came from (``origin``, ``idx``) so an investigator can export exactly
+that evidence with its inclusion proof.
+
+* ``access`` — every action on footage: view (live/playback), copy, export, download, share,
+  release, and deletion, overwrite, expiry and format. Queried by camera and footage window, by
+  actor and time, by case, application or authorization.
+* ``systems``, ``cameras``, ``source_keys`` — the registry.
+* ``policies``, ``holds``, ``inventory``, ``deletion_orders`` — retention.
+* ``authorizations``, ``applications``, ``work_orders``, ``roster`` — what permits what.
+* ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
+* ``_position`` — the last notification of the event store applied, written in the same
+  transaction as the rows, so a crash never applies an event twice or skips one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+POSITION_TABLE = "_position"
+
+TABLES: dict[str, dict[str, Any]] = {
+    "access": {
+        "columns": {
+            "id": int,
+            "origin": str,
+            "idx": int,
+            "event_id": str,
+            "event_type": str,
+            "action": str,
+            "occurred_at": int,
+            "source_system_id": str,
+            "actor_id": str,
+            "actor_name": str,
+            "unit": str,
+            "role": str,
+            "workstation": str,
+            "ip": str,
+            "camera_id": str,
+            "footage_start": int,
+            "footage_end": int,
+            "reason": str,
+            "legal_basis": str,
+            "case_number": str,
+            "authorization_id": str,
+            "application_id": str,
+            "deletion_order_id": str,
+            "outcome": str,
+            "watermark_id": str,
+            "file_hash": str,
+            "destination": str,
+            "desensitization_profile": str,
+        },
+        "pk": "id",
+        "indexes": [
+            ["camera_id", "footage_start"],
+            ["actor_id", "occurred_at"],
+            ["case_number"],
+            ["application_id"],
+            ["authorization_id"],
+        ],
+    },
+    "systems": {
+        "columns": {
+            "system_id": str,
+            "name": str,
+            "owner": str,
+            "manager": str,
+            "filing_number": str,
+            "filed_on": str,
+            "went_live_on": str,
+            "retention_days": int,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "system_id",
+        "indexes": [],
+    },
+    "cameras": {
+        "columns": {
+            "camera_id": str,
+            "system_id": str,
+            "name": str,
+            "location": str,
+            "location_category": str,
+            "notice_sign": int,
+            "went_live_on": str,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "camera_id",
+        "indexes": [["system_id"]],
+    },
+    "source_keys": {
+        "columns": {"key_id": str, "system_id": str, "revoked": int, "origin": str, "idx": int},
+        "pk": "key_id",
+        "indexes": [],
+    },
+    "policies": {
+        "columns": {
+            "id": int,
+            "system_id": str,
+            "camera_id": str,
+            "retention_days": int,
+            "set_at": int,
+            "actor_id": str,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "id",
+        "indexes": [["system_id", "camera_id", "set_at"]],
+    },
+    "holds": {
+        "columns": {
+            "hold_id": str,
+            "camera_id": str,
+            "footage_start": int,
+            "footage_end": int,
+            "case_number": str,
+            "placed_at": int,
+            "released_at": int,
+            "origin": str,
+            "idx": int,
+            "release_origin": str,
+            "release_idx": int,
+        },
+        "pk": "hold_id",
+        "indexes": [["camera_id"]],
+    },
+    "inventory": {
+        "columns": {
+            "id": int,
+            "camera_id": str,
+            "reported_at": int,
+            "earliest": int,
+            "latest": int,
+            "gaps": str,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "id",
+        "indexes": [["camera_id", "reported_at"]],
+    },
+    "deletion_orders": {
+        "columns": {
+            "order_id": str,
+            "camera_id": str,
+            "footage_start": int,
+            "footage_end": int,
+            "approver_id": str,
+            "legal_basis": str,
+            "reason": str,
+            "ordered_at": int,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "order_id",
+        "indexes": [["camera_id"]],
+    },
+    "authorizations": {
+        "columns": {
+            "authorization_id": str,
+            "grantee_id": str,
+            "requester_id": str,
+            "approver_id": str,
+            "case_number": str,
+            "legal_basis": str,
+            "camera_ids": str,
+            "footage_start": int,
+            "footage_end": int,
+            "expires_at": int,
+            "granted_at": int,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "authorization_id",
+        "indexes": [["case_number"]],
+    },
+    "applications": {
+        "columns": {
+            "application_id": str,
+            "status": str,
+            "applicant_name": str,
+            "category": str,
+            "approver_id": str,
+            "handler_id": str,
+            "camera_ids": str,
+            "footage_start": int,
+            "footage_end": int,
+            "expires_at": int,
+            "filed_at": int,
+            "decided_at": int,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "application_id",
+        "indexes": [],
+    },
+    "work_orders": {
+        "columns": {
+            "work_order_id": str,
+            "kind": str,
+            "system_id": str,
+            "camera_ids": str,
+            "reason": str,
+            "opened_at": int,
+            "closed_at": int,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "work_order_id",
+        "indexes": [],
+    },
+    "roster": {
+        "columns": {
+            "id": int,
+            "user_id": str,
+            "unit": str,
+            "post": str,
+            "shift_start": int,
+            "shift_end": int,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "id",
+        "indexes": [["user_id", "shift_start"]],
+    },
+    "violations": {
+        "columns": {
+            "id": int,
+            "rule": str,
+            "severity": str,
+            "article": str,
+            "actor_id": str,
+            "system_id": str,
+            "camera_id": str,
+            "occurred_at": int,
+            "explanation": str,
+            "evidence": str,
+        },
+        "pk": "id",
+        "indexes": [["rule", "occurred_at"], ["occurred_at"], ["actor_id"]],
+    },
+}
+
+
+def create(db: sqlite_utils.Database) -> None:
+    """Create every table and index that does not exist yet."""
+    for name, spec in TABLES.items():
+        table = db.table(name)
+        if not table.exists():
+            table.create(spec["columns"], pk=spec["pk"])
+            for columns in spec["indexes"]:
+                table.create_index(columns)
+    if not db.table(POSITION_TABLE).exists():
+        db.table(POSITION_TABLE).create({"name": str, "notification_id": int}, pk="name")
+        db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('ledger', 0)")  # noqa: S608 - constant
+
+
+def drop(db: sqlite_utils.Database) -> None:
+    """Drop every read model (for a rebuild from the ledger)."""
+    for name in [*TABLES, POSITION_TABLE]:
+        if db.table(name).exists():
+            db.table(name).drop()
