@@ -644,6 +644,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         _note(f"liuhen {args.command}: {exc}")
         return 1
+    except BrokenPipeError:  # output piped into head or a pager that closed: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
