@@ -7,7 +7,9 @@ and a few dozen named staff between them. :func:`build_city` makes the city (it 
 yields what the systems would publish, as :class:`SimEvent` records the producer SDK turns into
 signed events (it adds the envelope and the per-source sequence numbers).
 
-What a simulated day holds, all of it lawful (rule-breaking is added elsewhere, on purpose):
+What a simulated day holds, all of it lawful (``plant=True`` adds, once per run, violations of
+every implemented rule and near-misses that must not fire; see :mod:`ledger.simulate_plant` and
+:func:`planted`):
 
 - at the start: systems and cameras registered (public places only), retention policies of
   30, 60 or 90 days;
@@ -63,6 +65,7 @@ from ledger.simulate_data import (
     SEARCH_RESULTS,
     STATUTE,
 )
+from ledger.simulate_plant import Planted, plant_scenes
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 """China Standard Time: shifts and daily jobs follow the local clock."""
@@ -632,8 +635,13 @@ def _when(event: SimEvent) -> datetime:
 _Segment = tuple[datetime, Callable[[], Iterator[SimEvent]]]
 
 
-def _segments(ctxs: list[_Ctx], start: datetime, end: datetime) -> Iterator[_Segment]:
-    """Every generator of the run with a time none of its events precede, in that time's order."""
+def _segments(
+    ctxs: list[_Ctx], start: datetime, end: datetime, plants: tuple[date, list[SimEvent]] | None = None
+) -> Iterator[_Segment]:
+    """Every generator of the run with a time none of its events precede, in that time's order.
+
+    ``plants``: the day whose day shift the planted events happen in, and those events.
+    """
     for ctx in ctxs:
         yield start, partial(_bootstrap, ctx, start)
     floor = start + _FLOOR
@@ -652,6 +660,8 @@ def _segments(ctxs: list[_Ctx], start: datetime, end: datetime) -> Iterator[_Seg
                 if lower < end and shift_start + _SHIFT > ctx.act_floor:
                     batch.append((lower, partial(_roster, ctx, day, night, lower)))
                     batch.append((lower, partial(_activity, ctx, day, night)))
+        if plants is not None and plants[0] == day:
+            batch.append((plants[1][0].occurred_at, partial(iter, plants[1])))
         batch.sort(key=lambda segment: segment[0])
         yield from batch
         day += _DAY
@@ -685,12 +695,8 @@ def _merge(segments: Iterator[_Segment], end: datetime) -> Iterator[SimEvent]:
             heapq.heappush(heap, (following.occurred_at, next(tie), following, stream))
 
 
-def simulate(city: City, *, seed: int, start: datetime, days: float = 1.0) -> Iterator[SimEvent]:
-    """Lazily yield ``days`` of the city's audit events from ``start``, in time order.
-
-    ``start`` must be timezone-aware and no earlier than :data:`EARLIEST_START`. The same city,
-    seed, start and days always give the same events; events fall in ``[start, start + days)``.
-    """
+def _bounds(start: datetime, days: float) -> tuple[datetime, datetime]:
+    """The run's ``[start, end)`` in UTC, once the arguments are checked."""
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be a timezone-aware datetime")
     start = start.astimezone(UTC)
@@ -698,9 +704,59 @@ def simulate(city: City, *, seed: int, start: datetime, days: float = 1.0) -> It
         raise ValueError(f"start must not be before {EARLIEST_START.isoformat()}")
     if not days >= 0:
         raise ValueError(f"days must not be negative, not {days}")
-    end = start + timedelta(days=days)
+    return start, start + timedelta(days=days)
+
+
+_PLANT_SPAN = _HOUR
+
+
+def _plant(
+    ctxs: list[_Ctx], seed: int, start: datetime, end: datetime
+) -> tuple[date, list[SimEvent], list[Planted]]:
+    """The planted events of a run and what they plant, in its first hour or more of a day shift."""
+    floor = start + _FLOOR + timedelta(seconds=30)  # the first activity of the run
+    day = start.astimezone(CHINA_TZ).date() - _DAY
+    while _local(day, 8) < end:
+        window = (max(_local(day, 8), floor), min(_local(day, 20), end))
+        if window[1] - window[0] >= _PLANT_SPAN:
+            busy = {c for ctx in ctxs for c in _outages(ctx, day - timedelta(days=3), day, logged=False)}
+            events, planted = plant_scenes(ctxs, seed=seed, day=day, window=window, busy=busy)
+            return day, events, planted
+        day += _DAY
+    raise ValueError(
+        "plant=True needs a run holding at least an hour of a day shift (08:00-20:00 China time) "
+        "after its first 2.5 minutes"
+    )
+
+
+def simulate(
+    city: City, *, seed: int, start: datetime, days: float = 1.0, plant: bool = False
+) -> Iterator[SimEvent]:
+    """Lazily yield ``days`` of the city's audit events from ``start``, in time order.
+
+    ``start`` must be timezone-aware and no earlier than :data:`EARLIEST_START`. The same city,
+    seed, start and days always give the same events; events fall in ``[start, start + days)``.
+    ``plant``: also publish, in the run's first hour or more of a day shift, the violations and
+    near-misses :func:`planted` lists (a ``ValueError`` if the run holds no such hour); the rest
+    of the traffic is the same as without.
+    """
+    start, end = _bounds(start, days)
     ctxs = [_Ctx(city, system, seed, start) for system in city.systems]
-    return _merge(_segments(ctxs, start, end), end)
+    if not plant:
+        return _merge(_segments(ctxs, start, end), end)
+    day, events, _ = _plant(ctxs, seed, start, end)
+    return _merge(_segments(ctxs, start, end, (day, events)), end)
+
+
+def planted(city: City, *, seed: int, start: datetime, days: float = 1.0) -> list[Planted]:
+    """What ``simulate(city, seed=seed, start=start, days=days, plant=True)`` plants, in time order.
+
+    One :class:`Planted` per violation row the rules must write (rule, camera, actor and time of
+    the row) and one per near-miss event that must write none.
+    """
+    start, end = _bounds(start, days)
+    ctxs = [_Ctx(city, system, seed, start) for system in city.systems]
+    return _plant(ctxs, seed, start, end)[2]
 
 
 __all__ = [
@@ -711,8 +767,10 @@ __all__ = [
     "Camera",
     "City",
     "Operator",
+    "Planted",
     "SimEvent",
     "SourceSystem",
     "build_city",
+    "planted",
     "simulate",
 ]

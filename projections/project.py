@@ -215,7 +215,7 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="hold_id",
+            pk=("hold_id", "camera_id"),
         )
 
     def _on_LegalHoldReleased(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -254,7 +254,7 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="order_id",
+            pk=("order_id", "camera_id"),
         )
 
     def _on_AccessAuthorized(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

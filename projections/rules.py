@@ -139,6 +139,7 @@ class Rules:
             cameras = [context["camera_id"]]
         if context["outcome"] != "ALLOWED":
             return  # an attempt that did not delete anything
+        windowed = context.get("footage_start") is not None
         start = _us(context.get("footage_start")) or 0
         end = _us(context.get("footage_end")) or when  # a format destroys everything up to now
         order_id = context.get("deletion_order_id")
@@ -155,10 +156,12 @@ class Rules:
                 continue
             order = None
             if order_id:
+                # A windowed deletion needs an order covering its window; a format (no window) an
+                # order for the camera.
                 order = self.db.execute(
                     "SELECT origin, idx FROM deletion_orders WHERE order_id = ? AND camera_id = ? "
-                    "AND footage_start <= ? AND footage_end >= ? AND ordered_at <= ?",
-                    [order_id, camera_id, start, end, when],
+                    "AND ordered_at <= ? AND (? = 0 OR (footage_start <= ? AND footage_end >= ?))",
+                    [order_id, camera_id, when, int(windowed), start, end],
                 ).fetchone()
             if order is not None:
                 continue

@@ -128,7 +128,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "release_origin": str,
             "release_idx": int,
         },
-        "pk": "hold_id",
+        "pk": ("hold_id", "camera_id"),
         "indexes": [["camera_id"]],
     },
     "inventory": {
@@ -158,7 +158,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "origin": str,
             "idx": int,
         },
-        "pk": "order_id",
+        "pk": ("order_id", "camera_id"),
         "indexes": [["camera_id"]],
     },
     "authorizations": {

@@ -1,13 +1,22 @@
-"""The synthetic Zhuzhou traffic: deterministic, encodable, ordered, and lawful throughout."""
+"""The synthetic Zhuzhou traffic: deterministic, encodable, ordered, and lawful throughout.
+
+With ``plant=True`` it also holds planted violations of every implemented rule, and near-misses:
+the rules, applied to the read models directly (no Kafka), find exactly the planted violations.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
+import tempfile
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,10 +28,16 @@ from ledger.simulate import (
     EARLIEST_START,
     PUBLIC_CATEGORIES,
     City,
+    Planted,
     SimEvent,
     build_city,
+    planted,
     simulate,
 )
+from projections.project import Projector, micros
+from projections.queries import violations
+from projections.rules import PROHIBITED, Rules
+from projections.runner import open_db
 
 START = datetime(2026, 5, 3, tzinfo=UTC)
 ACCESS_TYPES = {"FootageViewed", "FootageExported", "FootageShared"}
@@ -342,3 +357,278 @@ def test_any_seed_and_start_gives_lawful_traffic(seed: int, offset: int, days: f
     events = list(simulate(small, seed=seed, start=start, days=days))
     assert all(start <= e.occurred_at < start + timedelta(days=days) for e in events)
     check_lawful(events, small)
+
+
+# -- planted violations -------------------------------------------------------------------------
+
+TRAFFIC_DIGEST = "d8314ef6db6166cd49fabb9c2bd1f4d6009805c7878a87186a7ce5021ee907b6"
+"""SHA-256 of seed 1's day (scale 1.0, from START) as it was before planting existed."""
+PLANTED_TYPES = {
+    "CameraRegistered", "RetentionPolicySet", "FootageExpired", "FootageDeleted", "LegalHoldPlaced",
+    "LegalHoldReleased", "DiskFormatted", "FootageViewed", "AccessAuthorized", "FootageExported",
+    "FootageShared", "DeletionOrdered",
+}  # fmt: skip
+IMPLEMENTED = {f"R{m[2:].split('_')[0]}" for m in dir(Rules) if re.fullmatch(r"_r\d+_\w+", m)}
+
+
+def digest(events: Iterable[SimEvent]) -> str:
+    hashed = hashlib.sha256()
+    for e in events:
+        record = [e.source_id, e.event_type, e.fields, e.actor, e.occurred_at]
+        hashed.update(
+            json.dumps(record, default=lambda v: v.isoformat(), ensure_ascii=False).encode() + b"\n"
+        )
+    return hashed.hexdigest()
+
+
+def extras(normal: list[SimEvent], more: list[SimEvent]) -> list[SimEvent]:
+    """The events of ``more`` that are not ``normal``, which must be a subsequence of it."""
+    added, rest = [], iter(normal)
+    expected = next(rest, None)
+    for event in more:
+        if event == expected:
+            expected = next(rest, None)
+        else:
+            added.append(event)
+    assert expected is None, "planting changed or dropped normal traffic"
+    return added
+
+
+def project(events: list[SimEvent], path: Path) -> list[dict[str, Any]]:
+    """Apply ``events`` to fresh read models as the runner would, without Kafka; the violations."""
+    db = open_db(path)
+    projector = Projector(db)
+    sequence: Counter[str] = Counter()
+    with db.atomic():
+        for n, event in enumerate(events, start=1):
+            sequence[event.source_id] += 1
+            envelope = {
+                "event_id": uuid.UUID(int=n),
+                "schema_version": 1,
+                "occurred_at": event.occurred_at,
+                "source_system_id": event.source_id,
+                "source_seq": sequence[event.source_id],
+                "actor": event.actor,
+                "key_id": f"{event.source_id}+0a1b2c3d",
+            }
+            record = {**event.fields, "envelope": envelope}
+            projector.apply(f"test/{event.source_id}", sequence[event.source_id], event.event_type, record)
+    return violations(db)
+
+
+def row(item: Planted) -> tuple[str, str | None, str, int | None]:
+    return item.rule, item.camera_id, item.actor_id, micros(item.occurred_at)
+
+
+@pytest.fixture(scope="module")
+def planted_day(city: City) -> list[SimEvent]:
+    return list(simulate(city, seed=1, start=START, days=1, plant=True))
+
+
+@pytest.fixture(scope="module")
+def plants(city: City) -> list[Planted]:
+    return planted(city, seed=1, start=START, days=1)
+
+
+@pytest.fixture(scope="module")
+def added(day: list[SimEvent], planted_day: list[SimEvent]) -> list[SimEvent]:
+    return extras(day, planted_day)
+
+
+def test_without_planting_the_traffic_is_what_it_always_was(city: City, day: list[SimEvent]) -> None:
+    assert digest(day) == TRAFFIC_DIGEST, "the plant=False traffic changed; if on purpose, update the digest"
+    assert list(simulate(city, seed=1, start=START, days=1, plant=False)) == day
+
+
+def test_planting_only_adds_events_in_time_order(
+    day: list[SimEvent], planted_day: list[SimEvent], added: list[SimEvent], plants: list[Planted]
+) -> None:
+    assert 15 <= len(added) <= 40
+    assert len(planted_day) == len(day) + len(added)
+    assert all(a.occurred_at <= b.occurred_at for a, b in itertools.pairwise(planted_day))
+    assert {e.event_type for e in added} == PLANTED_TYPES
+    assert START + timedelta(minutes=2) < added[0].occurred_at
+    assert added[-1].occurred_at < START + timedelta(days=1)
+    assert plants == sorted(plants, key=lambda p: p.occurred_at)
+    for item in plants:
+        assert any(
+            (e.event_type, e.source_id, e.occurred_at, e.actor["user_id"])
+            == (item.event_type, item.source_id, item.occurred_at, item.actor_id)
+            for e in added
+        ), item
+
+
+def test_planted_events_encode_and_survive_an_avro_round_trip(
+    added: list[SimEvent], registry: SchemaRegistry
+) -> None:
+    for n, event in enumerate(added, start=1):
+        envelope = {
+            "event_id": str(uuid.UUID(int=n)),
+            "schema_version": registry.event_type(event.event_type).version,
+            "occurred_at": event.occurred_at,
+            "source_system_id": event.source_id,
+            "source_seq": n,
+            "actor": event.actor,
+            "key_id": f"{event.source_id}+0a1b2c3d",
+        }
+        fingerprint, body = registry.encode(event.event_type, {**event.fields, "envelope": envelope})
+        _, record = registry.decode(fingerprint, body)
+        assert record.pop("envelope")["actor"] == event.actor
+        assert record == event.fields, event.event_type
+
+
+def test_planted_events_are_the_citys_systems_cameras_and_staff_on_duty(
+    city: City, planted_day: list[SimEvent], added: list[SimEvent]
+) -> None:
+    people = {o.user_id: o for o in city.operators}
+    rosters: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    cameras: dict[str, str] = {}
+    chosen = {id(e) for e in added}
+    for event in planted_day:
+        f = event.fields
+        if event.event_type == "DutyShiftAssigned":
+            rosters[f["user_id"]].append((f["shift_start"], f["shift_end"]))
+        if event.event_type == "CameraRegistered":
+            cameras[f["camera_id"]] = f["system_id"]
+        if id(event) not in chosen:
+            continue
+        assert event.source_id in {s.system_id for s in city.systems}
+        cited = (
+            [f.get("camera_id")]
+            + f.get("camera_ids", [])
+            + [f[k]["camera_id"] for k in ("access", "deletion") if k in f]
+        )
+        for camera_id in filter(None, cited):
+            assert cameras[camera_id] == event.source_id, f"{event.event_type} cites {camera_id}"
+        actor = event.actor
+        if actor["kind"] == "SYSTEM":
+            assert event.event_type == "FootageExpired"
+        elif actor["role"] != "admin":  # administrators, as for every registry event, have no rota
+            assert actor == people[actor["user_id"]].actor()
+            assert people[actor["user_id"]].system_id == event.source_id
+            shifts = rosters[actor["user_id"]]
+            assert any(a <= event.occurred_at < b for a, b in shifts), f"{actor['name']} is not on duty"
+
+
+def test_planted_list_covers_every_implemented_rule_and_the_near_misses(plants: list[Planted]) -> None:
+    assert {"R1", "R3", "R4", "R6", "R7", "R10", "R13"} <= IMPLEMENTED
+    assert {p.rule for p in plants if p.kind == "violation"} == IMPLEMENTED
+    assert {p.kind for p in plants} == {"violation", "near-miss"}
+    r1 = Counter(p.event_type for p in plants if p.rule == "R1" and p.kind == "violation")
+    assert r1 == {"FootageDeleted": 2, "FootageExpired": 1, "DiskFormatted": 2}
+    near = Counter((p.rule, p.event_type) for p in plants if p.kind == "near-miss")
+    assert near == {("R1", "FootageExpired"): 1, ("R1", "FootageDeleted"): 3, ("R6", "FootageExported"): 1}
+    assert Counter(p.rule for p in plants if p.kind == "violation")["R4"] == 2
+    for item in plants:
+        assert item.description.endswith(".")
+        assert (item.camera_id is None) == (item.rule == "R13")
+        assert item.actor_id
+
+
+def test_the_planted_scenes_are_the_ones_asked_for(added: list[SimEvent], plants: list[Planted]) -> None:
+    event = {(e.occurred_at, e.event_type): e for e in added}
+    placed = {e.fields["camera_id"]: e for e in added if e.event_type == "LegalHoldPlaced"}
+    released = {e.fields["hold_id"]: e for e in added if e.event_type == "LegalHoldReleased"}
+    orders = {e.fields["order_id"]: e for e in added if e.event_type == "DeletionOrdered"}
+
+    def scene(rule: str, kind: str, event_type: str) -> list[tuple[datetime, dict[str, Any]]]:
+        chosen = [p for p in plants if (p.rule, p.kind, p.event_type) == (rule, kind, event_type)]
+        return [(p.occurred_at, event[p.occurred_at, p.event_type].fields) for p in chosen]
+
+    def age(at: datetime, fields: dict[str, Any]) -> float:
+        return (at - fields["deletion"]["footage_end"]) / timedelta(days=1)
+
+    def days_and_age(rule_kind: str) -> list[tuple[int, float]]:
+        return [(f["policy_days"], age(at, f)) for at, f in scene("R1", rule_kind, "FootageExpired")]
+
+    assert days_and_age("violation") == [(7, 10)]  # under a too-short policy
+    assert days_and_age("near-miss") == [(30, 31)]
+    (young_at, young), (held_at, held) = sorted(
+        scene("R1", "violation", "FootageDeleted"), key=lambda s: age(*s)
+    )
+    assert age(young_at, young) < 30
+    assert young["deletion"]["deletion_order_id"] is None
+    hold = placed[held["deletion"]["camera_id"]]
+    assert age(held_at, held) > 60  # older than retention, but
+    assert hold.occurred_at < held_at  # under a hold placed before
+    assert hold.fields["hold_id"] not in released
+    near = {f["deletion"]["deletion_order_id"] or f["deletion"]["outcome"]: (at, f)
+            for at, f in scene("R1", "near-miss", "FootageDeleted")}  # fmt: skip
+    at, denied = near.pop("DENIED")
+    assert age(at, denied) < 30
+    at, old = near.pop("ALLOWED")
+    assert released[placed[old["deletion"]["camera_id"]].fields["hold_id"]].occurred_at < at
+    ((order_id, (at, ordered)),) = near.items()
+    order = orders[order_id]
+    assert order.occurred_at < at
+    assert age(at, ordered) < 30
+    assert order.fields["camera_id"] == ordered["deletion"]["camera_id"]
+    assert order.fields["footage_start"] <= ordered["deletion"]["footage_start"]
+    assert ordered["deletion"]["footage_end"] <= order.fields["footage_end"]
+    ((_, formatted),) = {e.occurred_at: e.fields for e in added if e.event_type == "DiskFormatted"}.items()
+    assert formatted["footage_end"] is None
+    assert {p.camera_id for p in plants if p.event_type == "DiskFormatted"} == set(formatted["camera_ids"])
+    assert [f["retention_days"] for _, f in scene("R3", "violation", "RetentionPolicySet")] == [7]
+    views = [f["access"] for _, f in scene("R4", "violation", "FootageViewed")]
+    assert sorted(bool(a["reason"]) for a in views) == [False, True]
+    assert all(not a["legal_basis"] and not a["case_number"] for a in views)
+    ((_, bare),) = scene("R6", "violation", "FootageExported")
+    ((_, marked),) = scene("R6", "near-miss", "FootageExported")
+    assert (bare["watermark_id"], bare["file_hash"]) == (None, None)
+    assert marked["watermark_id"]
+    assert re.fullmatch(r"[0-9a-f]{64}", marked["file_hash"])
+    assert [f["desensitization_profile"] for _, f in scene("R7", "violation", "FootageShared")] == [None]
+    ((_, camera),) = scene("R10", "violation", "CameraRegistered")
+    assert camera["location_category"] in PROHIBITED
+    ((_, grant),) = scene("R13", "violation", "AccessAuthorized")
+    assert grant["approver_user_id"] == grant["requester_user_id"] != grant["grantee_user_id"]
+
+
+def test_planting_is_deterministic(city: City, planted_day: list[SimEvent], plants: list[Planted]) -> None:
+    assert list(simulate(build_city(seed=1), seed=1, start=START, days=1, plant=True)) == planted_day
+    assert planted(build_city(seed=1), seed=1, start=START, days=1) == plants
+    other = planted(city, seed=2, start=START, days=1)
+    assert [row(p) for p in other] != [row(p) for p in plants]
+    assert Counter((p.rule, p.kind) for p in other) == Counter((p.rule, p.kind) for p in plants)
+
+
+def test_planting_needs_an_hour_of_a_day_shift(city: City) -> None:
+    night = datetime(2026, 5, 3, 13, tzinfo=UTC)  # 21:00 China time
+    with pytest.raises(ValueError, match="day shift"):
+        simulate(city, seed=1, start=night, days=0.4, plant=True)
+    with pytest.raises(ValueError, match="day shift"):
+        planted(city, seed=1, start=night, days=0.4)
+    assert planted(city, seed=1, start=night, days=0.5)  # reaches 09:00 the next morning
+
+
+def check_found(found: list[dict[str, Any]], plants: list[Planted]) -> None:
+    """The rules found every planted violation, no near-miss and nothing else."""
+    rows = Counter((v["rule"], v["camera_id"], v["actor_id"], v["occurred_at"]) for v in found)
+    for item in plants:
+        if item.kind == "near-miss":
+            assert not any(r[1:] == row(item)[1:] for r in rows), f"a near-miss fired: {item.description}"
+        else:
+            assert rows[row(item)] >= 1, f"not found: {item.description}"
+    assert rows == Counter(row(p) for p in plants if p.kind == "violation"), "something else fired"
+    assert {v["rule"] for v in found} == IMPLEMENTED
+
+
+def test_the_rules_find_exactly_the_planted_violations(
+    planted_day: list[SimEvent], plants: list[Planted], tmp_path: Path
+) -> None:
+    found = project(planted_day, tmp_path / "v.db")
+    check_found(found, plants)
+    assert len(found) == sum(p.kind == "violation" for p in plants)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32), offset=st.integers(0, 400 * 24 * 3600), days=st.floats(1.0, 1.6))
+def test_any_seed_and_start_plants_what_the_rules_find(seed: int, offset: int, days: float) -> None:
+    small = build_city(seed=seed, scale=0.1)
+    start = EARLIEST_START + timedelta(seconds=offset)
+    events = list(simulate(small, seed=seed, start=start, days=days, plant=True))
+    assert all(a.occurred_at <= b.occurred_at for a, b in itertools.pairwise(events))
+    assert extras(list(simulate(small, seed=seed, start=start, days=days)), events)
+    plants = planted(small, seed=seed, start=start, days=days)
+    with tempfile.TemporaryDirectory() as directory:
+        check_found(project(events, Path(directory) / "v.db"), plants)
