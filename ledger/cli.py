@@ -188,7 +188,14 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     _print(f"ledger key  {key.public.verifier_text}")
     start = _parse_time(args.start)
     counts = run_simulation(
-        config, seed=args.seed, days=args.days, scale=args.scale, start=start, rate=None, progress=_note
+        config,
+        seed=args.seed,
+        days=args.days,
+        scale=args.scale,
+        start=start,
+        rate=None,
+        progress=_note,
+        plant=True,
     )
     _print(f"published   {sum(counts.values())} signed events from {len(counts)} sources via Kafka")
     ingestor = build_ingestor(config, batch_size=None)
@@ -207,7 +214,47 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     _print("in the ledger:")
     for name, count in total.most_common():
         _print(f"  {name:<28} {count:>8}")
-    return cmd_status(argparse.Namespace(json=False), config)
+    cmd_status(argparse.Namespace(json=False), config)
+    _demo_violations(args, config, start)
+    return 0
+
+
+def _demo_violations(args: argparse.Namespace, config: Config, start: datetime) -> None:
+    """Project the ledger and set the violations found beside those the simulation planted."""
+    from ledger.runtime import open_store  # noqa: PLC0415
+    from ledger.simulate import build_city, planted  # noqa: PLC0415
+    from projections.queries import violations  # noqa: PLC0415
+    from projections.runner import ProjectionRunner, open_db  # noqa: PLC0415
+
+    store = open_store(config)
+    db = open_db(config.views_path)
+    try:
+        stats = ProjectionRunner(store=store, db=db).run()
+        _print(f"projected   {stats.events} events into {config.views_path}")
+        found = violations(db)
+    finally:
+        store.close()
+    plants = planted(
+        build_city(seed=args.seed, scale=args.scale), seed=args.seed, start=start, days=args.days
+    )
+    found_keys = Counter((row["rule"], row["camera_id"], row["actor_id"]) for row in found)
+    _print(
+        f"violations  {len(found)} found; the simulation planted {sum(p.kind == 'violation' for p in plants)}"
+    )
+    for plant in plants:
+        key = (plant.rule, plant.camera_id, plant.actor_id)
+        if plant.kind == "violation":
+            mark = "found " if found_keys[key] else "MISSED"
+            found_keys[key] -= 1
+        else:
+            mark = "quiet " if not found_keys[key] else "FIRED "
+        _print(f"  {mark} {plant.rule:<4} {plant.kind:<9} {plant.description}")
+    extra = +found_keys
+    for (rule, camera, actor), count in extra.items():
+        _print(f"  EXTRA  {rule:<4} {count} not planted (camera {camera}, actor {actor})")
+    _print(
+        "see them with their evidence: liuhen violations; who saw a camera: liuhen who --camera ID --from T --to T"
+    )
 
 
 # -- auditors: export, verify, prove, consistency, witness --------------------------------------

@@ -162,8 +162,12 @@ def run_simulation(
     start: datetime | None,
     rate: float | None,
     progress: Callable[[str], None],
+    plant: bool = False,
 ) -> dict[str, int]:
-    """Create and register the simulated sources' keys, then publish their traffic."""
+    """Create and register the simulated sources' keys, then publish their traffic.
+
+    ``plant`` adds planted violations and near-misses (:func:`ledger.simulate.planted` lists them).
+    """
     from ledger.simulate import build_city, simulate  # noqa: PLC0415
 
     if start is None:
@@ -194,7 +198,8 @@ def run_simulation(
                 )
         began = time.monotonic()
         last_note = began
-        for total, event in enumerate(simulate(city, seed=seed, start=start, days=days), start=1):
+        traffic = simulate(city, seed=seed, start=start, days=days, plant=plant)
+        for total, event in enumerate(traffic, start=1):
             publishers[event.source_id].publish(
                 event.event_type, event.fields, actor=event.actor, occurred_at=event.occurred_at
             )

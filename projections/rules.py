@@ -191,8 +191,8 @@ class Rules:
                 camera_id=camera_id,
                 explanation=(
                     f"Footage of camera {camera_id} was {verb.get(event_type, 'deleted')} although "
-                    f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days and never "
-                    "deleted inside its retention period (ZZ 12(5), 15(3))."
+                    f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days, and never "
+                    "deleted inside its retention period or under a legal hold (ZZ 12(5), 15(3))."
                 ),
                 evidence=evidence,
             )
