@@ -252,9 +252,7 @@ def _demo_violations(args: argparse.Namespace, config: Config, start: datetime) 
     extra = +found_keys
     for (rule, camera, actor), count in extra.items():
         _print(f"  EXTRA  {rule:<4} {count} not planted (camera {camera}, actor {actor})")
-    _print(
-        "see them with their evidence: liuhen violations; who saw a camera: liuhen who --camera ID --from T --to T"
-    )
+    _print("with their evidence: liuhen violations; who saw a camera: liuhen who --camera ID --from T --to T")
 
 
 # -- auditors: export, verify, prove, consistency, witness --------------------------------------
