@@ -260,13 +260,28 @@ def _demo_violations(args: argparse.Namespace, config: Config, start: datetime) 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     """``liuhen export``: a whole-ledger or selective bundle for auditors."""
-    from ledger.export import by_actor, by_case, export_full, export_selective  # noqa: PLC0415
+    from ledger.export import by_actor, by_case, export_full, export_positions, export_selective  # noqa: PLC0415
     from ledger.runtime import open_store  # noqa: PLC0415
 
     ledger_key = _ledger_key(config)
     store = open_store(config)
     try:
-        if args.case or args.actor:
+        if args.violation is not None:
+            row = (
+                _views(config)
+                .execute("SELECT rule, evidence FROM violations WHERE id = ?", [args.violation])
+                .fetchone()
+            )
+            if row is None:
+                raise ConfigurationError(f"no violation {args.violation}: see 'liuhen violations --json'")
+            manifest = export_positions(
+                store,
+                args.out,
+                positions=[(origin, index) for origin, index in json.loads(row[1])],
+                selection={"violation": args.violation, "rule": row[0]},
+                ledger_keys=[ledger_key.public],
+            )
+        elif args.case or args.actor:
             if args.case:
                 select, selection = by_case(args.case), {"case": args.case}
             else:
@@ -496,7 +511,8 @@ def cmd_violations(args: argparse.Namespace, config: Config) -> int:
     for row in rows:
         evidence = ", ".join(f"{o}#{i}" for o, i in row["evidence"])
         when = _us_to_text(row["occurred_at"])
-        _print(f"[{row['rule']} {row['severity']}] {when} {row['actor_id']} {row['camera_id'] or ''}")
+        where = f"{row['actor_id']} {row['camera_id'] or ''}"
+        _print(f"#{row['id']} [{row['rule']} {row['severity']}] {when} {where}")
         _print(f"  {row['explanation']}")
         _print(f"  evidence: {evidence}")
     return 0
@@ -537,6 +553,9 @@ def _add_auditor_commands(verbs: Any) -> None:
     exp.add_argument("--actor", help="only what this user id did")
     exp.add_argument("--from", dest="since", help="with --actor: from this ISO 8601 time")
     exp.add_argument("--to", dest="until", help="with --actor: up to this ISO 8601 time")
+    exp.add_argument(
+        "--violation", type=int, help="only the evidence of this violation (id from 'liuhen violations')"
+    )
 
     from ledger.verify import add_arguments  # noqa: PLC0415
 

@@ -105,13 +105,57 @@ def export_selective(
     ledger_keys: Iterable[PublicKey],
     progress: Progress | None = None,
 ) -> Manifest:
-    """Only the entries ``select`` chooses, each with an inclusion proof against the newest checkpoint.
+    """Only the entries ``select`` chooses (by scanning every log), each with an inclusion proof.
 
     The log's source-key registry entries come along (with their own proofs) so that the
     auditor can check the selected entries' source signatures.
     """
-    _prepare(out)
     registry = SchemaRegistry.load()
+
+    def chosen(origin: str, size: int) -> list[StoredEntry]:
+        found = []
+        for stored in _counting(store.entries(origin, stop=size), origin, progress):
+            signed = SignedEvent.decode(stored.entry)
+            event_type, record = registry.decode(signed.schema, signed.body)
+            if event_type.name not in KEY_EVENTS and select(event_type.name, record):
+                found.append(stored)
+        return found
+
+    return _write_selective(store, out, chosen, selection, ledger_keys)
+
+
+def export_positions(
+    store: LedgerStore,
+    out: Path,
+    *,
+    positions: Iterable[tuple[str, int]],
+    selection: Mapping[str, Any],
+    ledger_keys: Iterable[PublicKey],
+) -> Manifest:
+    """Exactly the entries at ``positions`` (e.g. a violation's evidence), each with an inclusion proof."""
+    wanted: dict[str, set[int]] = {}
+    for origin, index in positions:
+        wanted.setdefault(origin, set()).add(index)
+
+    def chosen(origin: str, size: int) -> list[StoredEntry]:
+        found = []
+        for index in sorted(i for i in wanted.get(origin, ()) if i < size):
+            stored = store.entry(origin, index)
+            if stored is not None:
+                found.append(stored)
+        return found
+
+    return _write_selective(store, out, chosen, selection, ledger_keys)
+
+
+def _write_selective(
+    store: LedgerStore,
+    out: Path,
+    choose: Callable[[str, int], list[StoredEntry]],
+    selection: Mapping[str, Any],
+    ledger_keys: Iterable[PublicKey],
+) -> Manifest:
+    _prepare(out)
     manifest = Manifest(
         kind="selective", logs=[], created_at=datetime.now(UTC).isoformat(), selection=dict(selection)
     )
@@ -121,29 +165,32 @@ def export_selective(
         if latest is None:
             continue
         size = latest[0]
-        chosen: list[StoredEntry] = []
-        for stored in _counting(store.entries(origin, stop=size), origin, progress):
-            signed = SignedEvent.decode(stored.entry)
-            event_type, record = registry.decode(signed.schema, signed.body)
-            if event_type.name in KEY_EVENTS or select(event_type.name, record):
-                chosen.append(stored)
-        if not any(
-            registry.type_of(e.entry[:32]).name not in KEY_EVENTS for e in chosen
-        ):  # nothing of interest in this log
+        picked = choose(origin, size)
+        if not picked:
             continue
+        # The registry entries that registered, rotated or revoked source keys (one before each change).
+        registry_indices = {change.from_index - 1 for change in store.key_changes(origin)}
+        entries = {e.index: e for e in picked}
+        for index in sorted(i for i in registry_indices if i < size and i not in entries):
+            stored = store.entry(origin, index)
+            if stored is not None:
+                entries[index] = stored
+        ordered = [entries[i] for i in sorted(entries)]
         directory = out / "logs" / str(n)
         directory.mkdir(parents=True)
         with (directory / "entries.avro").open("wb") as stream:
-            fastavro.writer(stream, schema, (_record(e) for e in chosen), metadata={"liuhen.origin": origin})
-        node = partial(store.node, origin)
+            fastavro.writer(stream, schema, (_record(e) for e in ordered), metadata={"liuhen.origin": origin})
         with (directory / "proofs.jsonl").open("w", encoding="utf-8") as proofs:
-            for stored in chosen:
-                proof = [h.hex() for h in inclusion_proof(stored.index, size, node)]
-                proofs.write(json.dumps({"index": stored.index, "size": size, "proof": proof}) + "\n")
+            for stored in ordered:
+                proof = store.with_nodes(origin, partial(inclusion_proof, stored.index, size))
+                proofs.write(
+                    json.dumps({"index": stored.index, "size": size, "proof": [h.hex() for h in proof]})
+                    + "\n"
+                )
         _write_checkpoints(directory / "checkpoints.jsonl", store, origin, [size])
-        manifest.logs.append(LogPart(origin, f"logs/{n}", len(chosen), chosen[0].index, chosen[-1].index))
+        manifest.logs.append(LogPart(origin, f"logs/{n}", len(ordered), ordered[0].index, ordered[-1].index))
     if not manifest.logs:
-        raise LedgerError(f"no entry in the ledger matches {dict(selection)}")
+        raise LedgerError(f"no entry under a signed checkpoint matches {dict(selection)}")
     return _finish(out, manifest, ledger_keys, store.rotations())
 
 

@@ -180,3 +180,27 @@ def test_a_rotation_not_signed_by_the_current_key_is_refused(ledger: Config, tmp
     assert main(["verify", str(out), "--key", str(ledger.keys_dir / "ledger.pub"), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [p["code"] for p in report["problems"]] == ["bad_key_rotation"]
+
+
+def test_a_violations_evidence_exports_as_a_bundle_that_verifies_alone(
+    ledger: Config, tmp_path: Path, capsys
+) -> None:
+    shared = {**viewed(3), "recipient": "天元分局"}
+    shared.pop("mode")
+    shared["desensitization_profile"] = None
+    with publisher(ledger) as pub:
+        pub.publish("FootageShared", shared, actor=ACTOR)
+    ingest(ledger)
+    assert main(["project"]) == 0
+    capsys.readouterr()
+    assert main(["violations", "--rule", "R7", "--json"]) == 0
+    (violation,) = json.loads(capsys.readouterr().out)
+    out = tmp_path / "evidence"
+    assert main(["export", "--out", str(out), "--violation", str(violation["id"])]) == 0
+    assert main(["verify", str(out), "--key", str(ledger.keys_dir / "ledger.pub"), "--quiet"]) == 0
+    entries = list(read_entries(out / "logs" / "0" / "entries.avro"))
+    assert [e["index"] for e in entries] == [
+        0,
+        *(idx for _, idx in violation["evidence"]),
+    ]  # + key registration
+    assert main(["export", "--out", str(tmp_path / "none"), "--violation", "999"]) == 1
