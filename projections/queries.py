@@ -40,12 +40,16 @@ def longest_footage(db: sqlite_utils.Database, camera_id: str) -> int:
 
 def who(db: sqlite_utils.Database, camera_id: str, start: int, end: int) -> list[dict[str, Any]]:
     """Every action on footage of ``camera_id`` overlapping ``[start, end)``, oldest action first."""
-    # footage_start >= start - longest keeps the index range tight: nothing longer exists.
+    # footage_start >= start - longest keeps the index range tight: nothing longer exists. A disk
+    # format has no window: it destroyed everything recorded before it, so it overlaps any window
+    # that starts before the format.
     return _rows(
         db,
         f"SELECT {ACCESS_COLUMNS} FROM access WHERE camera_id = ? AND footage_start < ? "  # noqa: S608
-        "AND footage_start >= ? AND footage_end > ? ORDER BY occurred_at, idx",
-        [camera_id, end, start - longest_footage(db, camera_id), start],
+        "AND footage_start >= ? AND footage_end > ? "
+        f"UNION ALL SELECT {ACCESS_COLUMNS} FROM access WHERE camera_id = ? AND footage_start IS NULL "
+        "AND action = 'format' AND occurred_at > ? ORDER BY occurred_at, idx",
+        [camera_id, end, start - longest_footage(db, camera_id), start, camera_id, start],
     )
 
 

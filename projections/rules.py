@@ -165,7 +165,19 @@ class Rules:
                 ).fetchone()
             if order is not None:
                 continue
-            evidence = [at] + ([policy] if policy else []) + ([Position(hold[1], hold[2])] if hold else [])
+            cited = None
+            if order_id and order is None:
+                cited = self.db.execute(
+                    "SELECT origin, idx FROM deletion_orders WHERE order_id = ? "
+                    "ORDER BY camera_id = ? DESC LIMIT 1",
+                    [order_id, camera_id],
+                ).fetchone()
+            evidence = (
+                [at]
+                + ([policy] if policy and young else [])
+                + ([Position(hold[1], hold[2])] if hold else [])
+                + ([Position(cited[0], cited[1])] if cited else [])
+            )
             why = []
             if young:
                 age = (when - end) / DAY_US
@@ -303,6 +315,7 @@ class Rules:
             article="separation of duties",
             record=record,
             explanation=f"Authorization {record['authorization_id']} was approved by "
-            f"{record['approver_user_id']}, who also requested it.",
+            f"{record['approver_user_id']}, who also requested it: no one may approve their own request "
+            "(separation of duties).",
             evidence=[at],
         )

@@ -262,7 +262,7 @@ def test_r1_deletion_of_old_footage_under_a_legal_hold(config: Config, tmp_path:
     check(v, "R1", CAM_A, "u1024", None)
     assert "was deleted although it was under legal hold H-1, and no deletion order" in v["explanation"]
     # The deletion and the hold prove it. The system's 30-day retention proves nothing about 60-day-old
-    # footage; it is cited today and tolerated here (see the strict xfail below).
+    # footage; whether it is cited or not is checked exactly in the evidence test below.
     assert pos(*s.at("deleted", "hold")) <= cited(v) <= pos(*s.at("deleted", "hold", "system"))
 
 
@@ -304,12 +304,14 @@ def test_r1_denied_or_failed_deletion_attempts_are_no_violation(config: Config, 
         s.send("failed", "FootageOverwritten", NOW, VMS, deletion=deletion(CAM_B, *young, outcome="FAILED"))
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A, CAM_C], outcome="DENIED")
     assert violations(s.db) == []
-    [row] = who(s.db, CAM_A, *span(*young))  # the attempt is on record all the same
+    # The attempts are on record all the same: the deletion, and the format of the disk holding it.
+    [row, formatted] = who(s.db, CAM_A, *span(*young))
     assert (row["action"], row["outcome"], [row["origin"], row["idx"]]) == (
         "delete",
         "DENIED",
         *s.at("denied"),
     )
+    assert (formatted["action"], formatted["outcome"]) == ("format", "DENIED")
 
 
 def test_r1_disk_format_fires_for_each_camera_on_the_disk(config: Config, tmp_path: Path) -> None:
@@ -429,10 +431,13 @@ def test_r13_self_approved_authorization_fires(config: Config, tmp_path: Path) -
     with scenario(config, tmp_path) as s:
         s.authorize("self", "AUTH-9", requester="p3300", approver="p3300")
     [v] = violations(s.db)
-    # Every field but the explanation's article (see the strict xfail below).
+    # Every field, the explanation naming its article.
     assert (v["rule"], v["severity"], v["article"], v["camera_id"]) == ("R13", *RULES["R13"], None)
     assert (v["actor_id"], v["system_id"], v["occurred_at"]) == ("p3300", SYSTEM, micros(NOW - days(1)))
-    assert v["explanation"] == "Authorization AUTH-9 was approved by p3300, who also requested it."
+    assert v["explanation"] == (
+        "Authorization AUTH-9 was approved by p3300, who also requested it: "
+        "no one may approve their own request (separation of duties)."
+    )
     assert v["evidence"] == s.at("self")
 
 
@@ -472,7 +477,7 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
     def expect(*labels: str) -> list[tuple[str, str, list[Any]]]:
         person = {label: people[label.split("-")[0]]["user_id"] for label in labels}
         action = {label: "export" if label.endswith("export") else "playback" for label in labels}
-        return [(person[label], action[label], *s.at(label)) for label in labels]
+        return [(person[label], action[label], s.at(label)[0]) for label in labels]
 
     assert rows(who(s.db, CAM_A, *span(*w1))) == expect("bob-early", "alice", "bob-export")
     assert rows(who(s.db, CAM_A, *span(*w2))) == expect("bob-w2")
@@ -507,10 +512,6 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
 # -- found while writing these tests: strict xfails, each a reproduction ----------------------------
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    reason="R1 evidence: cites the retention entry for a hold-only violation, omits the order",
-)
 def test_r1_evidence_is_exactly_what_the_explanation_relies_on(config: Config, tmp_path: Path) -> None:
     with scenario(config, tmp_path) as s:
         s.hold("hold", "H-1", CAM_A, NOW - days(61), NOW - days(59), at=NOW - days(50))
@@ -524,9 +525,6 @@ def test_r1_evidence_is_exactly_what_the_explanation_relies_on(config: Config, t
     assert sorted(s.citing("R1", "old")["evidence"]) == s.at("old", "hold")
 
 
-@pytest.mark.xfail(
-    raises=AssertionError, reason="R13's explanation does not name its article (separation of duties)"
-)
 def test_r13_explanation_names_separation_of_duties(config: Config, tmp_path: Path) -> None:
     with scenario(config, tmp_path) as s:
         s.authorize("self", "AUTH-9", requester="p3300", approver="p3300")
@@ -550,9 +548,6 @@ def test_r1_order_and_hold_logged_after_the_deletion_still_count(config: Config,
     assert [v["camera_id"] for v in violations(s.db)] == [CAM_B]
 
 
-@pytest.mark.xfail(
-    raises=AssertionError, reason="who() misses a disk format: its access rows have no footage window"
-)
 def test_who_names_the_format_that_destroyed_the_footage(config: Config, tmp_path: Path) -> None:
     with scenario(config, tmp_path) as s:
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A], outcome="ALLOWED")
