@@ -189,7 +189,8 @@ class _Planter:
             self.short_policy(), self.young_deletion(), self.held_deletion(), self.format(),
             self.expiry_after_retention(), self.ordered_deletion(), self.released_hold(),
             self.denied_deletion(), self.private_space(), self.no_reason(), self.no_legal_basis(),
-            self.exports(), self.undesensitized(), self.self_approval(),
+            self.exports(), self.undesensitized(), self.self_approval(), self.silent_gap(),
+            self.old_gap(),
         ]  # fmt: skip
 
     # -- violations ---------------------------------------------------------------------------
@@ -556,6 +557,54 @@ class _Planter:
             return [hold, release, deletion], [_plant("R1", "near-miss", why, deletion, cam.camera_id)]
 
         return _Scene(3, build)
+
+    def _inventory(
+        self, ctx: _Ctx, cam: Camera, at: datetime, held: int, gap: tuple[datetime, datetime]
+    ) -> SimEvent:
+        fields = {
+            "camera_id": cam.camera_id,
+            "earliest_available": at - timedelta(days=held),
+            "latest_available": at - timedelta(seconds=7),
+            "gaps": [{"start": gap[0], "end": gap[1]}],
+        }
+        return ctx.event("FootageInventoryReported", fields, ctx.machine("recorder"), at)
+
+    def silent_gap(self) -> _Scene:
+        """R2: the recorder reports three hours of five-day-old footage gone, and nothing logged it."""
+        ctx = self.metro
+        rng = self.rng(ctx, "silent-gap")
+        (cam,) = self.deleted(ctx, rng)
+
+        def build(times: list[datetime]) -> Built:
+            start = _whole(times[0] - timedelta(days=5, hours=rng.uniform(1, 6)))
+            event = self._inventory(
+                ctx, cam, times[0], ctx.retention[cam.camera_id], (start, start + timedelta(hours=3))
+            )
+            why = (
+                f"Camera {cam.camera_id}'s recorder reports 3 hours of 5-day-old footage missing, "
+                "with no deletion, expiry or outage logged: a silent deletion"
+            )
+            return [event], [_plant("R2", "violation", why, event, cam.camera_id)]
+
+        return _Scene(1, build)
+
+    def old_gap(self) -> _Scene:
+        """Near-miss R2: a recorder that keeps footage longer reports a gap older than retention."""
+        ctx = self.hospital
+        rng = self.rng(ctx, "old-gap")
+        (cam,) = self.deleted(ctx, rng, shortest=True)
+        days = ctx.retention[cam.camera_id]
+
+        def build(times: list[datetime]) -> Built:
+            start = _whole(times[0] - timedelta(days=days + 5))
+            event = self._inventory(ctx, cam, times[0], days + 10, (start, start + timedelta(hours=3)))
+            why = (
+                f"Camera {cam.camera_id}'s recorder, keeping {days + 10} days, reports a gap "
+                f"{days + 5} days back, beyond its {days}-day retention period"
+            )
+            return [event], [_plant("R2", "near-miss", why, event, cam.camera_id)]
+
+        return _Scene(1, build)
 
     def denied_deletion(self) -> _Scene:
         """Near-miss R1: an operator's deletion of recent footage, refused by the platform."""

@@ -238,6 +238,56 @@ class Projector:
             }
         )
 
+    # -- outages ---------------------------------------------------------------------------------
+
+    def _open_outage(self, at: Position, record: Mapping[str, Any], kind: str, camera_id: str | None) -> None:
+        system_id = record.get("system_id") or record["envelope"]["source_system_id"]
+        still_open = self.db.execute(
+            'SELECT id FROM outages WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
+            [kind, system_id, camera_id],
+        ).fetchone()
+        if still_open is None:
+            self.db.table("outages").insert(
+                {
+                    "kind": kind,
+                    "system_id": system_id,
+                    "camera_id": camera_id,
+                    "start": micros(record["envelope"]["occurred_at"]),
+                    "end": None,
+                    "ticket_id": record.get("ticket_id"),
+                    "origin": at.origin,
+                    "idx": at.idx,
+                }
+            )
+
+    def _close_outage(
+        self, at: Position, record: Mapping[str, Any], kind: str, camera_id: str | None
+    ) -> None:
+        system_id = record.get("system_id") or record["envelope"]["source_system_id"]
+        self.db.execute(
+            'UPDATE outages SET "end" = ?, end_origin = ?, end_idx = ? '
+            'WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
+            [micros(record["envelope"]["occurred_at"]), at.origin, at.idx, kind, system_id, camera_id],
+        )
+
+    def _on_DeviceStatusChanged(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        if record["status"] == "ON":
+            self._close_outage(at, record, "device", record["camera_id"])
+        else:
+            self._open_outage(at, record, "device", record["camera_id"])
+
+    def _on_RecordingStopped(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._open_outage(at, record, "recording", record["camera_id"])
+
+    def _on_RecordingStarted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._close_outage(at, record, "recording", record["camera_id"])
+
+    def _on_SystemStopped(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._open_outage(at, record, "system", None)
+
+    def _on_SystemStarted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._close_outage(at, record, "system", None)
+
     # -- authorization ----------------------------------------------------------------------------
 
     def _on_DeletionOrdered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

@@ -9,6 +9,9 @@ rule   violation                                                           artic
 R1     footage deleted, overwritten, expired or formatted while younger    ZZ 12(5), 15(3)
        than its retention period (never less than 30 days) or under a
        legal hold, without a deletion order covering it
+R2     footage missing inside the retention window per the recorder's     ZZ 15(3)
+       inventory, with no logged deletion or outage to explain it (a
+       silent deletion); gaps shorter than ``gap_tolerance`` are ignored
 R3     retention policy set below 30 days                                  ZZ 12(5)
 R4     view/copy/export missing reason, unit or name; an investigator's     ZZ 12(4), 13
        access missing legal basis or case number
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlite_utils
@@ -49,17 +52,46 @@ class Position:
     idx: int
 
 
+CHINA = timezone(timedelta(hours=8))
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, CHINA).isoformat(timespec="minutes")
+
+
 def _us(value: datetime | None) -> int | None:
     if value is None:
         return None
     return int(value.timestamp()) * 1_000_000 + value.microsecond
 
 
+def subtract(start: int, end: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` that no interval of ``covered`` overlaps."""
+    left = [(start, end)]
+    for cover_start, cover_end in covered:
+        nxt = []
+        for a, b in left:
+            if cover_end <= a or cover_start >= b:
+                nxt.append((a, b))
+                continue
+            if a < cover_start:
+                nxt.append((a, cover_start))
+            if cover_end < b:
+                nxt.append((cover_end, b))
+        left = nxt
+    return left
+
+
+GAP_TOLERANCE_US = 10 * 60 * 1_000_000
+"""Default: missing footage shorter than 10 minutes is not reported as a silent deletion (R2)."""
+
+
 class Rules:
     """Runs every rule on each projected event and records violations."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, *, gap_tolerance_us: int = GAP_TOLERANCE_US) -> None:
         self.db = db
+        self.gap_tolerance_us = gap_tolerance_us
 
     def violation(
         self,
@@ -93,6 +125,8 @@ class Rules:
         """Every rule that can fire on this event."""
         if event_type in DELETIONS:
             self._r1_deletion(at, event_type, record)
+        if event_type == "FootageInventoryReported":
+            self._r2_silent_gap(at, record)
         if event_type == "RetentionPolicySet":
             self._r3_retention(at, record)
         if event_type in VIEWS or event_type in SHARES:
@@ -208,6 +242,72 @@ class Rules:
                 ),
                 evidence=evidence,
             )
+
+    # -- R2 -----------------------------------------------------------------------------------
+
+    def _explained(self, camera_id: str, start: int, end: int, when: int) -> list[tuple[int, int]]:
+        """Intervals of the camera's footage whose absence the ledger explains, or that R2 reported."""
+        camera = self.db.execute("SELECT system_id FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
+        system_id = camera[0] if camera else None
+        rows = self.db.execute(
+            'SELECT start, COALESCE("end", ?) FROM outages WHERE (camera_id = ? OR (camera_id IS NULL '
+            'AND system_id = ?)) AND start < ? AND COALESCE("end", ?) > ?',
+            [when, camera_id, system_id, end, when, start],
+        ).fetchall()
+        rows += self.db.execute(
+            "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "
+            "WHERE camera_id = ? AND action IN ('delete', 'overwrite', 'expire', 'format') "
+            "AND outcome = 'ALLOWED' AND occurred_at <= ?",
+            [camera_id, when],
+        ).fetchall()
+        rows += self.db.execute(
+            'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?',
+            [camera_id, end, start],
+        ).fetchall()
+        return [(int(a), int(b)) for a, b in rows]
+
+    def _r2_silent_gap(self, at: Position, record: Mapping[str, Any]) -> None:
+        camera_id = record["camera_id"]
+        when = _us(record["envelope"]["occurred_at"])
+        assert when is not None
+        days, policy = self.retention(camera_id, when)
+        threshold = max(days, LEGAL_MINIMUM_DAYS)
+        window_start = when - threshold * DAY_US
+        live = self.db.execute("SELECT went_live_on FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
+        if live and live[0]:
+            window_start = max(window_start, _us(datetime.fromisoformat(live[0]).replace(tzinfo=CHINA)) or 0)
+        missing = []
+        earliest = _us(record["earliest_available"]) or 0
+        if earliest > window_start:
+            missing.append((window_start, earliest))
+        for gap in record.get("gaps", ()):
+            start, end = max(_us(gap["start"]) or 0, window_start), min(_us(gap["end"]) or 0, when)
+            if end > start:
+                missing.append((start, end))
+        for start, end in missing:
+            for silent_start, silent_end in subtract(
+                start, end, self._explained(camera_id, start, end, when)
+            ):
+                if silent_end - silent_start < self.gap_tolerance_us:
+                    continue
+                self.db.table("reported_gaps").insert(
+                    {"camera_id": camera_id, "start": silent_start, "end": silent_end}, replace=True
+                )
+                hours = (silent_end - silent_start) / 3_600_000_000
+                self.violation(
+                    rule="R2",
+                    severity="critical",
+                    article="ZZ 15(3)",
+                    record=record,
+                    camera_id=camera_id,
+                    explanation=(
+                        f"Camera {camera_id}'s recorder no longer holds {hours:.1f} hours of footage from "
+                        f"{_iso(silent_start)} to {_iso(silent_end)}, inside its {threshold}-day retention "
+                        "period, and the ledger records no deletion, expiry, format or outage that explains "
+                        "it: a silent deletion of original footage (ZZ 15(3))."
+                    ),
+                    evidence=[at] + ([policy] if policy else []),
+                )
 
     # -- the rest -----------------------------------------------------------------------------
 

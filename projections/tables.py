@@ -8,7 +8,9 @@ that evidence with its inclusion proof.
   release, and deletion, overwrite, expiry and format. Queried by camera and footage window, by
   actor and time, by case, application or authorization.
 * ``systems``, ``cameras``, ``source_keys`` — the registry.
-* ``policies``, ``holds``, ``inventory``, ``deletion_orders`` — retention.
+* ``policies``, ``holds``, ``inventory``, ``deletion_orders`` — retention; ``outages`` (camera
+  off or video lost, recording or system stopped, until it came back) and ``reported_gaps`` (silent
+  gaps already reported, so a daily inventory does not report one twice).
 * ``authorizations``, ``applications``, ``work_orders``, ``roster`` — what permits what.
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
 * ``_position`` — the last notification of the event store applied, written in the same
@@ -144,6 +146,28 @@ TABLES: dict[str, dict[str, Any]] = {
         },
         "pk": "id",
         "indexes": [["camera_id", "reported_at"]],
+    },
+    "outages": {
+        "columns": {
+            "id": int,
+            "kind": str,
+            "system_id": str,
+            "camera_id": str,
+            "start": int,
+            "end": int,
+            "ticket_id": str,
+            "origin": str,
+            "idx": int,
+            "end_origin": str,
+            "end_idx": int,
+        },
+        "pk": "id",
+        "indexes": [["camera_id", "start"], ["system_id", "start"]],
+    },
+    "reported_gaps": {
+        "columns": {"camera_id": str, "start": int, "end": int},
+        "pk": ("camera_id", "start"),
+        "indexes": [],
     },
     "deletion_orders": {
         "columns": {

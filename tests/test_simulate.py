@@ -364,6 +364,7 @@ def test_any_seed_and_start_gives_lawful_traffic(seed: int, offset: int, days: f
 TRAFFIC_DIGEST = "d8314ef6db6166cd49fabb9c2bd1f4d6009805c7878a87186a7ce5021ee907b6"
 """SHA-256 of seed 1's day (scale 1.0, from START) as it was before planting existed."""
 PLANTED_TYPES = {
+    "FootageInventoryReported",
     "CameraRegistered", "RetentionPolicySet", "FootageExpired", "FootageDeleted", "LegalHoldPlaced",
     "LegalHoldReleased", "DiskFormatted", "FootageViewed", "AccessAuthorized", "FootageExported",
     "FootageShared", "DeletionOrdered",
@@ -502,7 +503,7 @@ def test_planted_events_are_the_citys_systems_cameras_and_staff_on_duty(
             assert cameras[camera_id] == event.source_id, f"{event.event_type} cites {camera_id}"
         actor = event.actor
         if actor["kind"] == "SYSTEM":
-            assert event.event_type == "FootageExpired"
+            assert event.event_type in {"FootageExpired", "FootageInventoryReported"}
         elif actor["role"] != "admin":  # administrators, as for every registry event, have no rota
             assert actor == people[actor["user_id"]].actor()
             assert people[actor["user_id"]].system_id == event.source_id
@@ -511,13 +512,18 @@ def test_planted_events_are_the_citys_systems_cameras_and_staff_on_duty(
 
 
 def test_planted_list_covers_every_implemented_rule_and_the_near_misses(plants: list[Planted]) -> None:
-    assert {"R1", "R3", "R4", "R6", "R7", "R10", "R13"} <= IMPLEMENTED
+    assert {"R1", "R2", "R3", "R4", "R6", "R7", "R10", "R13"} <= IMPLEMENTED
     assert {p.rule for p in plants if p.kind == "violation"} == IMPLEMENTED
     assert {p.kind for p in plants} == {"violation", "near-miss"}
     r1 = Counter(p.event_type for p in plants if p.rule == "R1" and p.kind == "violation")
     assert r1 == {"FootageDeleted": 2, "FootageExpired": 1, "DiskFormatted": 2}
     near = Counter((p.rule, p.event_type) for p in plants if p.kind == "near-miss")
-    assert near == {("R1", "FootageExpired"): 1, ("R1", "FootageDeleted"): 3, ("R6", "FootageExported"): 1}
+    assert near == {
+        ("R1", "FootageExpired"): 1,
+        ("R1", "FootageDeleted"): 3,
+        ("R2", "FootageInventoryReported"): 1,
+        ("R6", "FootageExported"): 1,
+    }
     assert Counter(p.rule for p in plants if p.kind == "violation")["R4"] == 2
     for item in plants:
         assert item.description.endswith(".")
