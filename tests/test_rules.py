@@ -48,6 +48,7 @@ VMS = {
     "role": "system",
 }
 RULES = {  # rule: (severity, article)
+    "R2": ("critical", "ZZ 15(3)"),
     "R1": ("critical", "ZZ 12(5), 15(3)"),
     "R3": ("high", "ZZ 12(5)"),
     "R4": ("medium", "ZZ 12(4), 13"),
@@ -555,3 +556,37 @@ def test_who_names_the_format_that_destroyed_the_footage(config: Config, tmp_pat
     assert [(r["action"], r["actor_id"]) for r in who(s.db, CAM_B, *span(*FOOTAGE))] == [("delete", "u1024")]
     # The format destroyed camera A's footage of that window too (R1 says so); who() should name it.
     assert [(r["action"], r["actor_id"]) for r in who(s.db, CAM_A, *span(*FOOTAGE))] == [("format", "u1024")]
+
+
+def test_r2_footage_gone_with_nothing_logged_is_a_silent_deletion(config: Config, tmp_path: Path) -> None:
+    silent = (NOW - days(5), NOW - days(5) + timedelta(hours=3))
+    outage = (NOW - days(6), NOW - days(6) + timedelta(hours=2))
+    with scenario(config, tmp_path) as s:
+        # Camera B's gap is a logged outage (off, then on): explained. Camera A's is not.
+        s.send("off", "DeviceStatusChanged", outage[0], VMS, camera_id=CAM_B, status="OFF", ticket_id="T-1")
+        s.send("on", "DeviceStatusChanged", outage[1], VMS, camera_id=CAM_B, status="ON", ticket_id="T-1")
+        for label, camera, gap in (("a", CAM_A, silent), ("b", CAM_B, outage)):
+            s.send(
+                label,
+                "FootageInventoryReported",
+                NOW,
+                VMS,
+                camera_id=camera,
+                earliest_available=NOW - days(30),
+                latest_available=NOW - timedelta(seconds=5),
+                gaps=[{"start": gap[0], "end": gap[1]}],
+            )
+        # The next day's report repeats the gap: reported once, not twice.
+        s.send(
+            "again",
+            "FootageInventoryReported",
+            NOW + days(1),
+            VMS,
+            camera_id=CAM_A,
+            earliest_available=NOW - days(29),
+            latest_available=NOW + days(1),
+            gaps=[{"start": silent[0], "end": silent[1]}],
+        )
+    (v,) = violations(s.db, rule="R2")
+    check(v, "R2", CAM_A, VMS["user_id"], s.at("a", "system"))
+    assert "3.0 hours" in v["explanation"]
