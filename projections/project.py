@@ -45,6 +45,25 @@ class Projector:
     def __init__(self, db: sqlite_utils.Database, *, rules: Rules | None = None) -> None:
         self.db = db
         self.rules = rules or Rules(db)
+        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+
+    def _write(self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = ()) -> None:
+        """Insert ``row`` (upsert on ``pk``) with a statement prepared once per table and columns.
+
+        Rebuilding projects every event of the ledger: sqlite-utils' per-call introspection cost
+        more than the write itself, so the hot path uses the connection directly.
+        """
+        columns = tuple(row)
+        key = (table, columns, pk)
+        sql = self._statements.get(key)
+        if sql is None:
+            names = ", ".join(f'"{c}"' for c in columns)
+            sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608 - names are this module's own
+            if pk:
+                updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk)
+                sql += f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {updates}"
+            self._statements[key] = sql
+        self.db.conn.execute(sql, tuple(row.values()))
 
     def apply(self, origin: str, idx: int, event_type: str, record: Mapping[str, Any]) -> None:
         """Project one event found at ledger position (``origin``, ``idx``)."""
@@ -87,7 +106,8 @@ class Projector:
         camera_id: str | None,
     ) -> None:
         actor = envelope["actor"]
-        self.db.table("access").insert(
+        self._write(
+            "access",
             {
                 "origin": at.origin,
                 "idx": at.idx,
@@ -116,7 +136,7 @@ class Projector:
                 "file_hash": record.get("file_hash"),
                 "destination": record.get("destination") or record.get("recipient") or record.get("channel"),
                 "desensitization_profile": record.get("desensitization_profile"),
-            }
+            },
         )
 
     def _on_DiskFormatted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -134,7 +154,8 @@ class Projector:
     # -- registry ---------------------------------------------------------------------------------
 
     def _on_SystemRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("systems").upsert(
+        self._write(
+            "systems",
             {
                 "system_id": record["system_id"],
                 "name": record["name"],
@@ -147,11 +168,12 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="system_id",
+            pk=("system_id",),
         )
 
     def _on_CameraRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("cameras").upsert(
+        self._write(
+            "cameras",
             {
                 "camera_id": record["camera_id"],
                 "system_id": record["system_id"],
@@ -163,12 +185,13 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="camera_id",
+            pk=("camera_id",),
         )
 
     def _on_SourceKeyRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         key_id = "+".join(record["public_key"].split("+")[:2])
-        self.db.table("source_keys").upsert(
+        self._write(
+            "source_keys",
             {
                 "key_id": key_id,
                 "system_id": record["system_id"],
@@ -176,7 +199,7 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="key_id",
+            pk=("key_id",),
         )
         if record.get("replaces_key_id"):
             self.db.execute(
@@ -190,7 +213,8 @@ class Projector:
 
     def _on_RetentionPolicySet(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         envelope = record["envelope"]
-        self.db.table("policies").insert(
+        self._write(
+            "policies",
             {
                 "system_id": record["system_id"],
                 "camera_id": record.get("camera_id"),
@@ -199,11 +223,12 @@ class Projector:
                 "actor_id": envelope["actor"]["user_id"],
                 "origin": at.origin,
                 "idx": at.idx,
-            }
+            },
         )
 
     def _on_LegalHoldPlaced(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("holds").upsert(
+        self._write(
+            "holds",
             {
                 "hold_id": record["hold_id"],
                 "camera_id": record["camera_id"],
@@ -226,7 +251,8 @@ class Projector:
 
     def _on_FootageInventoryReported(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         gaps = [[micros(g["start"]), micros(g["end"])] for g in record.get("gaps", [])]
-        self.db.table("inventory").insert(
+        self._write(
+            "inventory",
             {
                 "camera_id": record["camera_id"],
                 "reported_at": micros(record["envelope"]["occurred_at"]),
@@ -235,7 +261,7 @@ class Projector:
                 "gaps": json.dumps(gaps),
                 "origin": at.origin,
                 "idx": at.idx,
-            }
+            },
         )
 
     # -- outages ---------------------------------------------------------------------------------
@@ -247,7 +273,8 @@ class Projector:
             [kind, system_id, camera_id],
         ).fetchone()
         if still_open is None:
-            self.db.table("outages").insert(
+            self._write(
+                "outages",
                 {
                     "kind": kind,
                     "system_id": system_id,
@@ -257,7 +284,7 @@ class Projector:
                     "ticket_id": record.get("ticket_id"),
                     "origin": at.origin,
                     "idx": at.idx,
-                }
+                },
             )
 
     def _close_outage(
@@ -291,7 +318,8 @@ class Projector:
     # -- authorization ----------------------------------------------------------------------------
 
     def _on_DeletionOrdered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("deletion_orders").upsert(
+        self._write(
+            "deletion_orders",
             {
                 "order_id": record["order_id"],
                 "camera_id": record["camera_id"],
@@ -308,7 +336,8 @@ class Projector:
         )
 
     def _on_AccessAuthorized(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("authorizations").upsert(
+        self._write(
+            "authorizations",
             {
                 "authorization_id": record["authorization_id"],
                 "grantee_id": record["grantee_user_id"],
@@ -324,11 +353,12 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="authorization_id",
+            pk=("authorization_id",),
         )
 
     def _on_ApplicationFiled(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("applications").upsert(
+        self._write(
+            "applications",
             {
                 "application_id": record["application_id"],
                 "status": "filed",
@@ -338,8 +368,7 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="application_id",
-            alter=True,
+            pk=("application_id",),
         )
 
     def _on_ApplicationApproved(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -365,7 +394,8 @@ class Projector:
         )
 
     def _on_WorkOrderOpened(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("work_orders").upsert(
+        self._write(
+            "work_orders",
             {
                 "work_order_id": record["work_order_id"],
                 "kind": record["kind"],
@@ -377,7 +407,7 @@ class Projector:
                 "origin": at.origin,
                 "idx": at.idx,
             },
-            pk="work_order_id",
+            pk=("work_order_id",),
         )
 
     def _on_WorkOrderClosed(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -387,7 +417,8 @@ class Projector:
         )
 
     def _on_DutyShiftAssigned(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self.db.table("roster").insert(
+        self._write(
+            "roster",
             {
                 "user_id": record["user_id"],
                 "unit": record["unit"],
@@ -396,5 +427,5 @@ class Projector:
                 "shift_end": micros(record["shift_end"]),
                 "origin": at.origin,
                 "idx": at.idx,
-            }
+            },
         )
