@@ -190,6 +190,7 @@ class _Planter:
             self.expiry_after_retention(), self.ordered_deletion(), self.released_hold(),
             self.denied_deletion(), self.private_space(), self.no_reason(), self.no_legal_basis(),
             self.exports(), self.undesensitized(), self.self_approval(), self.silent_gap(),
+            self.out_of_scope(),
             self.old_gap(),
         ]  # fmt: skip
 
@@ -431,6 +432,51 @@ class _Planter:
             return events, planted
 
         return _Scene(1 + len(cams), build)
+
+    def out_of_scope(self) -> _Scene:
+        """R5 and its near-miss: an authorization for one camera, a playback of another, one of it."""
+        ctx = self.traffic
+        rng = self.rng(ctx, "out-of-scope")
+        granted, other = self.accessed(ctx, rng, 2)
+        grantee, approver = self.person(ctx, rng, "investigator"), self.person(ctx, rng, "supervisor")
+        authorization_id = f"SQ{ctx.profile.code}{self.day:%Y%m%d}903"
+        case_number = f"A{ctx.profile.police_code}{self.day:%Y%m}{self.day.day:02d}93"
+        reason, legal_basis = rng.choice(ctx.profile.cases)
+
+        def build(times: list[datetime]) -> Built:
+            window = _ago(rng, times[0], 0.5, 2, 60)
+            fields: dict[str, Any] = {
+                "authorization_id": authorization_id,
+                "grantee_user_id": grantee.user_id,
+                "requester_user_id": grantee.user_id,
+                "approver_user_id": approver.user_id,
+                "case_number": case_number,
+                "legal_basis": legal_basis,
+                "camera_ids": [granted.camera_id],
+                "footage_start": window[0],
+                "footage_end": window[1],
+                "expires_at": times[0] + timedelta(hours=48),
+            }
+            events = [ctx.event("AccessAuthorized", fields, approver.actor(), times[0])]
+            planted = []
+            for cam, at in zip((other, granted), times[1:], strict=True):
+                access = _access(
+                    cam.camera_id, window, reason, legal_basis=legal_basis, case_number=case_number,
+                    authorization_id=authorization_id,
+                )  # fmt: skip
+                events.append(
+                    ctx.event("FootageViewed", {"access": access, "mode": "PLAYBACK"}, grantee.actor(), at)
+                )
+                inside = cam is granted
+                why = f"{_who(grantee)} played back camera {cam.camera_id} "
+                why += f"under authorization {authorization_id}"
+                why += ", which covers it" if inside else f", which covers only camera {granted.camera_id}"
+                planted.append(
+                    _plant("R5", "near-miss" if inside else "violation", why, events[-1], cam.camera_id)
+                )
+            return events, planted
+
+        return _Scene(3, build)
 
     def undesensitized(self) -> _Scene:
         """R7: footage shared with another agency without a desensitization profile."""

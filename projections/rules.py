@@ -15,6 +15,9 @@ R2     footage missing inside the retention window per the recorder's     ZZ 15(
 R3     retention policy set below 30 days                                  ZZ 12(5)
 R4     view/copy/export missing reason, unit or name; an investigator's     ZZ 12(4), 13
        access missing legal basis or case number
+R5     access under an authorization or Art. 14 application outside its     ZZ 13, 14, 16(2)
+       cameras, footage window, validity or grantee (an authorization the
+       ledger does not hold yet is not judged: it may arrive from another log)
 R6     export, copy or download without watermark or file hash              ZZ 12(4), 15(4)
 R7     share or public release without a desensitization profile            ZZ 13, 16(1)
 R10    camera registered in a prohibited private space                      ZZ 8
@@ -131,6 +134,8 @@ class Rules:
             self._r3_retention(at, record)
         if event_type in VIEWS or event_type in SHARES:
             self._r4_trace(at, event_type, record)
+        if event_type in VIEWS or event_type in SHARES:
+            self._r5_scope(at, event_type, record)
         if event_type in COPIES:
             self._r6_watermark(at, event_type, record)
         if event_type in SHARES:
@@ -357,6 +362,49 @@ class Rules:
             "state organs must cite their legal basis and case (ZZ 12(4), 13).",
             evidence=[at],
         )
+
+    def _r5_scope(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        access = record["access"]
+        if access["outcome"] != "ALLOWED":
+            return
+        envelope = record["envelope"]
+        when = _us(envelope["occurred_at"]) or 0
+        for kind, key, table, person, since in (
+            ("authorization", "authorization_id", "authorizations", "grantee_id", "granted_at"),
+            ("application", "application_id", "applications", "handler_id", "decided_at"),
+        ):
+            grant_id = access.get(key)
+            if not grant_id:
+                continue
+            row = self.db.execute(
+                f"SELECT camera_ids, footage_start, footage_end, expires_at, {person}, {since}, origin, idx "  # noqa: S608
+                f"FROM {table} WHERE {key} = ? AND camera_ids IS NOT NULL",
+                [grant_id],
+            ).fetchone()
+            if row is None:
+                continue
+            cameras, start, end, expires, grantee, granted, origin, idx = row
+            faults = []
+            if access["camera_id"] not in json.loads(cameras):
+                faults.append(f"camera {access['camera_id']} is not one of its cameras")
+            if (_us(access["footage_start"]) or 0) < start or (_us(access["footage_end"]) or 0) > end:
+                faults.append("the footage lies outside its window")
+            if when > expires or (granted is not None and when < granted):
+                faults.append("it was not in force at the time")
+            if envelope["actor"]["user_id"] != grantee:
+                faults.append(f"it was granted to {grantee}, not {envelope['actor']['user_id']}")
+            if not faults:
+                continue
+            self.violation(
+                rule="R5",
+                severity="high",
+                article="ZZ 13, 14, 16(2)",
+                record=record,
+                camera_id=access["camera_id"],
+                explanation=f"{event_type} by {envelope['actor']['user_id']} under {kind} {grant_id}, but "
+                f"{'; '.join(faults)}: access is lawful only within the scope granted (ZZ 13, 14, 16(2)).",
+                evidence=[at, Position(origin, idx)],
+            )
 
     def _r6_watermark(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         access = record["access"]

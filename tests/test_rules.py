@@ -49,6 +49,7 @@ VMS = {
 }
 RULES = {  # rule: (severity, article)
     "R2": ("critical", "ZZ 15(3)"),
+    "R5": ("high", "ZZ 13, 14, 16(2)"),
     "R1": ("critical", "ZZ 12(5), 15(3)"),
     "R3": ("high", "ZZ 12(5)"),
     "R4": ("medium", "ZZ 12(4), 13"),
@@ -590,3 +591,47 @@ def test_r2_footage_gone_with_nothing_logged_is_a_silent_deletion(config: Config
     (v,) = violations(s.db, rule="R2")
     check(v, "R2", CAM_A, VMS["user_id"], s.at("a", "system"))
     assert "3.0 hours" in v["explanation"]
+
+
+def test_r5_access_outside_its_authorization_fires_and_inside_does_not(
+    config: Config, tmp_path: Path
+) -> None:
+    """AUTH-5 grants p3301 camera A's footage of NOW-3d..NOW-1d until NOW+7d."""
+    under = {"legal_basis": BASIS, "case_number": "A-1", "authorization_id": "AUTH-5"}
+    with scenario(config, tmp_path) as s:
+        s.authorize("auth", "AUTH-5", requester="p3301", approver="u0007")
+        s.send(
+            "inside",
+            "FootageViewed",
+            NOW,
+            INVESTIGATOR,
+            access=access(CAM_A, *FOOTAGE, **under),
+            mode="PLAYBACK",
+        )
+        s.send(
+            "camera",
+            "FootageViewed",
+            NOW,
+            INVESTIGATOR,
+            access=access(CAM_B, *FOOTAGE, **under),
+            mode="PLAYBACK",
+        )
+        late = (NOW - days(0.5), NOW - days(0.4))
+        s.send(
+            "window",
+            "FootageViewed",
+            NOW,
+            INVESTIGATOR,
+            access=access(CAM_A, *late, **under),
+            mode="PLAYBACK",
+        )
+        other = {**INVESTIGATOR, "user_id": "p3302", "name": "赵明"}
+        s.send(
+            "person", "FootageViewed", NOW, other, access=access(CAM_A, *FOOTAGE, **under), mode="PLAYBACK"
+        )
+    found = {tuple(v["evidence"][0]): v for v in violations(s.db, rule="R5")}
+    assert set(found) == {tuple(s.at(label)[0]) for label in ("camera", "window", "person")}
+    check(found[tuple(s.at("camera")[0])], "R5", CAM_B, "p3301", s.at("camera", "auth"))
+    assert "is not one of its cameras" in found[tuple(s.at("camera")[0])]["explanation"]
+    assert "outside its window" in found[tuple(s.at("window")[0])]["explanation"]
+    assert "granted to p3301, not p3302" in found[tuple(s.at("person")[0])]["explanation"]

@@ -512,7 +512,7 @@ def test_planted_events_are_the_citys_systems_cameras_and_staff_on_duty(
 
 
 def test_planted_list_covers_every_implemented_rule_and_the_near_misses(plants: list[Planted]) -> None:
-    assert {"R1", "R2", "R3", "R4", "R6", "R7", "R10", "R13"} <= IMPLEMENTED
+    assert {"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R10", "R13"} <= IMPLEMENTED
     assert {p.rule for p in plants if p.kind == "violation"} == IMPLEMENTED
     assert {p.kind for p in plants} == {"violation", "near-miss"}
     r1 = Counter(p.event_type for p in plants if p.rule == "R1" and p.kind == "violation")
@@ -522,6 +522,7 @@ def test_planted_list_covers_every_implemented_rule_and_the_near_misses(plants: 
         ("R1", "FootageExpired"): 1,
         ("R1", "FootageDeleted"): 3,
         ("R2", "FootageInventoryReported"): 1,
+        ("R5", "FootageViewed"): 1,
         ("R6", "FootageExported"): 1,
     }
     assert Counter(p.rule for p in plants if p.kind == "violation")["R4"] == 2
