@@ -55,7 +55,7 @@ from ledger.errors import (
     StoreError,
 )
 from ledger.format import Chain, StoredEntry, leaf_hash
-from ledger.keys import PublicKey, SigningKey
+from ledger.keys import PublicKey, SigningKey, failed_signatures
 from ledger.merkle import CompactRange
 from ledger.note import Checkpoint, SignedCheckpoint
 from ledger.sources import KEY_EVENTS, LEDGER_SOURCE, KeyChange, KeyRing, key_changes
@@ -134,16 +134,6 @@ def validate(event_type: str, family: str, record: Mapping[str, Any]) -> None:
 
 
 # -- keys -------------------------------------------------------------------------------------
-
-
-def _verify_chunk(jobs: Sequence[tuple[int, Ed25519PublicKey, bytes, bytes]]) -> list[int]:
-    failed = []
-    for position, verifier, signature, message in jobs:
-        try:
-            verifier.verify(signature, message)
-        except InvalidSignature:
-            failed.append(position)
-    return failed
 
 
 # -- one batch --------------------------------------------------------------------------------
@@ -344,7 +334,7 @@ class LogWriter:
     ) -> list[Future[list[int]]]:
         threads = self.settings.verify_threads
         step = max(64, -(-len(jobs) // threads))
-        return [self.pool.submit(_verify_chunk, jobs[i : i + step]) for i in range(0, len(jobs), step)]
+        return [self.pool.submit(failed_signatures, jobs[i : i + step]) for i in range(0, len(jobs), step)]
 
     # chaining and appending -------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from ledger.bundle import BundleError, Manifest, file_digest, read_entries, read
 from ledger.errors import ConfigurationError, IngestError, LedgerError, VerificationError
 from ledger.format import Chain, leaf_hash
 from ledger.keyhistory import KeyHistory
-from ledger.keys import PublicKey
+from ledger.keys import PublicKey, failed_signatures
 from ledger.merkle import CompactRange, verify_inclusion
 from ledger.note import SignedCheckpoint
 from ledger.sources import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
@@ -170,16 +170,6 @@ Progress = Callable[[str], None]
 # -- signatures on a thread pool -------------------------------------------------------------
 
 
-def _verify_jobs(jobs: Sequence[tuple[int, Ed25519PublicKey, bytes, bytes]]) -> list[int]:
-    failed = []
-    for index, key, signature, message in jobs:
-        try:
-            key.verify(signature, message)
-        except InvalidSignature:
-            failed.append(index)
-    return failed
-
-
 class _Signatures:
     """Source signatures checked on two threads while the main thread reads and hashes."""
 
@@ -199,9 +189,9 @@ class _Signatures:
     def _submit(self) -> None:
         jobs, self.pending = self.pending, []
         if self.pool is None:
-            self.failed += _verify_jobs(jobs)
+            self.failed += failed_signatures(jobs)
             return
-        self.running.append(self.pool.submit(_verify_jobs, jobs))
+        self.running.append(self.pool.submit(failed_signatures, jobs))
         while len(self.running) > 8:  # bounded memory: wait for the oldest
             self.failed += self.running.pop(0).result()
 
