@@ -31,6 +31,7 @@ import fastavro
 
 from ledger.avro import load_schema_file
 from ledger.errors import LedgerError
+from ledger.format import StoredEntry
 
 FORMAT = "liuhen-bundle/1"
 
@@ -104,6 +105,17 @@ class Manifest:
             )
         except (KeyError, TypeError) as exc:
             raise BundleError(f"{path} lacks or misnames a field: {exc}") from exc
+
+
+def entry_record(stored: StoredEntry) -> dict[str, Any]:
+    """The ``liuhen.BundleEntry`` record of a stored entry."""
+    return {
+        "index": stored.index,
+        "kafka_offset": stored.kafka_offset,
+        "ingested_at_us": stored.ingested_at_us,
+        "chain_hash": stored.chain_hash,
+        "entry": stored.entry,
+    }
 
 
 def file_digest(path: Path) -> str:

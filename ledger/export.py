@@ -12,7 +12,7 @@ from typing import Any
 import fastavro
 
 from ledger.avro import SchemaRegistry, SignedEvent
-from ledger.bundle import LogPart, Manifest, entry_schema, file_digest
+from ledger.bundle import LogPart, Manifest, entry_record, entry_schema, file_digest
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.format import StoredEntry
 from ledger.keys import PublicKey
@@ -23,16 +23,6 @@ from ledger.store import LedgerStore
 Progress = Callable[[str], None]
 Selector = Callable[[str, Mapping[str, Any]], bool]
 """Chooses entries for a selective bundle from their event type and decoded record."""
-
-
-def _record(stored: StoredEntry) -> dict[str, Any]:
-    return {
-        "index": stored.index,
-        "kafka_offset": stored.kafka_offset,
-        "ingested_at_us": stored.ingested_at_us,
-        "chain_hash": stored.chain_hash,
-        "entry": stored.entry,
-    }
 
 
 def _prepare(out: Path) -> None:
@@ -89,7 +79,7 @@ def export_full(
         directory.mkdir(parents=True)
         size = store.head(origin).size
         with (directory / "entries.avro").open("wb") as stream:
-            records = (_record(e) for e in _counting(store.entries(origin), origin, progress))
+            records = (entry_record(e) for e in _counting(store.entries(origin), origin, progress))
             fastavro.writer(stream, schema, records, metadata={"liuhen.origin": origin})
         _write_checkpoints(directory / "checkpoints.jsonl", store, origin, None)
         manifest.logs.append(LogPart(origin, f"logs/{n}", size, 0, size - 1))
@@ -179,7 +169,9 @@ def _write_selective(
         directory = out / "logs" / str(n)
         directory.mkdir(parents=True)
         with (directory / "entries.avro").open("wb") as stream:
-            fastavro.writer(stream, schema, (_record(e) for e in ordered), metadata={"liuhen.origin": origin})
+            fastavro.writer(
+                stream, schema, (entry_record(e) for e in ordered), metadata={"liuhen.origin": origin}
+            )
         with (directory / "proofs.jsonl").open("w", encoding="utf-8") as proofs:
             for stored in ordered:
                 proof = store.with_nodes(origin, partial(inclusion_proof, stored.index, size))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.avro import FINGERPRINT_SIZE, SchemaRegistry
+from ledger.bundle import entry_record
 from ledger.config import Config
 from ledger.errors import ConfigurationError, LedgerError, VerificationError
 from ledger.format import StoredEntry, verify_chain
@@ -310,14 +311,7 @@ def live_sources(config: Config) -> tuple[list[LogSource], list[bytes]]:
     store = open_store(config)
 
     def records(origin: str, size: int) -> Iterator[dict[str, Any]]:
-        for stored in store.entries(origin, stop=size):
-            yield {
-                "index": stored.index,
-                "kafka_offset": stored.kafka_offset,
-                "ingested_at_us": stored.ingested_at_us,
-                "chain_hash": stored.chain_hash,
-                "entry": stored.entry,
-            }
+        return map(entry_record, store.entries(origin, stop=size))
 
     sources = []
     for origin in store.origins():

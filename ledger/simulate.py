@@ -65,7 +65,7 @@ from ledger.simulate_data import (
     SEARCH_RESULTS,
     STATUTE,
 )
-from ledger.simulate_plant import Planted, plant_scenes
+from ledger.simulate_plant import Planted, access_context, plant_scenes
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 """China Standard Time: shifts and daily jobs follow the local clock."""
@@ -121,30 +121,6 @@ def _within(rng: random.Random, start: datetime, end: datetime) -> tuple[datetim
     length = rng.randint(min(60, span), span)
     offset = rng.randint(0, span - length)
     return start + timedelta(seconds=offset), start + timedelta(seconds=offset + length)
-
-
-def _access(
-    camera_id: str,
-    window: tuple[datetime, datetime],
-    reason: str,
-    *,
-    legal_basis: str | None = None,
-    case_number: str | None = None,
-    authorization_id: str | None = None,
-    application_id: str | None = None,
-) -> dict[str, Any]:
-    """A ``liuhen.AccessContext`` record of an allowed access."""
-    return {
-        "camera_id": camera_id,
-        "footage_start": window[0],
-        "footage_end": window[1],
-        "reason": reason,
-        "legal_basis": legal_basis,
-        "case_number": case_number,
-        "authorization_id": authorization_id,
-        "application_id": application_id,
-        "outcome": "ALLOWED",
-    }
 
 
 Outages = dict[str, list[tuple[datetime, datetime]]]
@@ -445,7 +421,7 @@ def _patrol(
                     t += _secs(rng, 45, 240)
                     if t >= shift_end:
                         return
-                    access = _access(cam.camera_id, _within(rng, *window), reason)
+                    access = access_context(cam.camera_id, _within(rng, *window), reason)
                     fields: dict[str, Any] = {"access": access, "mode": "PLAYBACK"}
                     yield ctx.event("FootageViewed", fields, person.actor(), t)
             t += _secs(rng, 30, gap)
@@ -458,7 +434,7 @@ def _patrol(
         reason = rng.choice(profile.live_reasons)
         wall = rng.sample(pool, min(len(pool), rng.choice((1, 4, 4, 9))))
         for j, cam in enumerate(c for c in wall if _clear(blocked, c.camera_id, *window)):
-            fields = {"access": _access(cam.camera_id, window, reason), "mode": "LIVE"}
+            fields = {"access": access_context(cam.camera_id, window, reason), "mode": "LIVE"}
             yield ctx.event(
                 "FootageViewed", fields, person.actor(), session_end + j * timedelta(milliseconds=3)
             )
@@ -502,7 +478,7 @@ def _case(
     t = granted + _secs(rng, 300, 2400)
 
     def access(camera_id: str) -> dict[str, Any]:
-        return _access(
+        return access_context(
             camera_id, _within(rng, *window), reason, legal_basis=legal_basis,
             case_number=case_number, authorization_id=authorization_id,
         )  # fmt: skip
@@ -570,7 +546,7 @@ def _application(ctx: _Ctx, day: date, n: int, rng: random.Random, blocked: Outa
         for _ in range(rng.randint(1, 2)):
             t += _secs(rng, 60, 300)
             if t < limit:
-                access = _access(
+                access = access_context(
                     cam.camera_id, _within(rng, *window), reason, legal_basis=f"{STATUTE}第十四条",
                     case_number=document, application_id=application_id,
                 )  # fmt: skip
@@ -593,7 +569,7 @@ def _share(ctx: _Ctx, day: date, n: int, rng: random.Random, blocked: Outages) -
     if not sharers or not cams:
         return []
     recipient = rng.choice(ctx.profile.recipients)
-    access = _access(
+    access = access_context(
         cams[0].camera_id, window, f"应{recipient}来函共享视频", legal_basis=f"{STATUTE}第十三条",
         case_number=f"株{ctx.profile.code}共享〔{day.year}〕{day:%m%d}{n:02d}号",
     )  # fmt: skip

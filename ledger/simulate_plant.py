@@ -113,7 +113,7 @@ def _deletion(
     }
 
 
-def _access(
+def access_context(
     camera_id: str,
     window: tuple[datetime, datetime],
     reason: str | None,
@@ -121,7 +121,9 @@ def _access(
     legal_basis: str | None = None,
     case_number: str | None = None,
     authorization_id: str | None = None,
+    application_id: str | None = None,
 ) -> dict[str, Any]:
+    """A ``liuhen.AccessContext`` record of an allowed access."""
     return {
         "camera_id": camera_id,
         "footage_start": window[0],
@@ -130,8 +132,33 @@ def _access(
         "legal_basis": legal_basis,
         "case_number": case_number,
         "authorization_id": authorization_id,
-        "application_id": None,
+        "application_id": application_id,
         "outcome": "ALLOWED",
+    }
+
+
+def _authorization(
+    authorization_id: str,
+    *,
+    grantee: Operator,
+    approver: Operator,
+    case: tuple[str, str],
+    cameras: Sequence[Camera],
+    window: tuple[datetime, datetime],
+    granted: datetime,
+) -> dict[str, Any]:
+    """An ``AccessAuthorized`` the grantee requested: ``case`` is (case number, legal basis)."""
+    return {
+        "authorization_id": authorization_id,
+        "grantee_user_id": grantee.user_id,
+        "requester_user_id": grantee.user_id,
+        "approver_user_id": approver.user_id,
+        "case_number": case[0],
+        "legal_basis": case[1],
+        "camera_ids": [c.camera_id for c in cameras],
+        "footage_start": window[0],
+        "footage_end": window[1],
+        "expires_at": granted + timedelta(hours=48),
     }
 
 
@@ -357,7 +384,7 @@ class _Planter:
 
         def build(times: list[datetime]) -> Built:
             window = _ago(rng, times[0], 1 / 24, 6 / 24, 10)
-            fields = {"access": _access(cam.camera_id, window, None), "mode": "PLAYBACK"}
+            fields = {"access": access_context(cam.camera_id, window, None), "mode": "PLAYBACK"}
             event = ctx.event("FootageViewed", fields, person.actor(), times[0])
             why = f"{_who(person)} played back footage of camera {cam.camera_id} recording no reason"
             return [event], [_plant("R4", "violation", why, event, cam.camera_id)]
@@ -373,7 +400,7 @@ class _Planter:
         def build(times: list[datetime]) -> Built:
             window = _ago(rng, times[0], 0.2, 2, 30)
             reason = rng.choice(ctx.profile.incident_reasons)
-            fields = {"access": _access(cam.camera_id, window, reason), "mode": "PLAYBACK"}
+            fields = {"access": access_context(cam.camera_id, window, reason), "mode": "PLAYBACK"}
             event = ctx.event("FootageViewed", fields, person.actor(), times[0])
             why = (
                 f"{_who(person)} played back footage of camera {cam.camera_id} ({reason}) citing "
@@ -395,22 +422,14 @@ class _Planter:
 
         def build(times: list[datetime]) -> Built:
             window = _ago(rng, times[0], 0.5, 2, 60)
-            fields: dict[str, Any] = {
-                "authorization_id": authorization_id,
-                "grantee_user_id": grantee.user_id,
-                "requester_user_id": grantee.user_id,
-                "approver_user_id": approver.user_id,
-                "case_number": case_number,
-                "legal_basis": legal_basis,
-                "camera_ids": [c.camera_id for c in cams],
-                "footage_start": window[0],
-                "footage_end": window[1],
-                "expires_at": times[0] + timedelta(hours=48),
-            }
+            fields = _authorization(
+                authorization_id, grantee=grantee, approver=approver, case=(case_number, legal_basis),
+                cameras=cams, window=window, granted=times[0],
+            )  # fmt: skip
             events = [ctx.event("AccessAuthorized", fields, approver.actor(), times[0])]
             planted = []
             for cam, at, marked in zip(cams, times[1:], (False, True), strict=True):
-                access = _access(
+                access = access_context(
                     cam.camera_id, window, reason, legal_basis=legal_basis, case_number=case_number,
                     authorization_id=authorization_id,
                 )  # fmt: skip
@@ -445,22 +464,14 @@ class _Planter:
 
         def build(times: list[datetime]) -> Built:
             window = _ago(rng, times[0], 0.5, 2, 60)
-            fields: dict[str, Any] = {
-                "authorization_id": authorization_id,
-                "grantee_user_id": grantee.user_id,
-                "requester_user_id": grantee.user_id,
-                "approver_user_id": approver.user_id,
-                "case_number": case_number,
-                "legal_basis": legal_basis,
-                "camera_ids": [granted.camera_id],
-                "footage_start": window[0],
-                "footage_end": window[1],
-                "expires_at": times[0] + timedelta(hours=48),
-            }
-            events = [ctx.event("AccessAuthorized", fields, approver.actor(), times[0])]
+            authorized = _authorization(
+                authorization_id, grantee=grantee, approver=approver, case=(case_number, legal_basis),
+                cameras=[granted], window=window, granted=times[0],
+            )  # fmt: skip
+            events = [ctx.event("AccessAuthorized", authorized, approver.actor(), times[0])]
             planted = []
             for cam, at in zip((other, granted), times[1:], strict=True):
-                access = _access(
+                access = access_context(
                     cam.camera_id, window, reason, legal_basis=legal_basis, case_number=case_number,
                     authorization_id=authorization_id,
                 )  # fmt: skip
@@ -487,7 +498,7 @@ class _Planter:
 
         def build(times: list[datetime]) -> Built:
             window = _ago(rng, times[0], 0.2, 2, 30)
-            access = _access(
+            access = access_context(
                 cam.camera_id,
                 window,
                 f"应{recipient}来函共享视频",
