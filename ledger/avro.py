@@ -154,28 +154,46 @@ class EnvelopeKey:
     key_id: str
 
 
+def _skip_string(data: bytes, pos: int) -> int:
+    length, pos = _read_long(data, pos)
+    if length < 0:
+        raise BadAvro(f"a string claims {length} bytes")
+    return pos + length
+
+
 def read_envelope_key(body: bytes) -> EnvelopeKey:
     """Read source id, sequence number and key id from the ``liuhen.Envelope`` that starts every body.
 
     A direct reader of the envelope's Avro binary (event_id, schema_version, occurred_at,
     source_system_id, source_seq, actor{kind, user_id, name, unit, role, workstation?, ip?},
     key_id), many times faster than decoding the whole event; the offline verifier uses it on
-    every entry. A test proves it agrees with fastavro for every event type.
+    every entry, so one-byte lengths and numbers (the common case) are read inline. A test proves
+    it agrees with fastavro for every event type.
     """
-    _, pos = _read_bytes(body, 0, "event_id")
-    _, pos = _read_long(body, pos)  # schema_version
-    _, pos = _read_long(body, pos)  # occurred_at
+    end = len(body)
+    pos = _skip_string(body, 0)  # event_id
+    for _ in range(2):  # schema_version, occurred_at
+        if pos < end and body[pos] < 0x80:
+            pos += 1
+        else:
+            _, pos = _read_long(body, pos)
     source, pos = _read_bytes(body, pos, "source_system_id")
     seq, pos = _read_long(body, pos)
-    _, pos = _read_long(body, pos)  # actor.kind
-    for name in ("user_id", "name", "unit", "role"):
-        _, pos = _read_bytes(body, pos, f"actor.{name}")
-    for name in ("workstation", "ip"):
-        branch, pos = _read_long(body, pos)
-        if branch == 1:
-            _, pos = _read_bytes(body, pos, f"actor.{name}")
-        elif branch != 0:
-            raise BadAvro(f"actor.{name} has union branch {branch}")
+    if pos < end and body[pos] < 0x80:  # actor.kind
+        pos += 1
+    else:
+        _, pos = _read_long(body, pos)
+    for _ in range(4):  # actor.user_id, name, unit, role
+        byte = body[pos] if pos < end else 0x80
+        pos = pos + 1 + (byte >> 1) if byte < 0x80 and not byte & 1 else _skip_string(body, pos)
+    for name in ("workstation", "ip"):  # optional strings: union branch 0 (null) or 1 (string)
+        byte = body[pos] if pos < end else -1
+        if byte == 2:  # zig-zag encoding of branch 1
+            pos = _skip_string(body, pos + 1)
+        elif byte == 0:
+            pos += 1
+        else:
+            raise BadAvro(f"actor.{name} has no valid union branch at byte {pos}")
     key_id, _ = _read_bytes(body, pos, "key_id")
     try:
         return EnvelopeKey(source.decode(), seq, key_id.decode())

@@ -59,6 +59,27 @@ def failed_signatures(jobs: Sequence[tuple[int, Ed25519PublicKey, bytes, bytes]]
     return failed
 
 
+_RAW_KEYS: dict[bytes, Ed25519PublicKey] = {}
+
+
+def failed_raw_signatures(jobs: Sequence[tuple[int, bytes, bytes, bytes]]) -> list[int]:
+    """:func:`failed_signatures` with each key as its 32 raw bytes, the form a worker process receives.
+
+    The offline verifier sends large logs' signatures to two worker processes: each has its own
+    interpreter, so neither waits for the reading thread's GIL between two verifications.
+    """
+    failed = []
+    for position, raw, signature, message in jobs:
+        key = _RAW_KEYS.get(raw)
+        if key is None:
+            key = _RAW_KEYS[raw] = Ed25519PublicKey.from_public_bytes(raw)
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            failed.append(position)
+    return failed
+
+
 @dataclass(frozen=True)
 class PublicKey:
     """A named Ed25519 public key."""

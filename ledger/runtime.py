@@ -321,7 +321,7 @@ def live_sources(config: Config) -> tuple[list[LogSource], list[bytes]]:
         ]
         # Verify up to the newest checkpoint: entries after it are still being committed.
         size = checkpoints[-1][0] if checkpoints else 0
-        sources.append(LogSource(origin, partial(records, origin, size), checkpoints))
+        sources.append(LogSource(origin, partial(records, origin, size), checkpoints, size=size))
     return sources, store.rotations()
 
 

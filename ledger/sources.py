@@ -64,6 +64,8 @@ class RingKey:
     verifier: Ed25519PublicKey
     verifier_text: str
     revoked: bool
+    raw: bytes
+    """The 32-byte public key (what verifying worker processes receive)."""
 
 
 class KeyRing:
@@ -77,6 +79,7 @@ class KeyRing:
                 Ed25519PublicKey.from_public_bytes(k.raw),
                 k.verifier_text,
                 False,
+                k.raw,
             )
             for k in registrars
         }
@@ -102,6 +105,7 @@ class KeyRing:
             Ed25519PublicKey.from_public_bytes(public.raw),
             change.public_key,
             change.revoked,
+            public.raw,
         )
         self.changes += 1
 

@@ -129,6 +129,15 @@ def test_attack_is_rejected_with_its_problem_and_location(name: str) -> None:
     assert located(rejected(BUNDLES / name)) == ATTACKS[name]
 
 
+@pytest.mark.parametrize("name", ["byte_flipped", "forged_entry_appended", "entry_spliced"])
+def test_worker_processes_find_what_threads_find(name: str) -> None:
+    """Large bundles verify source signatures in worker processes: same problems, same places."""
+    with pytest.raises(BundleInvalid) as invalid:
+        verify_bundle(BUNDLES / name, TRUST, processes_after=0)
+    assert located(invalid.value.report) == ATTACKS[name]
+    assert verify_bundle(BUNDLES / "golden", TRUST, processes_after=0).logs[0].signatures > 0
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_is_rejected_even_without_witnesses(name: str) -> None:
     report = rejected(BUNDLES / name, Trust(ledger_keys=[LEDGER]))
