@@ -1,11 +1,11 @@
 # The two commands of the README, and the steps they are made of.
 #   make demo   set up, start a real Kafka broker, simulate a day of a city's traffic, ingest, summarise
-#   make test   set up, start the broker, run lint, type checks and the whole test suite
+#   make test   set up, start the broker and PostgreSQL, run lint, type checks and the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup kafka kafka-stop lint clean
+.PHONY: demo test setup kafka kafka-stop postgres postgres-stop lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ kafka: setup
 kafka-stop:
 	PYTHON=$(BIN)/python docker/kafka/broker.sh stop
 
+# PostgreSQL on 127.0.0.1:15432 (installed with apt-get if missing), for the store's PostgreSQL tests.
+postgres:
+	docker/postgres/pg.sh start
+
+postgres-stop:
+	docker/postgres/pg.sh stop
+
 demo: kafka
 	LIUHEN_HOME=var/demo $(BIN)/liuhen demo --fresh
 
@@ -31,8 +38,8 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: kafka lint
+test: kafka postgres lint
 	$(BIN)/pytest
 
-clean: kafka-stop
+clean: kafka-stop postgres-stop
 	rm -rf var .cache/kafka/run-*

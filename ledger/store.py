@@ -2,8 +2,9 @@
 
 The backend is chosen by the library's environment variables (``PERSISTENCE_MODULE``,
 ``SQLITE_DBNAME``, ``POSTGRES_*``); liuhen sets ``ORIGINATOR_ID_TYPE=text`` so streams have
-readable names. Everything lives in the library's one ``stored_events`` table and its
-``tracking`` table:
+readable names. Everything lives in the library's one events table and its tracking table
+(``stored_events`` and ``notification_tracking`` on SQLite; ``liuhen_events`` and ``liuhen_tracking``
+in ``POSTGRES_SCHEMA``, default ``public``, on PostgreSQL):
 
 * ``log:<origin>`` version *i*: entry *i* of the log (:class:`ledger.format.StoredEntry`);
 * ``event:<uuid>`` version 0: the log, index and leaf hash of the entry carrying that event id;
@@ -25,9 +26,9 @@ forward, so a stale writer cannot record old offsets either.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -38,7 +39,8 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
-from eventsourcing.utils import Environment
+from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.utils import Environment, strtobool
 
 from ledger.errors import ConfigurationError, OwnershipLost, StoreError
 from ledger.format import Chain, StoredEntry, leaf_hash
@@ -116,10 +118,16 @@ class LedgerStore:
         settings = {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y", **env}
         environment = Environment("liuhen", settings)
         try:
+            _refuse_unsafe_settings(environment)
             factory = InfrastructureFactory.construct(environment)
-            recorder = factory.process_recorder()
         except (PersistenceError, ValueError, OSError) as exc:
             raise ConfigurationError(f"cannot open the event store: {exc}") from exc
+        try:
+            # Connects (PostgreSQL: waits up to POSTGRES_CONNECT_TIMEOUT) and creates the tables.
+            recorder = factory.process_recorder()
+        except (PersistenceError, ValueError, OSError) as exc:
+            factory.close()  # else a PostgreSQL pool keeps trying to connect in the background
+            raise ConfigurationError(f"cannot open the event store {_describe(settings)}: {exc}") from exc
         return cls(recorder=recorder, env=environment)
 
     def close(self) -> None:
@@ -183,29 +191,43 @@ class LedgerStore:
         return digest
 
     def nodes(self, origin: str, positions: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Many tree nodes at once (the nodes of one proof): one query on SQLite, else one each."""
+        """Many tree nodes at once (the nodes of one proof): one query on SQLite and PostgreSQL."""
         wanted = {p for p in positions if (origin, *p) not in self._upper_nodes}
         found = {p: self._upper_nodes[(origin, *p)] for p in set(positions) - wanted}
-        by_entry = {((index + 1) << height) - 1: (height, index) for height, index in wanted}
+        by_entry: dict[int, list[tuple[int, int]]] = {}  # nodes ending at one entry share its row
+        for height, index in wanted:
+            by_entry.setdefault(((index + 1) << height) - 1, []).append((height, index))
+        for version, state in self._select_versions(log_stream(origin), by_entry) if by_entry else ():
+            stored = StoredEntry.decode(version, state)
+            for height, index in by_entry.pop(version):
+                found[(height, index)] = leaf_hash(stored.entry) if height == 0 else stored.nodes[height - 1]
+        for height, index in (p for shared in by_entry.values() for p in shared):  # beyond the log, or
+            # a backend without a one-query path: one lookup each
+            found[(height, index)] = self.node(origin, height, index)
+        return found
+
+    def _select_versions(self, stream: str, versions: Collection[int]) -> list[tuple[int, bytes]]:
+        """``(version, state)`` of one stream's events at scattered ``versions``, in one query.
+
+        The library's recorders only read a range of versions; a proof needs a scattered handful,
+        so this reads the recorder's own table on the backends liuhen knows (an empty list on others).
+        """
         datastore = getattr(self.recorder, "datastore", None)
         table = getattr(self.recorder, "events_table_name", None)
-        if by_entry and datastore is not None and type(datastore).__name__ == "SQLiteDatastore" and table:
-            marks = ",".join("?" * len(by_entry))
+        if not table:
+            return []
+        if isinstance(datastore, SQLiteDatastore):
+            marks = ",".join("?" * len(versions))
             with datastore.transaction(commit=False) as cursor:
                 cursor.execute(
                     f"SELECT originator_version, state FROM {table} "  # noqa: S608 - table name is the library's
                     f"WHERE originator_id=? AND originator_version IN ({marks})",
-                    [log_stream(origin), *by_entry],
+                    [stream, *versions],
                 )
-                for version, state in cursor.fetchall():
-                    height, index = by_entry.pop(version)
-                    stored = StoredEntry.decode(version, state)
-                    found[(height, index)] = (
-                        leaf_hash(stored.entry) if height == 0 else stored.nodes[height - 1]
-                    )
-        for height, index in by_entry.values():
-            found[(height, index)] = self.node(origin, height, index)
-        return found
+                return [(version, state) for version, state in cursor.fetchall()]
+        if type(datastore).__module__ == "eventsourcing.postgres":
+            return _postgres_versions(datastore, table, stream, versions)
+        return []
 
     def with_nodes(self, origin: str, prove: Callable[[NodeReader], T]) -> T:
         """Run a proof construction with every node it reads fetched in one go.
@@ -243,7 +265,7 @@ class LedgerStore:
     def add_rotation(self, statement: bytes) -> None:
         """Record a ledger key rotation (ingest must be stopped: it signs with the key it started with)."""
         count = len(self.rotations())
-        self.recorder.insert_events([StoredEvent("ledger-keys", count, ROTATION_TOPIC, statement)])
+        self._insert(StoredEvent("ledger-keys", count, ROTATION_TOPIC, statement))
 
     def cosignatures(self, origin: str, size: int) -> list[bytes]:
         """Witness cosignature lines recorded for the checkpoint at ``size``."""
@@ -252,9 +274,18 @@ class LedgerStore:
     def add_cosignature(self, origin: str, size: int, line: bytes) -> None:
         """Record a witness's cosignature line for the checkpoint at ``size``."""
         known = len(self.cosignatures(origin, size))
-        self.recorder.insert_events(
-            [StoredEvent(f"cosigned:{origin}:{size}", known, COSIGNATURE_TOPIC, line)]
-        )
+        self._insert(StoredEvent(f"cosigned:{origin}:{size}", known, COSIGNATURE_TOPIC, line))
+
+    def _insert(self, event: StoredEvent) -> None:
+        try:
+            self.recorder.insert_events([event])
+        except IntegrityError as exc:
+            raise StoreError(
+                f"{event.originator_id} already has an entry {event.originator_version}: "
+                "another process wrote it first"
+            ) from exc
+        except PersistenceError as exc:
+            raise StoreError(f"event store failed to write to {event.originator_id}: {exc}") from exc
 
     def seen(self, event_id: UUID) -> Seen | None:
         """Where ``event_id`` was appended, if it was."""
@@ -293,6 +324,8 @@ class LedgerStore:
             self.recorder.insert_tracking(Tracking(name, position))
         except IntegrityError as exc:
             raise OwnershipLost(name, position) from exc
+        except PersistenceError as exc:
+            raise StoreError(f"event store failed to record {name} = {position}: {exc}") from exc
 
     # -- appending -----------------------------------------------------------------------------
 
@@ -367,6 +400,49 @@ class LedgerStore:
             if last is not None and last >= batch.tracking.notification_id:
                 raise OwnershipLost(batch.origin, expected.size) from exc
         raise StoreError(f"event store refused a batch for {batch.origin}: {exc}") from exc
+
+
+def _refuse_unsafe_settings(environment: Environment) -> None:
+    """Refuse library settings under which a batch and its Kafka offset are not one forward-only write."""
+    if strtobool(environment.get("POSTGRES_ENABLE_DB_FUNCTIONS") or "no"):
+        # eventsourcing 9.5's PostgreSQL insert function skips the tracking record altogether.
+        raise ConfigurationError(
+            "POSTGRES_ENABLE_DB_FUNCTIONS would store batches without their Kafka offsets: unset it"
+        )
+    if not strtobool(environment.get("SINGLE_ROW_TRACKING") or "yes"):
+        raise ConfigurationError(
+            "SINGLE_ROW_TRACKING=no would let a stale writer record an old Kafka offset: unset it"
+        )
+
+
+def _describe(settings: Mapping[str, str]) -> str:
+    """Where a store's settings point, for error messages (never the password)."""
+    if settings.get("PERSISTENCE_MODULE", "").startswith("eventsourcing.postgres"):
+        where = (
+            f"postgresql://{settings.get('POSTGRES_USER', '')}@{settings.get('POSTGRES_HOST', '')}:"
+            f"{settings.get('POSTGRES_PORT') or 5432}/{settings.get('POSTGRES_DBNAME', '')}"
+        )
+        schema = settings.get("POSTGRES_SCHEMA")
+        return f"{where} (schema {schema})" if schema else where
+    return settings.get("SQLITE_DBNAME", settings.get("PERSISTENCE_MODULE", ""))
+
+
+def _postgres_versions(
+    datastore: Any, table: str, stream: str, versions: Collection[int]
+) -> list[tuple[int, bytes]]:
+    """:meth:`LedgerStore._select_versions` on PostgreSQL (psycopg is imported only when it is used)."""
+    from eventsourcing.postgres import PostgresDatastore  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    assert isinstance(datastore, PostgresDatastore)
+    query = sql.SQL(
+        "SELECT originator_version, state FROM {schema}.{table} "
+        "WHERE originator_id = %s AND originator_version = ANY(%s::bigint[])"
+    ).format(schema=sql.Identifier(datastore.schema), table=sql.Identifier(table))
+    # The library's connection translates psycopg's errors into its own PersistenceError tree.
+    with datastore.get_connection() as conn, conn.cursor() as cursor:
+        cursor.execute(query, (stream, list(versions)), prepare=True)
+        return [(row["originator_version"], bytes(row["state"])) for row in cursor.fetchall()]
 
 
 class DuplicateEvents(StoreError):
