@@ -201,9 +201,8 @@ def run_simulation(
         last_note = began
         traffic = simulate(city, seed=seed, start=start, days=days, plant=plant)
         for total, event in enumerate(traffic, start=1):
-            publishers[event.source_id].publish(
-                event.event_type, event.fields, actor=event.actor, occurred_at=event.occurred_at
-            )
+            send = publishers[event.source_id].sign if event.withheld else publishers[event.source_id].publish
+            send(event.event_type, event.fields, actor=event.actor, occurred_at=event.occurred_at)
             counts[event.source_id] = counts.get(event.source_id, 0) + 1
             now = time.monotonic()
             if rate is not None:

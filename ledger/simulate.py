@@ -87,6 +87,8 @@ class SimEvent:
     fields: dict[str, Any]
     actor: dict[str, Any]
     occurred_at: datetime
+    withheld: bool = False
+    """Signed (so it takes a sequence number) but never published: a planted gap (R11)."""
 
 
 def _local(day: date, hours: float) -> datetime:

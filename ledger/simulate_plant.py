@@ -30,6 +30,8 @@ R1     near-miss   metro     an operator's deletion of 1-3-day-old footage, DENI
 R6     near-miss   traffic   an export under the same authorization, watermarked and hashed
 =====  ==========  ========  ==================================================================
 
+The scenes of R8, R9, R11 and R12 are in :mod:`ledger.simulate_plant_ops`.
+
 Each planted violation is one violation row the rules must write, with the same rule, camera,
 actor and time; a near-miss names the event that must not make any row. Cameras whose footage is
 deleted are all different, so the scenarios never explain (or spoil) each other. The planted
@@ -71,7 +73,8 @@ class Planted:
     source_id: str
     occurred_at: datetime
     camera_id: str | None
-    actor_id: str
+    actor_id: str | None
+    """``None`` where the row names no one (a gap in a source's sequence numbers)."""
 
 
 Built = tuple[list["SimEvent"], list[Planted]]
@@ -212,6 +215,8 @@ class _Planter:
 
     def scenes(self) -> list[_Scene]:
         """Every scene, in a fixed order: those deleting footage pick their cameras first."""
+        from ledger.simulate_plant_ops import ops_scenes  # noqa: PLC0415 - it builds on this module
+
         return [
             self.short_policy(), self.young_deletion(), self.held_deletion(), self.format(),
             self.expiry_after_retention(), self.ordered_deletion(), self.released_hold(),
@@ -219,6 +224,7 @@ class _Planter:
             self.exports(), self.undesensitized(), self.self_approval(), self.silent_gap(),
             self.out_of_scope(),
             self.old_gap(),
+            *ops_scenes(self),
         ]  # fmt: skip
 
     # -- violations ---------------------------------------------------------------------------

@@ -23,17 +23,22 @@ R7     share or public release without a desensitization profile            ZZ 1
 R10    camera registered in a prohibited private space                      ZZ 8
 R13    an authorization approved by its own requester                       separation of duties
 =====  ==================================================================  ==================
+
+R8, R9, R11 and R12 (work orders, outages, operating records, duty) are in
+:mod:`projections.rules_ops`, with their configurable thresholds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlite_utils
+
+from projections.rules_ops import OperationsRules, Thresholds
 
 LEGAL_MINIMUM_DAYS = 30
 DAY_US = 86_400 * 1_000_000
@@ -89,12 +94,27 @@ GAP_TOLERANCE_US = 10 * 60 * 1_000_000
 """Default: missing footage shorter than 10 minutes is not reported as a silent deletion (R2)."""
 
 
-class Rules:
+_FROM_RECORD = "\x00from the record"
+TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
+TAMPERING = frozenset({"CameraDirectionChanged", "CameraTamperAlarm"})
+ON_DUTY = VIEWS | SHARES | {"FootageDeleted"}
+Check = Callable[["Position", str, Mapping[str, Any]], None]
+
+
+class Rules(OperationsRules):
     """Runs every rule on each projected event and records violations."""
 
-    def __init__(self, db: sqlite_utils.Database, *, gap_tolerance_us: int = GAP_TOLERANCE_US) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        gap_tolerance_us: int = GAP_TOLERANCE_US,
+        thresholds: Thresholds | None = None,
+    ) -> None:
         self.db = db
         self.gap_tolerance_us = gap_tolerance_us
+        self.thresholds = thresholds or Thresholds()
+        self._rules = self._dispatch()
 
     def violation(
         self,
@@ -107,15 +127,19 @@ class Rules:
         evidence: list[Position],
         camera_id: str | None = None,
         system_id: str | None = None,
+        actor_id: str | None = _FROM_RECORD,
     ) -> None:
-        """Record one violation with the positions of its evidence."""
+        """Record one violation with the positions of its evidence.
+
+        The actor is the event's, unless ``actor_id`` names another (``None``: no one is known).
+        """
         envelope = record["envelope"]
         self.db.table("violations").insert(
             {
                 "rule": rule,
                 "severity": severity,
                 "article": article,
-                "actor_id": envelope["actor"]["user_id"],
+                "actor_id": envelope["actor"]["user_id"] if actor_id == _FROM_RECORD else actor_id,
                 "system_id": system_id or envelope["source_system_id"],
                 "camera_id": camera_id,
                 "occurred_at": _us(envelope["occurred_at"]),
@@ -124,26 +148,35 @@ class Rules:
             }
         )
 
+    def _dispatch(self) -> dict[str, list[Check]]:
+        """Event type -> the rules that judge it, in a fixed order."""
+        table: dict[str, list[Check]] = {}
+
+        def on(types: Iterable[str], check: Check) -> None:
+            for event_type in types:
+                table.setdefault(event_type, []).append(check)
+
+        on(DELETIONS, self._r1_deletion)
+        on(["FootageInventoryReported"], lambda at, _, record: self._r2_silent_gap(at, record))
+        on(["RetentionPolicySet"], lambda at, _, record: self._r3_retention(at, record))
+        on(VIEWS | SHARES, self._r4_trace)
+        on(VIEWS | SHARES, self._r5_scope)
+        on(COPIES, self._r6_watermark)
+        on(SHARES, self._r7_desensitization)
+        on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
+        on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))
+        on(TAMPERING, self._r8_camera_tampering)
+        on(["SystemStopped", "RecordingStopped"], self._r9_stopped)
+        on(["DeviceStatusChanged", "FootageInventoryReported"], self._r9_outage)
+        on(TICKETED, self._r11_records)
+        on(ON_DUTY, self._r12_duty)
+        return table
+
     def check(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """Every rule that can fire on this event."""
-        if event_type in DELETIONS:
-            self._r1_deletion(at, event_type, record)
-        if event_type == "FootageInventoryReported":
-            self._r2_silent_gap(at, record)
-        if event_type == "RetentionPolicySet":
-            self._r3_retention(at, record)
-        if event_type in VIEWS or event_type in SHARES:
-            self._r4_trace(at, event_type, record)
-        if event_type in VIEWS or event_type in SHARES:
-            self._r5_scope(at, event_type, record)
-        if event_type in COPIES:
-            self._r6_watermark(at, event_type, record)
-        if event_type in SHARES:
-            self._r7_desensitization(at, event_type, record)
-        if event_type == "CameraRegistered":
-            self._r10_private_space(at, record)
-        if event_type == "AccessAuthorized":
-            self._r13_self_approval(at, record)
+        for rule in self._rules.get(event_type, ()):
+            rule(at, event_type, record)
+        self._r11_sequence(at, record)
 
     # -- R1 -----------------------------------------------------------------------------------
 

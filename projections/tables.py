@@ -12,9 +12,12 @@ that evidence with its inclusion proof.
   off or video lost, recording or system stopped, until it came back) and ``reported_gaps`` (silent
   gaps already reported, so a daily inventory does not report one twice).
 * ``authorizations``, ``applications``, ``work_orders``, ``roster`` — what permits what.
+* ``source_sequences`` (each source's last sequence number) and ``actor_hours`` (accesses per
+  actor and clock hour) — the state rules R11 and R12 keep.
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
 * ``_position`` — the last notification of the event store applied, written in the same
-  transaction as the rows, so a crash never applies an event twice or skips one.
+  transaction as the rows, so a crash never applies an event twice or skips one; and the version
+  of these tables: read models of another version are dropped and replayed from the ledger.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 import sqlite_utils
 
 POSITION_TABLE = "_position"
+SCHEMA_VERSION = 2
+"""Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
 
 TABLES: dict[str, dict[str, Any]] = {
     "access": {
@@ -160,6 +165,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "idx": int,
             "end_origin": str,
             "end_idx": int,
+            "flagged": int,
         },
         "pk": "id",
         "indexes": [["camera_id", "start"], ["system_id", "start"]],
@@ -237,7 +243,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "idx": int,
         },
         "pk": "work_order_id",
-        "indexes": [],
+        "indexes": [["system_id", "opened_at"]],
     },
     "roster": {
         "columns": {
@@ -251,7 +257,17 @@ TABLES: dict[str, dict[str, Any]] = {
             "idx": int,
         },
         "pk": "id",
-        "indexes": [["user_id", "shift_start"]],
+        "indexes": [["user_id", "shift_start"], ["unit", "shift_start"]],
+    },
+    "source_sequences": {
+        "columns": {"source_id": str, "last_seq": int, "origin": str, "idx": int},
+        "pk": "source_id",
+        "indexes": [],
+    },
+    "actor_hours": {
+        "columns": {"actor_id": str, "hour": int, "accesses": int},
+        "pk": ("actor_id", "hour"),
+        "indexes": [],
     },
     "violations": {
         "columns": {
@@ -273,7 +289,13 @@ TABLES: dict[str, dict[str, Any]] = {
 
 
 def create(db: sqlite_utils.Database) -> None:
-    """Create every table and index that does not exist yet."""
+    """Create every table and index that does not exist yet (all of them, if of another version)."""
+    if db.table(POSITION_TABLE).exists():
+        row = db.execute(
+            f"SELECT notification_id FROM {POSITION_TABLE} WHERE name = 'schema-version'"  # noqa: S608 - constant
+        ).fetchone()
+        if row is None or row[0] != SCHEMA_VERSION:
+            drop(db)
     for name, spec in TABLES.items():
         table = db.table(name)
         if not table.exists():
@@ -283,6 +305,7 @@ def create(db: sqlite_utils.Database) -> None:
     if not db.table(POSITION_TABLE).exists():
         db.table(POSITION_TABLE).create({"name": str, "notification_id": int}, pk="name")
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('ledger', 0)")  # noqa: S608 - constant
+        db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('schema-version', ?)", [SCHEMA_VERSION])  # noqa: S608
 
 
 def drop(db: sqlite_utils.Database) -> None:

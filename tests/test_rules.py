@@ -57,6 +57,9 @@ RULES = {  # rule: (severity, article)
     "R7": ("high", "ZZ 13, 16(1)"),
     "R10": ("critical", "ZZ 8"),
     "R13": ("high", "separation of duties"),
+    "R8": ("high", "ZZ 15(7)"),
+    "R9": ("high", "ZZ 15(6)"),  # an outage too long is ZZ 12(1), medium
+    "R12": ("high", "ZZ 12(3)"),  # bulk access is ZZ 16(3)
 }
 BASIS = "《刑事诉讼法》第一百三十七条"
 FOOTAGE = (NOW - timedelta(days=2), NOW - timedelta(days=2) + timedelta(minutes=10))  # 10 minutes
@@ -635,3 +638,132 @@ def test_r5_access_outside_its_authorization_fires_and_inside_does_not(
     assert "is not one of its cameras" in found[tuple(s.at("camera")[0])]["explanation"]
     assert "outside its window" in found[tuple(s.at("window")[0])]["explanation"]
     assert "granted to p3301, not p3302" in found[tuple(s.at("person")[0])]["explanation"]
+
+
+# -- R8, R9, R11, R12: work orders, outages, operating records, duty ----------------------------------
+
+
+def work_order(s: Scenario, label: str, order_id: str, cameras: list[str], at: datetime) -> None:
+    s.send(
+        label,
+        "WorkOrderOpened",
+        at,
+        ADMIN,
+        work_order_id=order_id,
+        kind="MAINTENANCE",
+        system_id=SYSTEM,
+        camera_ids=cameras,
+        reason="镜头清洁",
+    )
+
+
+def test_r8_camera_moved_or_blocked_without_an_open_work_order_fires(config: Config, tmp_path: Path) -> None:
+    with scenario(config, tmp_path) as s:
+        work_order(s, "wo", "WO-1", [CAM_A], NOW - days(1))
+        alarm = {"work_order_id": None}
+        s.send("covered", "CameraTamperAlarm", NOW, VMS, camera_id=CAM_A, alarm="OCCLUSION", **alarm)
+        moved = {"change": "PTZ_PRESET", "detail": "预置位1改为预置位3"}
+        s.send("moved", "CameraDirectionChanged", NOW, ACTOR, camera_id=CAM_B, work_order_id=None, **moved)
+        s.send("wrong", "CameraDirectionChanged", NOW, ACTOR, camera_id=CAM_C, work_order_id="WO-1", **moved)
+        s.send("lost", "CameraTamperAlarm", NOW, VMS, camera_id=CAM_B, alarm="VIDEO_LOSS", **alarm)
+        s.send("closed", "WorkOrderClosed", NOW + days(1), ADMIN, work_order_id="WO-1", resolution=None)
+        s.send(
+            "after",
+            "CameraTamperAlarm",
+            NOW + days(2),
+            VMS,
+            camera_id=CAM_A,
+            alarm="TAMPER",
+            work_order_id=None,
+        )
+    found = {tuple(v["evidence"][0]): v for v in violations(s.db, rule="R8")}
+    assert set(found) == {tuple(s.at(label)[0]) for label in ("moved", "wrong", "after")}
+    check(found[tuple(s.at("moved")[0])], "R8", CAM_B, "u1024", s.at("moved"))
+    assert "no work order open for it" in found[tuple(s.at("moved")[0])]["explanation"]
+    assert "WO-1 cited, which is not for " + CAM_C in found[tuple(s.at("wrong")[0])]["explanation"]
+    check(found[tuple(s.at("after")[0])], "R8", CAM_A, "vms-storage", s.at("after"), at=NOW + days(2))
+
+
+def test_r9_stops_without_a_ticket_and_long_outages_fire(config: Config, tmp_path: Path) -> None:
+    with scenario(config, tmp_path) as s:
+        s.send("stopped", "RecordingStopped", NOW, ADMIN, camera_id=CAM_A, reason="调试", ticket_id=None)
+        work_order(s, "wo", "WO-2", [], NOW + days(3))  # for the whole system, so for every camera
+        later = NOW + days(3) + timedelta(hours=1)
+        s.send("ticketed", "SystemStopped", later, ADMIN, system_id=SYSTEM, reason="升级", ticket_id="WO-2")
+        off = {"status": "OFF", "ticket_id": None}
+        s.send("long-off", "DeviceStatusChanged", NOW - timedelta(hours=5), VMS, camera_id=CAM_B, **off)
+        s.send("short-off", "DeviceStatusChanged", NOW - timedelta(hours=1), VMS, camera_id=CAM_C, **off)
+        s.send("short-on", "DeviceStatusChanged", NOW, VMS, camera_id=CAM_C, **{**off, "status": "ON"})
+        s.send("long-on", "DeviceStatusChanged", NOW, VMS, camera_id=CAM_B, **{**off, "status": "ON"})
+        s.send("dead", "DeviceStatusChanged", NOW - days(2), VMS, camera_id=CAM_C, **off)
+        inventory = {"earliest_available": NOW - days(30), "latest_available": NOW, "gaps": []}
+        s.send("report", "FootageInventoryReported", NOW, VMS, camera_id=CAM_C, **inventory)
+        s.send("report-2", "FootageInventoryReported", NOW + days(1), VMS, camera_id=CAM_C, **inventory)
+    found = {tuple(v["evidence"][-1]): v for v in violations(s.db, rule="R9")}
+    assert set(found) == {tuple(s.at(label)[0]) for label in ("stopped", "long-on", "report")}
+    check(found[tuple(s.at("stopped")[0])], "R9", CAM_A, "u0007", s.at("stopped"))
+    long_outage = found[tuple(s.at("long-on")[0])]
+    assert (long_outage["severity"], long_outage["actor_id"]) == ("medium", None)
+    assert sorted(long_outage["evidence"]) == s.at("long-off", "long-on")
+    assert "off line for 5.0 hours" in long_outage["explanation"]
+    still_off = found[tuple(s.at("report")[0])]
+    assert "has been off line for 48.0 hours" in still_off["explanation"]  # reported once, not again
+    assert sorted(still_off["evidence"]) == s.at("dead", "report")
+
+
+def test_r11_records_changed_without_a_ticket_and_sequence_gaps_fire(config: Config, tmp_path: Path) -> None:
+    with scenario(config, tmp_path) as s:
+        s.send("cleared", "LogCleared", NOW, ADMIN, system_id=SYSTEM, log_name="操作日志", ticket_id=None)
+        work_order(s, "wo", "WO-3", [], NOW + days(3))
+        upgrade = {"component": "VMS", "from_version": "5.1", "to_version": "5.2", "ticket_id": "WO-3"}
+        s.send("upgraded", "SoftwareChanged", NOW + days(3), ADMIN, system_id=SYSTEM, **upgrade)
+        s.send("ntp", "ClockChanged", NOW, VMS, system_id=SYSTEM, delta_ms=300, ticket_id=None)
+        s.send("clock", "ClockChanged", NOW, ADMIN, system_id=SYSTEM, delta_ms=-3_600_000, ticket_id=None)
+        s.pub.sign(
+            "LogCleared", {"system_id": SYSTEM, "log_name": "告警日志", "ticket_id": None}, actor=ADMIN
+        )
+        s.pub.sign(
+            "LogCleared", {"system_id": SYSTEM, "log_name": "登录日志", "ticket_id": None}, actor=ADMIN
+        )
+        s.send("revealing", "FootageViewed", NOW, ACTOR, access=access(CAM_A, *FOOTAGE), mode="PLAYBACK")
+    found = {tuple(v["evidence"][-1]): v for v in violations(s.db, rule="R11")}
+    assert set(found) == {tuple(s.at(label)[0]) for label in ("cleared", "clock", "revealing")}
+    assert found[tuple(s.at("cleared")[0])]["severity"] == "critical"
+    assert "moved by -3600.0 s" in found[tuple(s.at("clock")[0])]["explanation"]
+    gap = found[tuple(s.at("revealing")[0])]
+    assert (gap["severity"], gap["actor_id"], gap["camera_id"], gap["system_id"]) == (
+        "critical",
+        None,
+        None,
+        SYSTEM,
+    )
+    assert sorted(gap["evidence"]) == s.at("clock", "revealing")
+    assert gap["explanation"].startswith("Events ")
+    assert "(2 events) of zz-metro never reached the ledger" in gap["explanation"]
+
+
+def test_r12_access_off_duty_or_in_bulk_fires(config: Config, tmp_path: Path) -> None:
+    unit = "株洲轨道交通"
+    on_duty = {**ACTOR, "user_id": "u2001", "name": "周敏", "unit": unit}
+    off_duty = {**ACTOR, "user_id": "u2002", "name": "吴刚", "unit": unit}
+    unrostered = {**ACTOR, "user_id": "u3001", "name": "郑洁", "unit": "天元分局"}
+    shift = {"unit": unit, "post": "监控值班", "shift_start": NOW - days(0.5), "shift_end": NOW + days(0.5)}
+    view = {"access": access(CAM_A, *FOOTAGE), "mode": "PLAYBACK"}
+    with scenario(config, tmp_path) as s:
+        s.send("shift", "DutyShiftAssigned", NOW - days(1), ADMIN, user_id="u2001", **shift)
+        s.send("on", "FootageViewed", NOW, on_duty, **view)
+        s.send("off", "FootageViewed", NOW, off_duty, **view)
+        s.send("unrostered", "FootageViewed", NOW, unrostered, **view)
+        s.send("before", "FootageViewed", NOW - days(1), off_duty, **view)  # no roster of the unit then
+        for n in range(1, 151):
+            s.send(f"bulk-{n}", "FootageViewed", NOW + timedelta(seconds=10 * n), on_duty, **view)
+    found = violations(s.db, rule="R12")
+    assert len(found) == 2
+    off = s.citing("R12", "off")
+    check(off, "R12", CAM_A, "u2002", s.at("off"))
+    assert "not on duty" in off["explanation"]
+    bulk = next(v for v in found if v is not off and v["id"] != off["id"])
+    assert bulk["actor_id"] == "u2001"
+    assert bulk["occurred_at"] == micros(NOW + timedelta(seconds=1490))  # the hour's 150th access
+    assert sorted(bulk["evidence"]) == s.at("on", *(f"bulk-{n}" for n in range(1, 150)))
+    assert "made 150 accesses within one hour" in bulk["explanation"]
