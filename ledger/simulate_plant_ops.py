@@ -29,11 +29,28 @@ from typing import TYPE_CHECKING
 from ledger.simulate_plant import Built, Planted, _plant, _Scene, _who, _whole, access_context
 
 if TYPE_CHECKING:
+    import random
+
+    from ledger.simulate import _Ctx
+    from ledger.simulate_city import Camera
     from ledger.simulate_plant import _Planter
 
 BULK_CLIPS = 160
 BULK_ROW = 150
 """The clip at which the technician's hour reaches the rules' default bulk minimum."""
+
+
+def _unworked(p: _Planter, ctx: _Ctx, rng: random.Random) -> Camera:
+    """A camera no other scene uses and no work order of the day covers (it would explain the scene)."""
+    from ledger.simulate import _work_orders  # noqa: PLC0415 - that module imports this one
+
+    worked = {camera_id for order in _work_orders(ctx, p.day) for camera_id in order.camera_ids}
+    pool = [c for c in ctx.cams if c.camera_id not in p.deleting | worked]
+    if not pool:
+        raise ValueError(f"system {ctx.system.system_id} has too few cameras to plant violations")
+    cam = rng.choice(pool)
+    p.deleting.add(cam.camera_id)
+    return cam
 
 
 def ops_scenes(planter: _Planter) -> list[_Scene]:
@@ -56,7 +73,7 @@ def direction_change(p: _Planter) -> _Scene:
     """R8: a technician turns a camera to another PTZ preset with no work order."""
     ctx = p.traffic
     rng = p.rng(ctx, "direction-change")
-    (cam,), person = p.deleted(ctx, rng), p.person(ctx, rng, "maintenance")
+    cam, person = _unworked(p, ctx, rng), p.person(ctx, rng, "maintenance")
 
     def build(times: list[datetime]) -> Built:
         fields = {"camera_id": cam.camera_id, "change": "PTZ_PRESET", "detail": "预置位1改为预置位3",
@@ -96,7 +113,7 @@ def recording_stopped(p: _Planter) -> _Scene:
     """R9: a supervisor stops a camera's recording with no ticket, and restarts it later."""
     ctx = p.metro
     rng = p.rng(ctx, "recording-stopped")
-    (cam,), person = p.deleted(ctx, rng), p.person(ctx, rng, "supervisor")
+    cam, person = _unworked(p, ctx, rng), p.person(ctx, rng, "supervisor")
 
     def build(times: list[datetime]) -> Built:
         stopped = {"camera_id": cam.camera_id, "reason": "临时调试", "ticket_id": None}

@@ -8,7 +8,9 @@ rule   violation                                                           artic
 =====  ==================================================================  ==================
 R1     footage deleted, overwritten, expired or formatted while younger    ZZ 12(5), 15(3)
        than its retention period (never less than 30 days) or under a
-       legal hold, without a deletion order covering it
+       legal hold, without a deletion order covering it; an order, hold
+       or release issued before a deletion but logged after it makes the
+       deletion judged again, so the verdict follows the events' times
 R2     footage missing inside the retention window per the recorder's     ZZ 15(3)
        inventory, with no logged deletion or outage to explain it (a
        silent deletion); gaps shorter than ``gap_tolerance`` are ignored
@@ -50,6 +52,30 @@ VIEWS = frozenset({"FootageViewed", "FootageCopied", "FootageExported", "Footage
 COPIES = frozenset({"FootageExported", "FootageCopied", "FootageDownloaded"})
 SHARES = frozenset({"FootageShared", "FootageReleased"})
 INVESTIGATOR_ROLES = frozenset({"investigator", "police"})
+
+
+VERBS = {"FootageExpired": "expired", "FootageOverwritten": "overwritten", "DiskFormatted": "formatted"}
+_DELETIONS = (
+    "SELECT origin, idx, event_type, camera_id, occurred_at, footage_start, footage_end, "
+    "deletion_order_id, outcome, actor_id, source_system_id FROM access"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """One camera's footage deleted (or attempted) by one ledger entry, as the access index holds it."""
+
+    origin: str
+    idx: int
+    event_type: str
+    camera_id: str
+    occurred_at: int
+    footage_start: int | None
+    footage_end: int | None
+    order_id: str | None
+    outcome: str
+    actor_id: str
+    system_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +183,7 @@ class Rules(OperationsRules):
                 table.setdefault(event_type, []).append(check)
 
         on(DELETIONS, self._r1_deletion)
+        on(["DeletionOrdered", "LegalHoldPlaced", "LegalHoldReleased"], self._r1_late_evidence)
         on(["FootageInventoryReported"], lambda at, _, record: self._r2_silent_gap(at, record))
         on(["RetentionPolicySet"], lambda at, _, record: self._r3_retention(at, record))
         on(VIEWS | SHARES, self._r4_trace)
@@ -200,86 +227,118 @@ class Rules(OperationsRules):
         return LEGAL_MINIMUM_DAYS, None
 
     def _r1_deletion(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        envelope = record["envelope"]
-        when = _us(envelope["occurred_at"])
-        assert when is not None
-        if event_type == "DiskFormatted":
-            cameras = list(record["camera_ids"])
-            context: Mapping[str, Any] = record
-        else:
-            context = record["deletion"]
-            cameras = [context["camera_id"]]
-        if context["outcome"] != "ALLOWED":
-            return  # an attempt that did not delete anything
-        windowed = context.get("footage_start") is not None
-        start = _us(context.get("footage_start")) or 0
-        end = _us(context.get("footage_end")) or when  # a format destroys everything up to now
-        order_id = context.get("deletion_order_id")
-        for camera_id in cameras:
-            days, policy = self.retention(camera_id, when)
-            threshold = max(days, LEGAL_MINIMUM_DAYS)
-            young = end > when - threshold * DAY_US
-            hold = self.db.execute(
-                "SELECT hold_id, origin, idx FROM holds WHERE camera_id = ? AND footage_start < ? "
-                "AND footage_end > ? AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
-                [camera_id, end, start, when, when],
+        """Judge each camera's deletion the projector recorded for this entry."""
+        for row in self.db.execute(f"{_DELETIONS} WHERE origin = ? AND idx = ?", [at.origin, at.idx]):
+            self._judge_r1(Deletion(*row))
+
+    def _r1_late_evidence(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """An order, hold or release issued before deletions but logged after them: judge them again."""
+        when = _us(record["envelope"]["occurred_at"])
+        if event_type == "DeletionOrdered":
+            where = "WHERE camera_id = ? AND deletion_order_id = ? AND occurred_at >= ?"
+            args: list[Any] = [record["camera_id"], record["order_id"], when]
+        elif event_type == "LegalHoldPlaced":
+            where = (
+                "WHERE camera_id = ? AND occurred_at >= ? AND COALESCE(footage_start, 0) < ? "
+                "AND COALESCE(footage_end, occurred_at) > ?"
+            )
+            args = [record["camera_id"], when, _us(record["footage_end"]), _us(record["footage_start"])]
+        else:  # LegalHoldReleased
+            where = "WHERE camera_id IN (SELECT camera_id FROM holds WHERE hold_id = ?) AND occurred_at >= ?"
+            args = [record["hold_id"], when]
+        deletions = self.db.execute(
+            f"{_DELETIONS} {where} AND action IN ('delete', 'overwrite', 'expire', 'format') "
+            "AND outcome = 'ALLOWED' ORDER BY id",
+            args,
+        ).fetchall()
+        for row in deletions:
+            self._judge_r1(Deletion(*row))
+
+    def _judge_r1(self, d: Deletion) -> None:
+        """Write the R1 verdict on one camera's deletion, replacing an earlier one that differs."""
+        verdict = self._r1_verdict(d) if d.outcome == "ALLOWED" else None
+        earlier = self.db.execute(
+            "SELECT id, explanation, evidence FROM violations "
+            "WHERE subject_origin = ? AND subject_idx = ? AND rule = 'R1' AND camera_id = ?",
+            [d.origin, d.idx, d.camera_id],
+        ).fetchall()
+        if verdict is not None and [(e, v) for _, e, v in earlier] == [
+            (verdict["explanation"], verdict["evidence"])
+        ]:
+            return
+        for row in earlier:
+            self.db.execute("DELETE FROM violations WHERE id = ?", [row[0]])
+        if verdict is not None:
+            self.db.table("violations").insert(verdict)
+
+    def _r1_verdict(self, d: Deletion) -> dict[str, Any] | None:
+        """The R1 violation row of one camera's deletion, or ``None`` if it was lawful."""
+        when, camera_id, order_id = d.occurred_at, d.camera_id, d.order_id
+        windowed = d.footage_start is not None
+        start = d.footage_start or 0
+        end = d.footage_end or when  # a format destroys everything up to now
+        days, policy = self.retention(camera_id, when)
+        threshold = max(days, LEGAL_MINIMUM_DAYS)
+        young = end > when - threshold * DAY_US
+        hold = self.db.execute(
+            "SELECT hold_id, origin, idx FROM holds WHERE camera_id = ? AND footage_start < ? "
+            "AND footage_end > ? AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
+            [camera_id, end, start, when, when],
+        ).fetchone()
+        if not young and hold is None:
+            return None
+        order = cited = None
+        if order_id:
+            # A windowed deletion needs an order covering its window; a format (no window) an
+            # order for the camera.
+            order = self.db.execute(
+                "SELECT origin, idx FROM deletion_orders WHERE order_id = ? AND camera_id = ? "
+                "AND ordered_at <= ? AND (? = 0 OR (footage_start <= ? AND footage_end >= ?))",
+                [order_id, camera_id, when, int(windowed), start, end],
             ).fetchone()
-            if not young and hold is None:
-                continue
-            order = None
-            if order_id:
-                # A windowed deletion needs an order covering its window; a format (no window) an
-                # order for the camera.
-                order = self.db.execute(
-                    "SELECT origin, idx FROM deletion_orders WHERE order_id = ? AND camera_id = ? "
-                    "AND ordered_at <= ? AND (? = 0 OR (footage_start <= ? AND footage_end >= ?))",
-                    [order_id, camera_id, when, int(windowed), start, end],
-                ).fetchone()
             if order is not None:
-                continue
-            cited = None
-            if order_id and order is None:
-                cited = self.db.execute(
-                    "SELECT origin, idx FROM deletion_orders WHERE order_id = ? "
-                    "ORDER BY camera_id = ? DESC LIMIT 1",
-                    [order_id, camera_id],
-                ).fetchone()
-            evidence = (
-                [at]
-                + ([policy] if policy and young else [])
-                + ([Position(hold[1], hold[2])] if hold else [])
-                + ([Position(cited[0], cited[1])] if cited else [])
+                return None
+            cited = self.db.execute(
+                "SELECT origin, idx FROM deletion_orders WHERE order_id = ? "
+                "ORDER BY camera_id = ? DESC LIMIT 1",
+                [order_id, camera_id],
+            ).fetchone()
+        evidence = (
+            [Position(d.origin, d.idx)]
+            + ([policy] if policy and young else [])
+            + ([Position(hold[1], hold[2])] if hold else [])
+            + ([Position(cited[0], cited[1])] if cited else [])
+        )
+        why = []
+        if young:
+            age = (when - end) / DAY_US
+            why.append(
+                f"the footage was {max(age, 0):.1f} days old, inside its {threshold}-day retention period"
+                + (f" (the system's own policy said {days})" if days < LEGAL_MINIMUM_DAYS else "")
             )
-            why = []
-            if young:
-                age = (when - end) / DAY_US
-                why.append(
-                    f"the footage was {max(age, 0):.1f} days old, inside its {threshold}-day retention period"
-                    + (f" (the system's own policy said {days})" if days < LEGAL_MINIMUM_DAYS else "")
-                )
-            if hold:
-                why.append(f"it was under legal hold {hold[0]}")
-            missing = (
-                f"deletion order {order_id} does not cover it" if order_id else "no deletion order was cited"
-            )
-            verb = {
-                "FootageExpired": "expired",
-                "FootageOverwritten": "overwritten",
-                "DiskFormatted": "formatted",
-            }
-            self.violation(
-                rule="R1",
-                severity="critical",
-                article="ZZ 12(5), 15(3)",
-                record=record,
-                camera_id=camera_id,
-                explanation=(
-                    f"Footage of camera {camera_id} was {verb.get(event_type, 'deleted')} although "
-                    f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days, and never "
-                    "deleted inside its retention period or under a legal hold (ZZ 12(5), 15(3))."
-                ),
-                evidence=evidence,
-            )
+        if hold:
+            why.append(f"it was under legal hold {hold[0]}")
+        missing = "no deletion order was cited"
+        if order_id:
+            missing = f"deletion order {order_id} does not cover it"
+        verb = VERBS.get(d.event_type, "deleted")
+        return {
+            "rule": "R1",
+            "severity": "critical",
+            "article": "ZZ 12(5), 15(3)",
+            "actor_id": d.actor_id,
+            "system_id": d.system_id,
+            "camera_id": camera_id,
+            "occurred_at": when,
+            "explanation": (
+                f"Footage of camera {camera_id} was {verb} although "
+                f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days, and never "
+                "deleted inside its retention period or under a legal hold (ZZ 12(5), 15(3))."
+            ),
+            "evidence": json.dumps([[p.origin, p.idx] for p in evidence]),
+            "subject_origin": d.origin,
+            "subject_idx": d.idx,
+        }
 
     # -- R2 -----------------------------------------------------------------------------------
 

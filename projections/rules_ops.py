@@ -22,9 +22,9 @@ R12    in any hour, more views, copies, exports or shares than               ZZ 
        30 days and at least ``bulk_minimum``
 =====  ==================================================================  ==================
 
-A *ticket* is a work order (``WorkOrderOpened``) of the system, for the camera (or for no camera
-in particular), open at the time. A ticket id the ledger does not hold, or one that was closed,
-is named in the explanation.
+A *ticket* is a work order (``WorkOrderOpened``) of the system open at the time: for the camera,
+or for the whole system (no cameras named); a system-wide event needs a system-wide work order.
+A ticket id the ledger does not hold, or one that was closed, is named in the explanation.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class OperationsRules:
         ).fetchall()
         for order_id, order_system, cameras, _, _, origin, idx in rows:
             covered = json.loads(cameras or "[]")
-            if order_system == system_id and (camera_id is None or not covered or camera_id in covered):
+            # A work order for the whole system covers each camera; one for cameras covers only them.
+            if order_system == system_id and (not covered or camera_id in covered):
                 return Position(origin, idx), ""
             if order_id == cited:
                 return None, f"work order {cited} cited, which is not for {camera_id or system_id}"

@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 POSITION_TABLE = "_position"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
 
 TABLES: dict[str, dict[str, Any]] = {
@@ -281,9 +281,16 @@ TABLES: dict[str, dict[str, Any]] = {
             "occurred_at": int,
             "explanation": str,
             "evidence": str,
+            "subject_origin": str,
+            "subject_idx": int,
         },
         "pk": "id",
-        "indexes": [["rule", "occurred_at"], ["occurred_at"], ["actor_id"]],
+        "indexes": [
+            ["rule", "occurred_at"],
+            ["occurred_at"],
+            ["actor_id"],
+            ["subject_origin", "subject_idx"],
+        ],
     },
 }
 
