@@ -201,9 +201,10 @@ def run_simulation(
         last_note = began
         traffic = simulate(city, seed=seed, start=start, days=days, plant=plant)
         for total, event in enumerate(traffic, start=1):
-            send = publishers[event.source_id].sign if event.withheld else publishers[event.source_id].publish
+            publisher = publishers[event.source_id]
+            send = publisher.sign if event.withheld else publisher.publish  # withheld: numbered, never sent
             send(event.event_type, event.fields, actor=event.actor, occurred_at=event.occurred_at)
-            counts[event.source_id] = counts.get(event.source_id, 0) + 1
+            counts[event.source_id] = counts.get(event.source_id, 0) + (not event.withheld)
             now = time.monotonic()
             if rate is not None:
                 ahead = total / rate - (now - began)
