@@ -339,17 +339,14 @@ class OperationsRules:
 
         user_id = record["envelope"]["actor"]["user_id"]
         hour = when // HOUR_US
-        self.db.execute(
-            "INSERT INTO actor_hours (actor_id, hour, accesses) VALUES (?, ?, 1) "
-            "ON CONFLICT (actor_id, hour) DO UPDATE SET accesses = accesses + 1",
-            [user_id, hour],
-        )
         t = self.thresholds
-        recent = self.db.execute(
-            "SELECT COALESCE(SUM(accesses), 0) FROM actor_hours "
-            "WHERE actor_id = ? AND hour >= ? AND hour <= ?",
-            [user_id, hour - 1, hour],
-        ).fetchone()[0]
+        (recent,) = self.db.execute(  # this clock hour's count and the last one's, in one statement
+            "INSERT INTO actor_hours (actor_id, hour, accesses, previous) VALUES (?, ?, 1, "
+            "COALESCE((SELECT accesses FROM actor_hours WHERE actor_id = ? AND hour = ?), 0)) "
+            "ON CONFLICT (actor_id, hour) DO UPDATE SET accesses = accesses + 1 "
+            "RETURNING accesses + previous",
+            [user_id, hour, user_id, hour - 1],
+        ).fetchone()
         if recent < t.bulk_minimum:
             return  # neither this clock hour nor the one before it can hold the minimum
         rows = self.db.execute(

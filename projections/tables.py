@@ -13,7 +13,7 @@ that evidence with its inclusion proof.
   gaps already reported, so a daily inventory does not report one twice).
 * ``authorizations``, ``applications``, ``work_orders``, ``roster`` — what permits what.
 * ``source_sequences`` (each source's last sequence number) and ``actor_hours`` (accesses per
-  actor and clock hour) — the state rules R11 and R12 keep.
+  actor and clock hour, and in the hour before) — the state rules R11 and R12 keep.
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
 * ``_position`` — the last notification of the event store applied, written in the same
   transaction as the rows, so a crash never applies an event twice or skips one; and the version
@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 POSITION_TABLE = "_position"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
 
 TABLES: dict[str, dict[str, Any]] = {
@@ -265,7 +265,7 @@ TABLES: dict[str, dict[str, Any]] = {
         "indexes": [],
     },
     "actor_hours": {
-        "columns": {"actor_id": str, "hour": int, "accesses": int},
+        "columns": {"actor_id": str, "hour": int, "accesses": int, "previous": int},
         "pk": ("actor_id", "hour"),
         "indexes": [],
     },
