@@ -40,7 +40,9 @@ from typing import Any
 
 import sqlite_utils
 
-from projections.rules_ops import OperationsRules, Thresholds
+from projections.rules_ops import OperationsRules, Position, Thresholds
+
+__all__ = ["GAP_TOLERANCE_US", "LEGAL_MINIMUM_DAYS", "PROHIBITED", "Position", "Rules", "Thresholds"]
 
 LEGAL_MINIMUM_DAYS = 30
 DAY_US = 86_400 * 1_000_000
@@ -78,14 +80,6 @@ class Deletion:
     system_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """A ledger position: log origin and entry index."""
-
-    origin: str
-    idx: int
-
-
 CHINA = timezone(timedelta(hours=8))
 
 
@@ -120,7 +114,6 @@ GAP_TOLERANCE_US = 10 * 60 * 1_000_000
 """Default: missing footage shorter than 10 minutes is not reported as a silent deletion (R2)."""
 
 
-_FROM_RECORD = "\x00from the record"
 TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
 TAMPERING = frozenset({"CameraDirectionChanged", "CameraTamperAlarm"})
 ON_DUTY = VIEWS | SHARES | {"FootageDeleted"}
@@ -141,38 +134,6 @@ class Rules(OperationsRules):
         self.gap_tolerance_us = gap_tolerance_us
         self.thresholds = thresholds or Thresholds()
         self._rules = self._dispatch()
-
-    def violation(
-        self,
-        *,
-        rule: str,
-        severity: str,
-        article: str,
-        record: Mapping[str, Any],
-        explanation: str,
-        evidence: list[Position],
-        camera_id: str | None = None,
-        system_id: str | None = None,
-        actor_id: str | None = _FROM_RECORD,
-    ) -> None:
-        """Record one violation with the positions of its evidence.
-
-        The actor is the event's, unless ``actor_id`` names another (``None``: no one is known).
-        """
-        envelope = record["envelope"]
-        self.db.table("violations").insert(
-            {
-                "rule": rule,
-                "severity": severity,
-                "article": article,
-                "actor_id": envelope["actor"]["user_id"] if actor_id == _FROM_RECORD else actor_id,
-                "system_id": system_id or envelope["source_system_id"],
-                "camera_id": camera_id,
-                "occurred_at": _us(envelope["occurred_at"]),
-                "explanation": explanation,
-                "evidence": json.dumps([[p.origin, p.idx] for p in evidence]),
-            }
-        )
 
     def _dispatch(self) -> dict[str, list[Check]]:
         """Event type -> the rules that judge it, in a fixed order."""

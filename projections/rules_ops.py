@@ -39,8 +39,6 @@ from ledger.sources import LEDGER_SOURCE, REGISTRAR_SOURCE
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from projections.rules import Position
-
 HOUR_US = 3_600 * 1_000_000
 DAY_US = 24 * HOUR_US
 TAMPER_ALARMS = frozenset({"OCCLUSION", "TAMPER"})
@@ -63,6 +61,17 @@ class Thresholds:
     """R12: how far back the actor's usual pace is measured."""
 
 
+_FROM_RECORD = "\x00from the record"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A ledger position: log origin and entry index."""
+
+    origin: str
+    idx: int
+
+
 def _us(value: Any) -> int:
     return int(value.timestamp()) * 1_000_000 + int(value.microsecond)
 
@@ -73,22 +82,70 @@ class OperationsRules:
     db: sqlite_utils.Database
     thresholds: Thresholds
 
-    if TYPE_CHECKING:
+    def violation(
+        self,
+        *,
+        rule: str,
+        severity: str,
+        article: str,
+        record: Mapping[str, Any],
+        explanation: str,
+        evidence: list[Position],
+        camera_id: str | None = None,
+        system_id: str | None = None,
+        actor_id: str | None = _FROM_RECORD,
+    ) -> None:
+        """Record one violation with the positions of its evidence.
 
-        def violation(
-            self,
-            *,
-            rule: str,
-            severity: str,
-            article: str,
-            record: Mapping[str, Any],
-            explanation: str,
-            evidence: list[Position],
-            camera_id: str | None = None,
-            system_id: str | None = None,
-            actor_id: str | None = ...,
-        ) -> None:
-            """See :meth:`projections.rules.Rules.violation`."""
+        The actor is the event's, unless ``actor_id`` names another (``None``: no one is known).
+        """
+        envelope = record["envelope"]
+        self.db.table("violations").insert(
+            {
+                "rule": rule,
+                "severity": severity,
+                "article": article,
+                "actor_id": envelope["actor"]["user_id"] if actor_id == _FROM_RECORD else actor_id,
+                "system_id": system_id or envelope["source_system_id"],
+                "camera_id": camera_id,
+                "occurred_at": _us(envelope["occurred_at"]),
+                "explanation": explanation,
+                "evidence": json.dumps([[p.origin, p.idx] for p in evidence]),
+            }
+        )
+
+    def _unticketed(
+        self,
+        at: Position,
+        record: Mapping[str, Any],
+        *,
+        rule: str,
+        severity: str,
+        article: str,
+        what: str,
+        law: str,
+        system_id: str,
+        camera_id: str | None,
+        cited: str | None,
+    ) -> None:
+        """A violation of ``rule`` unless a work order for the system (or camera) was open then.
+
+        The explanation says ``what`` happened, what ticket is missing, and what the ``law`` says.
+        """
+        when = _us(record["envelope"]["occurred_at"])
+        ticket, missing = self._ticket(system_id, camera_id, cited, when, when)
+        if ticket is not None:
+            return
+        self.violation(
+            rule=rule,
+            severity=severity,
+            article=article,
+            record=record,
+            system_id=system_id,
+            camera_id=camera_id,
+            explanation=f"{what} with {missing}: {law} ({article}).",
+            evidence=[at],
+        )
 
     # -- tickets ---------------------------------------------------------------------------------
 
@@ -103,8 +160,6 @@ class OperationsRules:
 
         Returns its position, or ``None`` and what is wrong, for the explanation.
         """
-        from projections.rules import Position  # noqa: PLC0415 - rules imports this module
-
         rows = self.db.execute(
             "SELECT work_order_id, system_id, camera_ids, opened_at, closed_at, origin, idx FROM work_orders "
             "WHERE (work_order_id = ? OR system_id = ?) AND opened_at <= ? "
@@ -137,52 +192,43 @@ class OperationsRules:
             what = f"Camera {camera_id} raised a {record['alarm'].lower()} alarm"
         else:
             what = f"Camera {camera_id}'s {record['change'].lower().replace('_', ' ')} was changed"
-        when = _us(record["envelope"]["occurred_at"])
-        system_id = self._system_of(camera_id, record)
-        ticket, missing = self._ticket(system_id, camera_id, record.get("work_order_id"), when, when)
-        if ticket is not None:
-            return
-        self.violation(
+        self._unticketed(
+            at,
+            record,
             rule="R8",
             severity="high",
             article="ZZ 15(7)",
-            record=record,
-            system_id=system_id,
+            what=what,
+            law="no one may block a camera or change its direction outside maintenance under a work order",
+            system_id=self._system_of(camera_id, record),
             camera_id=camera_id,
-            explanation=f"{what} with {missing}: no one may block a camera or change its direction "
-            "outside maintenance under a work order (ZZ 15(7)).",
-            evidence=[at],
+            cited=record.get("work_order_id"),
         )
 
     # -- R9 ---------------------------------------------------------------------------------------
 
     def _r9_stopped(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        when = _us(record["envelope"]["occurred_at"])
         camera_id = record.get("camera_id")
         if event_type == "SystemStopped":
             system_id, what = record["system_id"], f"System {record['system_id']} was stopped"
         else:
             system_id = self._system_of(str(camera_id), record)
             what = f"Recording of camera {camera_id} was stopped"
-        ticket, missing = self._ticket(system_id, camera_id, record.get("ticket_id"), when, when)
-        if ticket is not None:
-            return
-        self.violation(
+        self._unticketed(
+            at,
+            record,
             rule="R9",
             severity="high",
             article="ZZ 15(6)",
-            record=record,
+            what=what,
+            law="a system may not be interrupted or stopped without cause",
             system_id=system_id,
             camera_id=camera_id,
-            explanation=f"{what} with {missing}: a system may not be interrupted or stopped without "
-            "cause (ZZ 15(6)).",
-            evidence=[at],
+            cited=record.get("ticket_id"),
         )
 
     def _r9_outage(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """A camera's device outage: judged when it ends, or at an inventory report while it lasts."""
-        from projections.rules import Position  # noqa: PLC0415 - rules imports this module
-
         ended = event_type == "DeviceStatusChanged"
         if ended and record["status"] != "ON":
             return
@@ -231,8 +277,6 @@ class OperationsRules:
 
     def _r11_sequence(self, at: Position, record: Mapping[str, Any]) -> None:
         """Every event of a source: its sequence number follows the last one, or events are missing."""
-        from projections.rules import Position  # noqa: PLC0415 - rules imports this module
-
         envelope = record["envelope"]
         source, seq = envelope["source_system_id"], envelope["source_seq"]
         if source in UNSIGNED_SOURCES:
@@ -286,19 +330,17 @@ class OperationsRules:
                 return
             what = f"System {system_id}'s clock was moved by {record['delta_ms'] / 1000:+.1f} s"
             severity = "high"
-        when = _us(record["envelope"]["occurred_at"])
-        ticket, missing = self._ticket(system_id, None, record.get("ticket_id"), when, when)
-        if ticket is not None:
-            return
-        self.violation(
+        self._unticketed(
+            at,
+            record,
             rule="R11",
             severity=severity,
             article="ZZ 15(2)",
-            record=record,
+            what=what,
+            law="programs and operating records may not be deleted or modified",
             system_id=system_id,
-            explanation=f"{what} with {missing}: programs and operating records may not be deleted or "
-            "modified (ZZ 15(2)).",
-            evidence=[at],
+            camera_id=None,
+            cited=record.get("ticket_id"),
         )
 
     # -- R12 --------------------------------------------------------------------------------------
@@ -335,7 +377,6 @@ class OperationsRules:
             self._r12_bulk(at, event_type, record, when)
 
     def _r12_bulk(self, at: Position, event_type: str, record: Mapping[str, Any], when: int) -> None:
-        from projections.rules import Position  # noqa: PLC0415 - rules imports this module
 
         user_id = record["envelope"]["actor"]["user_id"]
         hour = when // HOUR_US
