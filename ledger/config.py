@@ -13,6 +13,8 @@ variable                       default                     meaning
 ``LIUHEN_MAX_EVENT_BYTES``     ``65536``                   larger messages are rejected as ``oversized``
 ``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
 ``LIUHEN_VERIFY_THREADS``      ``2``                       threads verifying source signatures
+``LIUHEN_SESSION_TIMEOUT_MS``  (client default, 45000)     silence after which the group moves a member's
+                                                           partitions to the other ingest processes
 ``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files
 ``LIUHEN_PROJECTIONS_DB``      ``$LIUHEN_HOME/views.db``   SQLite file of the read models (queries)
 ``PERSISTENCE_MODULE``         ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
@@ -77,6 +79,7 @@ class Config:
             max_event_bytes=_int(env, "LIUHEN_MAX_EVENT_BYTES", 64 * 1024),
             batch_size=_int(env, "LIUHEN_BATCH_SIZE", 1000),
             verify_threads=_int(env, "LIUHEN_VERIFY_THREADS", 2),
+            session_timeout_ms=_int(env, "LIUHEN_SESSION_TIMEOUT_MS", 0) or None,
         )
         passphrase = env.get("LIUHEN_KEY_PASSPHRASE")
         return cls(

@@ -16,7 +16,7 @@ root and turns it into a message and a non-zero exit. Library errors (Kafka, SQL
     │   ├── InvalidField
     │   └── Oversized
     ├── StoreError                the event store refused or failed a write
-    │   └── OwnershipLost         another writer appended to this log: this process must stop writing it
+    │   └── OwnershipLost         another writer claimed or appended to this log: stop writing it
     ├── VerificationError         a ledger does not verify
     │   └── ChainBroken           the hash chain breaks at an index (expected and actual hashes)
     └── ProjectionError           a read model cannot be built or queried
@@ -107,12 +107,20 @@ class StoreError(LedgerError):
 
 
 class OwnershipLost(StoreError):
-    """Another writer appended to this log first: this process no longer owns it."""
+    """Another writer claimed or appended to this log first: this process no longer owns it.
 
-    def __init__(self, log: str, index: int) -> None:
-        super().__init__(f"log {log!r} already has an entry at index {index}: another writer owns it")
+    ``holder`` names the writer whose claim or batch took the log's ownership fence, when known.
+    """
+
+    def __init__(self, log: str, index: int, *, holder: str = "") -> None:
+        if holder:
+            detail = f"log {log!r} was taken over by {holder} (this writer was at index {index})"
+        else:
+            detail = f"log {log!r} already has an entry at index {index}: another writer owns it"
+        super().__init__(detail)
         self.log = log
         self.index = index
+        self.holder = holder
 
 
 class VerificationError(LedgerError):

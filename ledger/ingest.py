@@ -17,13 +17,46 @@ For each partition's batch of a poll:
 A crash anywhere loses and duplicates nothing: on (re)assignment a partition restarts from the
 offset stored with the ledger, not from Kafka's committed offset, and rejection entries not yet
 published are published again (at-least-once; each carries its ledger position as its key).
+
+**Ownership.** Several ingest processes share the partitions through one consumer group; a
+partition's log is written only by the process Kafka assigned it to, never by one it moved on
+from (a process that was paused, partitioned away or slow to notice a rebalance):
+
+* when Kafka assigns a partition, the partition is paused and its log **claimed** in the store
+  (:meth:`ledger.store.LedgerStore.claim`: the next slot of the log's ownership fence, naming this
+  process and its group generation); only after the claim is stored are the log's head, Kafka
+  offset and key ring read, so nobody can move them behind this writer's back;
+* the claim is then **confirmed with Kafka** by committing the log's offset synchronously: the
+  group coordinator accepts a commit only from a member of the current generation, so a claim
+  made by a process the group has already rebalanced away from is abandoned before it appends
+  anything (its stored claim only fences others until the rightful owner claims again);
+* every batch takes the next fence slot in its own transaction: once another process has
+  claimed the log, every batch of the displaced writer fails whole with :class:`OwnershipLost`,
+  whether or not the new owner has appended yet. The displaced writer drops the partition's
+  prepared batches and asks Kafka (a synchronous commit again) whether the partition is still
+  its own: if the group has moved on, it leaves the log alone; if not, it claims it again;
+* the store's unique ``(stream, version)`` constraint on entries and event ids, and its
+  forward-only tracking record, remain the last line: no two writers can ever fork a log or store
+  an event twice, whatever Kafka believes.
+
+**Outages.** If the event store is unavailable, batches (and claims) are retried with exponential
+backoff (up to 30 s; on PostgreSQL the library first retries each statement ten times itself), no
+Kafka offset is committed beyond what is durable in the ledger, and consumption resumes where the
+ledger stands once the store answers again. If the broker is unreachable, polling backs off (up to
+10 s) until it answers. Both backends let one transaction write at a time (SQLite's write lock;
+the library's table lock on PostgreSQL): a process frozen *inside* a write transaction stalls
+every writer until it wakes or dies. On PostgreSQL, ``POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT``
+lets the server end such a session (the frozen batch then fails when it wakes); run several
+ingest processes against one SQLite file only with that stall in mind.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -41,7 +74,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from ledger.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
@@ -80,6 +113,9 @@ class IngestSettings:
     batch_size: int = 1000
     verify_threads: int = 2
     recent_ids: int = 200_000
+    session_timeout_ms: int | None = None
+    """How long the group waits for a silent member before giving its partitions to others
+    (None: the Kafka client's default, 45 s)."""
 
     def origin(self, partition: int) -> str:
         """The origin string naming one partition's log."""
@@ -186,7 +222,12 @@ class Prepared:
 
 
 class LogWriter:
-    """Appends one partition's messages to its log. Owns the log while its partition is assigned."""
+    """Appends one partition's messages to its log. Owns the log while its partition is assigned.
+
+    Constructing one **claims** the log for ``owner`` (see :mod:`ledger.store`, "Ownership
+    fence") and then reads its state; each batch takes the next fence slot, so once another
+    writer claims the log, :meth:`write` raises :class:`OwnershipLost` and stores nothing.
+    """
 
     def __init__(
         self,
@@ -198,6 +239,7 @@ class LogWriter:
         ledger_key: SigningKey,
         registrars: Sequence[PublicKey],
         pool: ThreadPoolExecutor,
+        owner: str,
     ) -> None:
         self.settings = settings
         self.partition = partition
@@ -207,6 +249,9 @@ class LogWriter:
         self.registry = registry
         self.ledger_key = ledger_key
         self.pool = pool
+        self.owner = owner
+        self.slot = store.claim(self.origin, owner)
+        """The last fence slot this writer took (its claim, then its batches)."""
         self.chain = store.head(self.origin)
         self.tree = CompactRange.from_nodes(self.chain.size, partial(store.node, self.origin))
         self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
@@ -216,14 +261,15 @@ class LogWriter:
         self.epoch = 0
         """Bumped when a batch had to be classified again: batches prepared before are stale."""
         self.rejection_count = store.rejection_count(self.origin)
+        self.stored_offset = store.tracked_offset(self.tracking_name)
+        """The last Kafka offset in the log (None: none yet)."""
         self.outbox_behind = False
         self.recent: OrderedDict[uuid.UUID, bytes] = OrderedDict()
         self._rejection_type = registry.event_type("EventRejected")
 
     def next_offset(self) -> int | None:
         """The first Kafka offset not yet in the log (None: start from the beginning)."""
-        last = self.store.tracked_offset(self.tracking_name)
-        return None if last is None else last + 1
+        return None if self.stored_offset is None else self.stored_offset + 1
 
     # classification ---------------------------------------------------------------------------
 
@@ -406,6 +452,9 @@ class LogWriter:
                 continue
             break
         ring = prepared.ring
+        self.slot += 1
+        if batch.tracking is not None:
+            self.stored_offset = batch.tracking.notification_id
         self.chain = chain
         self.tree = tree
         self.keyring = ring
@@ -455,6 +504,8 @@ class LogWriter:
             rejections_before=self.rejection_count,
             checkpoint=self.sign_checkpoint(chain, tree) if entries else None,
             tracking=Tracking(self.tracking_name, items[-1].message.offset) if items else None,
+            fence=self.slot + 1,
+            owner=self.owner,
         )
         return result, batch, chain, tree
 
@@ -505,8 +556,11 @@ class Ingestor:
         self.consumer = consumer
         self.producer = producer
         self.writers: dict[int, LogWriter] = {}
+        self.pending: dict[int, TopicPartition] = {}
+        """Partitions assigned by Kafka whose logs are not claimed yet (paused until they are)."""
         self.stats = IngestStats()
         self.stopping = threading.Event()
+        self._poll_backoff = 0.5
         self.pool = ThreadPoolExecutor(
             max_workers=max(1, settings.verify_threads), thread_name_prefix="verify"
         )
@@ -514,32 +568,108 @@ class Ingestor:
     # partition ownership ----------------------------------------------------------------------
 
     def _assign(self, partitions: Sequence[TopicPartition]) -> None:
+        """Kafka assigned ``partitions`` (inside ``poll``): pause them until their logs are claimed."""
+        mine = [tp for tp in partitions if tp.topic == self.settings.topic]
+        for tp in mine:
+            self.pending[tp.partition] = tp
+        if mine:
+            self.consumer.pause(*mine)
+
+    def _revoke(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
-            if tp.topic != self.settings.topic:
-                continue
-            writer = LogWriter(
-                settings=self.settings,
-                partition=tp.partition,
-                store=self.store,
-                registry=self.registry,
-                ledger_key=self.ledger_key,
-                registrars=self.registrars,
-                pool=self.pool,
+            self.pending.pop(tp.partition, None)
+            writer = self.writers.pop(tp.partition, None)
+            if writer is not None:
+                log.info("released %s at entry %d", writer.origin, writer.chain.size)
+
+    def _owner(self) -> str:
+        """Who this process is in its group, as recorded in the claims and batches it stores."""
+        group = self.consumer.group_metadata()
+        return (
+            f"{socket.gethostname()}:{os.getpid()} group {group.group_id} "
+            f"generation {group.generation_id} member {group.member_id}"
+        )
+
+    def _claim_pending(self, backoff: float) -> float:
+        """Claim the logs of the partitions assigned since, confirm with Kafka, and start reading them.
+
+        Returns the backoff to use after the next failure: doubled when the store or the broker
+        did not answer (after waiting this long), reset once the partitions are claimed.
+        """
+        if not self.pending:
+            return backoff
+        claimed: dict[TopicPartition, LogWriter] = {}
+        try:
+            owner = self._owner()
+            for tp in self.pending.values():
+                claimed[tp] = LogWriter(
+                    settings=self.settings,
+                    partition=tp.partition,
+                    store=self.store,
+                    registry=self.registry,
+                    ledger_key=self.ledger_key,
+                    registrars=self.registrars,
+                    pool=self.pool,
+                    owner=owner,
+                )
+            offsets = {tp: writer.next_offset() for tp, writer in claimed.items()}
+        except StoreError as exc:
+            log.warning("event store unavailable (%s); claiming the logs again in %.1f s", exc, backoff)
+            self.stopping.wait(backoff)
+            return min(backoff * 2, 30.0)
+        try:
+            # The coordinator takes a commit only from a member of the group's current generation:
+            # if the group has been rebalanced since these partitions were assigned, the claims
+            # are abandoned here, before anything is appended under them.
+            self.consumer.commit(
+                {tp: OffsetAndMetadata(offset or 0, "", -1) for tp, offset in offsets.items()},
+                timeout_ms=10_000,
             )
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            log.warning(
+                "Kafka moved %s to another member meanwhile (%s); leaving them to it",
+                ", ".join(w.origin for w in claimed.values()),
+                exc,
+            )
+            for tp in claimed:
+                self.pending.pop(tp.partition, None)
+            return backoff
+        except KafkaError as exc:
+            log.warning("cannot confirm the claims with Kafka (%s); claiming again in %.1f s", exc, backoff)
+            self.stopping.wait(backoff)
+            return min(backoff * 2, 30.0)
+        for tp, writer in claimed.items():
+            del self.pending[tp.partition]
             self.writers[tp.partition] = writer
             writer.outbox_behind = True  # checked, and caught up, with the partition's first batch
-            offset = writer.next_offset()
+            offset = offsets[tp]
             if offset is None:
                 self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, offset)
-            log.info("assigned %s at entry %d, offset %s", writer.origin, writer.chain.size, offset or 0)
+            self.consumer.resume(tp)
+            log.info("claimed %s at entry %d, offset %s", writer.origin, writer.chain.size, offset or 0)
+        return 0.5
 
-    def _revoke(self, partitions: Sequence[TopicPartition]) -> None:
-        for tp in partitions:
-            writer = self.writers.pop(tp.partition, None)
-            if writer is not None:
-                log.info("released %s at entry %d", writer.origin, writer.chain.size)
+    def _release(self, writer: LogWriter) -> None:
+        """Stop writing a log another writer claimed; claim it again if Kafka still assigns it here."""
+        if self.writers.get(writer.partition) is not writer:
+            return
+        del self.writers[writer.partition]
+        tp = TopicPartition(self.settings.topic, writer.partition)
+        self.consumer.pause(tp)  # until claimed again, or revoked by the coming rebalance
+        try:
+            # Ask Kafka before claiming back: a process the group has moved on from (it was frozen,
+            # say) learns it here, and leaves the log to its new owner untouched.
+            self.consumer.commit(
+                {tp: OffsetAndMetadata(writer.next_offset() or 0, "", -1)}, timeout_ms=10_000
+            )
+        except (CommitFailedError, RebalanceInProgressError) as exc:
+            log.warning("Kafka moved %s to another member (%s); leaving it to it", writer.origin, exc)
+            return
+        except KafkaError as exc:  # cannot tell: the claim is confirmed (or refused) after it is made
+            log.warning("cannot ask Kafka who owns %s (%s); claiming it again", writer.origin, exc)
+        self.pending[writer.partition] = tp
 
     # rejected topic (an outbox: the ledger's rejection entries are the source of truth) ----------
 
@@ -565,6 +695,8 @@ class Ingestor:
             writer.outbox_behind = False
         except KafkaError as exc:
             log.warning("rejected topic unreachable (%s); will publish the rejections later", exc)
+        except StoreError as exc:  # the batch is durable: only the outbox waits for the store
+            log.warning("event store unavailable (%s); will publish the rejections later", exc)
 
     def _send_rejection(
         self, writer: LogWriter, stored: StoredEntry, reason: str, detail: str, original: bytes
@@ -630,9 +762,12 @@ class Ingestor:
         # Only now, with the batch durable, tell Kafka too. The ledger's own tracked offset is what
         # a restart resumes from; Kafka's committed offset serves lag tools, so it need not wait.
         tp = TopicPartition(self.settings.topic, writer.partition)
-        self.consumer.commit_async(
-            {tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)}, callback=_commit_failed
-        )
+        try:
+            self.consumer.commit_async(
+                {tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)}, callback=_commit_failed
+            )
+        except KafkaError as exc:
+            _commit_failed(tp, exc)
 
     def run(
         self,
@@ -644,15 +779,14 @@ class Ingestor:
         listener = _Listener(self)
         self.consumer.subscribe([self.settings.topic], listener=listener)
         last_input = time.monotonic()
-        backoff = 0.5
+        backoff = claim_backoff = 0.5
         ready: list[Prepared] = []  # classified, signatures being verified, not yet appended
         fetched: Mapping[TopicPartition, Sequence[Any]] = {}
         try:
             while not self.stopping.is_set():
+                claim_backoff = self._claim_pending(claim_backoff)
                 if not fetched and len(ready) < 2:
-                    fetched = self.consumer.poll(
-                        timeout_ms=0 if ready else 500, max_records=self.settings.batch_size
-                    )
+                    fetched = self._poll(timeout_ms=0 if ready else 500)
                 # Classify what was fetched and start verifying it: the pool works on it while
                 # this thread appends the batches prepared in earlier rounds.
                 fresh = self._prepare(fetched) if fetched else []
@@ -663,10 +797,8 @@ class Ingestor:
                     fetched = {}
                 if ready:
                     outcome = self._append_ready(ready, backoff)
-                    if outcome == "reloaded":
-                        ready = []
-                        continue
-                    backoff = 0.5 if outcome == "appended" else min(backoff * 2, 30.0)
+                    if outcome != "reloaded":
+                        backoff = 0.5 if outcome == "appended" else min(backoff * 2, 30.0)
                     if outcome == "appended" and on_progress is not None:
                         on_progress(self.stats)
                 ready += fresh
@@ -681,6 +813,24 @@ class Ingestor:
             self.close()
         return self.stats
 
+    def _poll(self, *, timeout_ms: int) -> Mapping[TopicPartition, Sequence[Any]]:
+        """The next records, or none while the broker is unreachable (polled again after a backoff).
+
+        kafka-python raises from ``poll`` when it cannot reach the broker to find the group's
+        coordinator; the broker coming back is just the next successful poll.
+        """
+        try:
+            fetched: Mapping[TopicPartition, Sequence[Any]] = self.consumer.poll(
+                timeout_ms=timeout_ms, max_records=self.settings.batch_size
+            )
+        except KafkaError as exc:
+            log.warning("Kafka unreachable (%s); polling again in %.1f s", exc, self._poll_backoff)
+            self.stopping.wait(self._poll_backoff)
+            self._poll_backoff = min(self._poll_backoff * 2, 10.0)
+            return {}
+        self._poll_backoff = 0.5
+        return fetched
+
     def _append_ready(
         self, ready: list[Prepared], backoff: float
     ) -> Literal["appended", "retry", "reloaded"]:
@@ -690,9 +840,9 @@ class Ingestor:
                 self._handle(ready[0])
                 ready.pop(0)
         except OwnershipLost as exc:
-            log.warning("%s; reloading the log's state from the store", exc)
-            self._reload()
-            ready.clear()
+            lost = ready.pop(0).writer
+            log.warning("%s; dropping its prepared batches", exc)
+            self._release(lost)  # its other prepared batches are skipped: their writer is gone
             return "reloaded"
         except StoreError as exc:
             log.warning("event store unavailable (%s); retrying in %.1f s", exc, backoff)
@@ -700,11 +850,6 @@ class Ingestor:
             return "retry"
         self.stats.last_batch_at = time.monotonic()
         return "appended"
-
-    def _reload(self) -> None:
-        partitions = [tp for tp in self.consumer.assignment() if tp.topic == self.settings.topic]
-        self._revoke(partitions)
-        self._assign(partitions)
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave the loop."""

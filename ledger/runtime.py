@@ -29,6 +29,8 @@ from ledger.store import LedgerStore, kafka_tracking
 from ledger.verify import LogSource
 
 CST = timezone(timedelta(hours=8), "+08:00")
+_RECONNECT_BACKOFF_MAX_MS = 5000
+"""Ingest retries a broker that went away at least this often (the client's default is 30 s)."""
 
 
 def ensure_key(config: Config, name: str) -> tuple[SigningKey, bool]:
@@ -70,16 +72,25 @@ def build_ingestor(config: Config, *, batch_size: int | None) -> Ingestor:
         settings = replace(settings, batch_size=batch_size)
     ledger_key, _ = ensure_key(config, "ledger")
     ensure_audit_topics(config)
+    session = settings.session_timeout_ms
+    timeouts: dict[str, int] = {}
+    if session is not None:  # heartbeats at a third of it, as Kafka recommends
+        timeouts = {"session_timeout_ms": session, "heartbeat_interval_ms": session // 3}
     consumer = consumer_for(
         settings.bootstrap,
         group_id=settings.group,
         max_poll_records=settings.batch_size,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
+        reconnect_backoff_max_ms=_RECONNECT_BACKOFF_MAX_MS,
+        **timeouts,
     )
     try:
         producer = KafkaProducer(
-            bootstrap_servers=settings.bootstrap, acks="all", bootstrap_timeout_ms=10_000
+            bootstrap_servers=settings.bootstrap,
+            acks="all",
+            bootstrap_timeout_ms=10_000,
+            reconnect_backoff_max_ms=_RECONNECT_BACKOFF_MAX_MS,
         )
     except KafkaError as exc:
         consumer.close()

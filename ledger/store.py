@@ -12,6 +12,7 @@ in ``POSTGRES_SCHEMA``, default ``public``, on PostgreSQL):
 * ``rejections:<origin>`` version *n*: the index of the *n*-th rejection entry of that log;
 * ``checkpoints:<origin>`` version *size*: the ledger-signed checkpoint (C2SP note) at that size;
 * ``cosigned:<origin>:<size>`` version *n*: the *n*-th witness cosignature of that checkpoint;
+* ``owner:<origin>`` version *n*: the log's *n*-th write slot (its fence, see below);
 * ``logs`` version *n*: the origin of the *n*-th log ever opened;
 * ``ledger-keys`` version *n*: the *n*-th ledger key rotation (:mod:`ledger.keyhistory`).
 
@@ -21,19 +22,32 @@ Each batch is one ``insert_events`` call, so one transaction, together with a tr
 writer's entry at an existing index, a second entry for an event id, or a second registration of a
 log each make the whole batch fail. Its single-row tracking refuses an offset that does not move
 forward, so a stale writer cannot record old offsets either.
+
+**Ownership fence.** The same constraint also decides *who* may write a log. Its ``owner:<origin>``
+stream is a sequence of slots: a writer takes over a log by **claiming** it (inserting the next
+slot, naming itself), and each of its batches takes the slot after its claim or its previous
+batch, in the batch's own transaction. A claim by another writer takes that slot first, so every
+later batch of the writer it displaced fails whole with :class:`OwnershipLost`, whether or not the
+new owner has appended anything yet. A writer reads the log's head, offset and key ring only
+after its claim is stored, so what it reads cannot change behind its back. Which writer *should*
+own a log is Kafka's decision (:mod:`ledger.ingest` confirms each claim against the consumer
+group's generation); the fence makes sure a writer Kafka has moved on from can no longer write.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
+    InternalError,
     PersistenceError,
     ProcessRecorder,
     StoredEvent,
@@ -55,9 +69,13 @@ REJECTION_TOPIC = "liuhen.rejection/1"
 CHECKPOINT_TOPIC = "liuhen.checkpoint/1"
 COSIGNATURE_TOPIC = "liuhen.cosignature/1"
 ROTATION_TOPIC = "liuhen.key-rotation/1"
+OWNER_TOPIC = "liuhen.owner/1"
 LOGS_STREAM = "logs"
 _PAGE = 1000
+_CLAIM_ATTEMPTS = 20
+_CREATE_ATTEMPTS = 5
 T = TypeVar("T")
+P = ParamSpec("P")
 _CACHED_HEIGHT = 8
 _CACHED_NODES = 250_000
 
@@ -75,6 +93,24 @@ def seen_stream(event_id: UUID) -> str:
 def kafka_tracking(topic: str, partition: int) -> str:
     """Tracking name under which a partition's last stored Kafka offset is kept."""
     return f"kafka:{topic}:{partition}"
+
+
+def owner_stream(origin: str) -> str:
+    """Stream name of a log's ownership fence (claims and the batches of each claimant)."""
+    return f"owner:{origin}"
+
+
+def _reads(method: Callable[P, T]) -> Callable[P, T]:
+    """Translate the library's errors on a read into :class:`StoreError` (e.g. the server is down)."""
+
+    @functools.wraps(method)
+    def translated(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except PersistenceError as exc:
+            raise StoreError(f"event store failed to read ({method.__name__}): {exc}") from exc
+
+    return translated
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +138,11 @@ class Batch:
     checkpoint: bytes | None = None
     """The ledger-signed checkpoint of the log after this batch."""
     tracking: Tracking | None = None
+    fence: int | None = None
+    """The ``owner:<origin>`` slot this batch takes: the one after its writer's claim or previous
+    batch. None for writers outside ingest (tools and tests that own the store outright)."""
+    owner: str = ""
+    """Who writes the batch (recorded in its fence slot)."""
 
 
 class LedgerStore:
@@ -124,7 +165,7 @@ class LedgerStore:
             raise ConfigurationError(f"cannot open the event store: {exc}") from exc
         try:
             # Connects (PostgreSQL: waits up to POSTGRES_CONNECT_TIMEOUT) and creates the tables.
-            recorder = factory.process_recorder()
+            recorder = _process_recorder(factory)
         except (PersistenceError, ValueError, OSError) as exc:
             factory.close()  # else a PostgreSQL pool keeps trying to connect in the background
             raise ConfigurationError(f"cannot open the event store {_describe(settings)}: {exc}") from exc
@@ -138,6 +179,7 @@ class LedgerStore:
 
     # -- reading -------------------------------------------------------------------------------
 
+    @_reads
     def head(self, origin: str) -> Chain:
         """The chain state after a log's last entry (the empty chain for a new log)."""
         last = self.recorder.select_events(log_stream(origin), desc=True, limit=1)
@@ -162,6 +204,7 @@ class LedgerStore:
                 yield StoredEntry.decode(row.originator_version, row.state)
             after = rows[-1].originator_version
 
+    @_reads
     def entry(self, origin: str, index: int) -> StoredEntry | None:
         """One entry, or None past the end."""
         rows = self.recorder.select_events(
@@ -169,6 +212,7 @@ class LedgerStore:
         )
         return StoredEntry.decode(index, rows[0].state) if rows else None
 
+    @_reads
     def node(self, origin: str, height: int, index: int) -> bytes:
         """Hash of the perfect Merkle subtree over leaves ``[index * 2**height, (index + 1) * 2**height)``.
 
@@ -287,6 +331,7 @@ class LedgerStore:
         except PersistenceError as exc:
             raise StoreError(f"event store failed to write to {event.originator_id}: {exc}") from exc
 
+    @_reads
     def seen(self, event_id: UUID) -> Seen | None:
         """Where ``event_id`` was appended, if it was."""
         rows = self.recorder.select_events(seen_stream(event_id), limit=1)
@@ -295,28 +340,59 @@ class LedgerStore:
         data = json.loads(rows[0].state)
         return Seen(data["log"], data["index"], bytes.fromhex(data["leaf"]))
 
+    @_reads
     def key_changes(self, origin: str) -> list[KeyChange]:
         """Every source-key change applied in a log, in order."""
         rows = self.recorder.select_events(f"keys:{origin}")
         return [KeyChange.decode(row.state) for row in rows]
 
+    @_reads
     def rejections(self, origin: str, *, after: int | None = None) -> list[tuple[int, int]]:
         """``(ordinal, entry index)`` of a log's rejection entries, those after ordinal ``after`` only."""
         rows = self.recorder.select_events(f"rejections:{origin}", gt=after)
         return [(row.originator_version, int(row.state)) for row in rows]
 
+    @_reads
     def rejection_count(self, origin: str) -> int:
         """How many rejection entries a log holds."""
         last = self.recorder.select_events(f"rejections:{origin}", desc=True, limit=1)
         return last[0].originator_version + 1 if last else 0
 
+    @_reads
     def origins(self) -> list[str]:
         """Every log ever opened, in the order they were opened."""
         return [row.state.decode() for row in self.recorder.select_events(LOGS_STREAM)]
 
+    @_reads
     def tracked_offset(self, name: str) -> int | None:
         """The last position recorded under a tracking name."""
         return self.recorder.max_tracking_id(name)
+
+    @_reads
+    def owner(self, origin: str) -> tuple[int, str]:
+        """The log's last fence slot (-1 if never claimed) and the writer that took it."""
+        rows = self.recorder.select_events(owner_stream(origin), desc=True, limit=1)
+        if not rows:
+            return -1, ""
+        return rows[0].originator_version, json.loads(rows[0].state)["owner"]
+
+    def claim(self, origin: str, owner: str) -> int:
+        """Make ``owner`` the only writer of a log; return the slot of its claim.
+
+        Its first batch must take the next slot (:attr:`Batch.fence`). Every batch of an earlier
+        claimant that has not been stored yet will fail with :class:`OwnershipLost`.
+        """
+        for _ in range(_CLAIM_ATTEMPTS):
+            slot = self.owner(origin)[0] + 1
+            claim = json.dumps({"owner": owner, "claim": True}).encode()
+            try:
+                self.recorder.insert_events([StoredEvent(owner_stream(origin), slot, OWNER_TOPIC, claim)])
+            except IntegrityError:
+                continue  # another writer's batch or claim took the slot first: read again
+            except PersistenceError as exc:
+                raise StoreError(f"event store failed to record a claim of {origin}: {exc}") from exc
+            return slot
+        raise StoreError(f"{origin}: the ownership fence moved {_CLAIM_ATTEMPTS} times during a claim")
 
     def record_position(self, name: str, position: int) -> None:
         """Record a position on its own (e.g. how far the rejected-topic outbox has published)."""
@@ -333,8 +409,8 @@ class LedgerStore:
         """Append a batch in one transaction, or raise and append nothing.
 
         ``expected`` is the caller's idea of the log's chain state before the batch. Raises
-        :class:`OwnershipLost` when another writer moved the log (or its tracked offset) first,
-        and :class:`DuplicateEvents` naming the event ids that are already in the ledger.
+        :class:`OwnershipLost` when another writer claimed or moved the log (or its tracked offset)
+        first, and :class:`DuplicateEvents` naming the event ids that are already in the ledger.
         """
         stored = [
             StoredEvent(log_stream(batch.origin), e.index, ENTRY_TOPIC, e.encode()) for e in batch.entries
@@ -369,9 +445,14 @@ class LedgerStore:
             stored.append(
                 StoredEvent(f"checkpoints:{batch.origin}", size, CHECKPOINT_TOPIC, batch.checkpoint)
             )
-        if expected.size == 0 and batch.entries:
-            stored.append(self._log_opened(batch.origin))
+        if batch.fence is not None:
+            slot = {"owner": batch.owner, "size": expected.size + len(batch.entries)}
+            stored.append(
+                StoredEvent(owner_stream(batch.origin), batch.fence, OWNER_TOPIC, json.dumps(slot).encode())
+            )
         try:
+            if expected.size == 0 and batch.entries:
+                stored.append(self._log_opened(batch.origin))
             self.recorder.insert_events(stored, tracking=batch.tracking)
         except IntegrityError as exc:
             self._explain_conflict(batch, expected, exc)
@@ -383,6 +464,10 @@ class LedgerStore:
         return StoredEvent(LOGS_STREAM, count, LOG_TOPIC, origin.encode())
 
     def _explain_conflict(self, batch: Batch, expected: Chain, exc: IntegrityError) -> None:
+        if batch.fence is not None:
+            slot, holder = self.owner(batch.origin)
+            if slot >= batch.fence:
+                raise OwnershipLost(batch.origin, expected.size, holder=holder) from exc
         head = self.head(batch.origin)
         if head.size != expected.size or head.head != expected.head:
             raise OwnershipLost(batch.origin, expected.size) from exc
@@ -400,6 +485,25 @@ class LedgerStore:
             if last is not None and last >= batch.tracking.notification_id:
                 raise OwnershipLost(batch.origin, expected.size) from exc
         raise StoreError(f"event store refused a batch for {batch.origin}: {exc}") from exc
+
+
+def _process_recorder(factory: InfrastructureFactory[Any]) -> ProcessRecorder:
+    """The factory's process recorder, its tables created if need be.
+
+    Processes opening the store at the same moment (two ingests started together, an ingest
+    restarted while a tool reads the ledger) race in the library's table creation: both insert
+    its first tracking row (:class:`IntegrityError` for the loser), or both replace its PostgreSQL
+    function ("tuple concurrently updated", :class:`InternalError`). The other process did the
+    work, so the next attempt finds it done.
+    """
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            return factory.process_recorder()
+        except (IntegrityError, InternalError):
+            if attempt == _CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _refuse_unsafe_settings(environment: Environment) -> None:

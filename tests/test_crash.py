@@ -34,6 +34,7 @@ def start_ingest(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: dict[str, str], config: Config) -> None:
     env = {**env, "LIUHEN_BATCH_SIZE": "50"}  # many small transactions: kills land between and inside them
+    env["LIUHEN_SESSION_TIMEOUT_MS"] = "6000"  # the group gives up on a killed process after 6 s, not 45
     registered_source(config)
     total = 8000
     published: list[object] = []
