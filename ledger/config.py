@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ledger.errors import ConfigurationError
-from ledger.ingest import IngestSettings
+from ledger.logwriter import IngestSettings
 
 _LIBRARY_PREFIXES = ("PERSISTENCE_MODULE", "SQLITE_", "POSTGRES_", "ORIGINATOR_ID_TYPE", "CREATE_TABLE")
 

@@ -28,7 +28,7 @@ from ledger.avro import FINGERPRINT_HEADER, SignedEvent
 from ledger.config import Config
 from ledger.errors import OwnershipLost, StoreError
 from ledger.format import Chain, StoredEntry, verify_chain
-from ledger.ingest import LogWriter, Message
+from ledger.logwriter import LogWriter, Message
 from ledger.runtime import ensure_key, open_store
 from ledger.sources import REGISTRAR_SOURCE
 from ledger.store import Batch, LedgerStore, kafka_tracking, owner_stream
