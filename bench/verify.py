@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -139,6 +140,7 @@ def raw_rate(wires: list[bytes], source: SigningKey, threads: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=3, help="raw/verify pairs, run back to back")
     args = parser.parse_args()
     ledger = SigningKey("ledger", Ed25519PrivateKey.from_private_bytes(bytes(32)))
     source = SigningKey("zz-metro", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
@@ -151,16 +153,22 @@ def main() -> None:
         began = time.perf_counter()
         verify_bundle(bundle, trust, check_signatures=False)
         structure = args.entries / (time.perf_counter() - began)
-        raw = raw_rate(wires, source, 2)
-        began = time.perf_counter()
-        report = verify_bundle(bundle, trust)
-        full = args.entries / (time.perf_counter() - began)
-        assert report.logs[0].signatures == args.entries - 1
-    print(f"verify chain + Merkle + checkpoints   {structure:>10,.0f} entries/s")
-    print(f"raw Ed25519 verify, 2 threads         {raw:>10,.0f} /s")
-    print(
-        f"verify with every source signature    {full:>10,.0f} entries/s  ({full / raw:.0%} of raw 2-thread)"
-    )
+        print(f"verify chain + Merkle + checkpoints   {structure:>10,.0f} entries/s")
+        # The machine is shared: each ratio compares a verification with the raw rate measured
+        # just before it, and the median ratio of the rounds is the figure.
+        ratios = []
+        for n in range(1, args.rounds + 1):
+            raw = raw_rate(wires, source, 2)
+            began = time.perf_counter()
+            report = verify_bundle(bundle, trust)
+            full = args.entries / (time.perf_counter() - began)
+            assert report.logs[0].signatures == args.entries - 1
+            ratios.append(full / raw)
+            print(
+                f"round {n}: raw Ed25519 verify, 2 threads {raw:>8,.0f} /s; verify with every source "
+                f"signature {full:>8,.0f} entries/s ({full / raw:.0%})"
+            )
+    print(f"verify with every source signature: median {statistics.median(ratios):.0%} of raw 2-thread")
 
 
 if __name__ == "__main__":
