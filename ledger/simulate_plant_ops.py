@@ -132,7 +132,7 @@ def short_outage(p: _Planter) -> _Scene:
     """Near-miss R9: a camera off line for less than the limit, with no ticket."""
     ctx = p.hospital
     rng = p.rng(ctx, "short-outage")
-    (cam,) = p.deleted(ctx, rng)
+    cam = _unworked(p, ctx, rng)  # an outage of its own, not one a work order's overlaps
 
     def build(times: list[datetime]) -> Built:
         off = {"camera_id": cam.camera_id, "status": "OFF", "ticket_id": None}
