@@ -106,6 +106,19 @@ class StoredEntry:
         )
         return cls(index, offset, ingested, link, state[start:], nodes)
 
+    @classmethod
+    def entry_of(cls, index: int, state: bytes) -> bytes:
+        """Only the entry bytes of a stored entry (all a projection reads), checked as :meth:`decode` checks.
+
+        Skips building the metadata and node hashes: a rebuild reads every entry of the ledger.
+        """
+        if len(state) >= HEADER_SIZE and state[0] == STORED_ENTRY_VERSION:
+            count = state[HEADER_SIZE - 1]
+            start = HEADER_SIZE + count * HASH_SIZE
+            if count <= 64 and len(state) >= start:
+                return state[start:]
+        return cls.decode(index, state).entry  # raises, naming what is wrong
+
 
 @dataclass(slots=True)
 class Chain:

@@ -15,6 +15,10 @@ that evidence with its inclusion proof.
 * ``source_sequences`` (each source's last sequence number) and ``actor_hours`` (accesses per
   actor and clock hour, and in the hour before) — the state rules R11 and R12 keep.
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
+* Indexes: ``indexes`` serve the projector's and the rules' lookups of every event; a
+  ``partial_indexes`` entry covers only the rows its WHERE term selects (a camera's few deletions
+  among its views); ``query_indexes`` serve only the investigators' queries, so a rebuild builds
+  them once, at the end.
 * ``_position`` — the last notification of the event store applied, written in the same
   transaction as the rows, so a crash never applies an event twice or skips one; and the version
   of these tables: read models of another version are dropped and replayed from the ledger.
@@ -27,8 +31,12 @@ from typing import Any
 import sqlite_utils
 
 POSITION_TABLE = "_position"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
+
+DELETION_ACTIONS = "action IN ('delete', 'overwrite', 'expire', 'format')"
+"""The access rows that destroyed footage. Rules look a camera's deletions up with this very term:
+SQLite uses a partial index only for a query that repeats its WHERE term (it does no algebra)."""
 
 TABLES: dict[str, dict[str, Any]] = {
     "access": {
@@ -64,8 +72,16 @@ TABLES: dict[str, dict[str, Any]] = {
         },
         "pk": "id",
         "indexes": [
-            ["camera_id", "footage_start"],
-            ["actor_id", "occurred_at"],
+            ["actor_id", "occurred_at", "idx"],  # the actor query, in its order; R12
+            ["origin", "idx"],  # R1: the rows of one entry
+        ],
+        # R1, R2: a camera's deletions, indexed apart from its millions of views
+        "partial_indexes": {
+            "idx_access_deletions": (["camera_id", "action", "occurred_at"], DELETION_ACTIONS)
+        },
+        "query_indexes": [
+            # who: footage_end too, so the longest window of a camera is read from the index alone
+            ["camera_id", "footage_start", "footage_end"],
             ["case_number"],
             ["application_id"],
             ["authorization_id"],
@@ -168,7 +184,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "flagged": int,
         },
         "pk": "id",
-        "indexes": [["camera_id", "start"], ["system_id", "start"]],
+        "indexes": [["camera_id", "start"], ["system_id", "start"], ["end_origin", "end_idx"]],
     },
     "reported_gaps": {
         "columns": {"camera_id": str, "start": int, "end": int},
@@ -257,7 +273,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "idx": int,
         },
         "pk": "id",
-        "indexes": [["user_id", "shift_start"], ["unit", "shift_start"]],
+        "indexes": [["user_id", "shift_start", "shift_end"], ["unit", "shift_start", "shift_end"]],
     },
     "source_sequences": {
         "columns": {"source_id": str, "last_seq": int, "origin": str, "idx": int},
@@ -295,8 +311,13 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 
 
-def create(db: sqlite_utils.Database) -> None:
-    """Create every table and index that does not exist yet (all of them, if of another version)."""
+def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
+    """Create every table and index that does not exist yet (all of them, if of another version).
+
+    ``query_indexes=False`` leaves out the indexes that only the investigators' queries read (a
+    table's ``query_indexes``): a rebuild creates them with :func:`create_query_indexes` once it has
+    caught up, as one sort each rather than millions of scattered inserts.
+    """
     if db.table(POSITION_TABLE).exists():
         row = db.execute(
             f"SELECT notification_id FROM {POSITION_TABLE} WHERE name = 'schema-version'"  # noqa: S608 - constant
@@ -307,12 +328,21 @@ def create(db: sqlite_utils.Database) -> None:
         table = db.table(name)
         if not table.exists():
             table.create(spec["columns"], pk=spec["pk"])
-            for columns in spec["indexes"]:
+            for columns in spec["indexes"] + (spec.get("query_indexes", []) if query_indexes else []):
                 table.create_index(columns)
+            for index, (columns, where) in spec.get("partial_indexes", {}).items():
+                db.execute(f"CREATE INDEX {index} ON {name} ({', '.join(columns)}) WHERE {where}")
     if not db.table(POSITION_TABLE).exists():
         db.table(POSITION_TABLE).create({"name": str, "notification_id": int}, pk="name")
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('ledger', 0)")  # noqa: S608 - constant
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('schema-version', ?)", [SCHEMA_VERSION])  # noqa: S608
+
+
+def create_query_indexes(db: sqlite_utils.Database) -> None:
+    """Create the indexes only queries read, where they are missing (after a rebuild)."""
+    for name, spec in TABLES.items():
+        for columns in spec.get("query_indexes", []):
+            db.table(name).create_index(columns, if_not_exists=True)
 
 
 def drop(db: sqlite_utils.Database) -> None:
