@@ -28,7 +28,7 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,13 +136,26 @@ class SignedEvent:
     @classmethod
     def decode(cls, data: bytes) -> SignedEvent:
         """Parse the wrapper; raise :class:`BadAvro` unless ``data`` is exactly one wrapper."""
-        if len(data) < FINGERPRINT_SIZE + 2:
-            raise BadAvro(f"message of {len(data)} bytes is too short to be a signed event")
-        body, pos = _read_bytes(data, FINGERPRINT_SIZE, "body")
-        signature, pos = _read_bytes(data, pos, "signature")
-        if pos != len(data):
-            raise BadAvro(f"{len(data) - pos} unexpected bytes after the signed event")
-        return cls(data[:FINGERPRINT_SIZE], body, signature)
+        return cls(*split_signed(data))
+
+
+def split_signed(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """``(schema, body, signature)`` of one ``liuhen.SignedEvent``; :class:`BadAvro` if it is not one."""
+    if len(data) < FINGERPRINT_SIZE + 2:
+        raise BadAvro(f"message of {len(data)} bytes is too short to be a signed event")
+    # The common shape, read inline: a body of 64-8191 bytes (a two-byte length), then a
+    # 64-byte signature (its length, 128 zig-zagged, is b"\x80\x01").
+    first, second = data[FINGERPRINT_SIZE], data[FINGERPRINT_SIZE + 1]
+    if first & 0x80 and 0 < second < 0x80:
+        zigzag = (first & 0x7F) | second << 7
+        end = FINGERPRINT_SIZE + 2 + (zigzag >> 1)
+        if not zigzag & 1 and data[end : end + 2] == b"\x80\x01" and len(data) == end + 2 + SIGNATURE_SIZE:
+            return data[:FINGERPRINT_SIZE], data[FINGERPRINT_SIZE + 2 : end], data[end + 2 :]
+    body, pos = _read_bytes(data, FINGERPRINT_SIZE, "body")
+    signature, pos = _read_bytes(data, pos, "signature")
+    if pos != len(data):
+        raise BadAvro(f"{len(data) - pos} unexpected bytes after the signed event")
+    return data[:FINGERPRINT_SIZE], body, signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +304,23 @@ class SchemaRegistry:
         except KeyError:
             raise ConfigurationError(f"unknown event type {name!r}") from None
 
+    def plain(self) -> SchemaRegistry:
+        """The same event types and fingerprints, decoding without Avro's logical types.
+
+        Timestamps come out as integer microseconds since the epoch (UTC), dates as days since
+        1970-01-01 and UUIDs as their strings: what a reader that stores numbers wants, without
+        building a ``datetime`` or ``UUID`` for each (the projections read millions of events).
+        """
+        types = {
+            name: replace(t, schema=parse_schema(_strip_logical_types(t.schema)))
+            for name, t in self._types.items()
+        }
+        writers = {
+            fp: (types[t.name], None if old is None else parse_schema(_strip_logical_types(old)))
+            for fp, (t, old) in self._writers.items()
+        }
+        return SchemaRegistry(types=types, writers=writers)
+
     def encode(self, name: str, record: Mapping[str, Any]) -> tuple[bytes, bytes]:
         """``(fingerprint, body)`` of ``record`` written with the current schema of ``name``."""
         event_type = self.event_type(name)
@@ -333,6 +363,19 @@ def freeze(registry: SchemaRegistry, name: str) -> tuple[str, str]:
     return f"{event_type.full_name}.{event_type.fingerprint_hex[:8]}.avsc", json.dumps(
         expanded, indent=2
     ) + "\n"
+
+
+def _strip_logical_types(schema: Any) -> Any:
+    """A parsed schema, expanded, with every ``logicalType`` and parser key removed."""
+    if isinstance(schema, dict):
+        return {
+            k: _strip_logical_types(v)
+            for k, v in schema.items()
+            if k != "logicalType" and not k.startswith("__")
+        }
+    if isinstance(schema, list):
+        return [_strip_logical_types(v) for v in schema]
+    return schema
 
 
 def _strip_parser_keys(schema: Any) -> Any:

@@ -471,14 +471,20 @@ def cmd_who(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_actor(args: argparse.Namespace, config: Config) -> int:
-    """``liuhen actor ID --from T --to T``."""
-    from projections.queries import actor  # noqa: PLC0415
+    """``liuhen actor ID --from T --to T [--limit N] [--after CURSOR]``."""
+    from projections.queries import actor, actor_page  # noqa: PLC0415
 
-    _emit(
-        actor(_views(config), args.user_id, _text_to_us(args.since), _text_to_us(args.until)),
-        args,
-        _ACCESS_HEADINGS,
-    )
+    views, start, end = _views(config), _text_to_us(args.since), _text_to_us(args.until)
+    if args.limit == 0:
+        _emit(actor(views, args.user_id, start, end), args, _ACCESS_HEADINGS)
+        return 0
+    page = actor_page(views, args.user_id, start, end, limit=args.limit, after=args.after)
+    _emit(page.rows, args, _ACCESS_HEADINGS)
+    if page.after is not None:
+        _note(
+            f"{page.total:,} rows in all; this page holds {len(page.rows):,}. "
+            f"Next page: --after {page.after} (or --limit 0 for every row)"
+        )
     return 0
 
 
@@ -596,6 +602,10 @@ def _add_investigator_commands(verbs: Any) -> None:
     act.add_argument("user_id")
     act.add_argument("--from", dest="since", required=True, help=window)
     act.add_argument("--to", dest="until", required=True)
+    act.add_argument(
+        "--limit", type=int, default=1000, help="rows a page (default 1000; 0: every row, in one answer)"
+    )
+    act.add_argument("--after", help="the cursor the previous page printed: show the next page")
     cas = verbs.add_parser("case", help="everything done under one case, document or application number")
     cas.add_argument("number")
     vio = verbs.add_parser("violations", help="violations of the regulation, each with its evidence")

@@ -1,6 +1,7 @@
 """From ledger entries to read-model rows (and, through :mod:`projections.rules`, violations).
 
-:class:`Projector` applies one decoded event at a ledger position. It only writes rows; the
+:class:`Projector` applies one item of :mod:`projections.entries` (an event at its ledger
+position; times are integer microseconds). It only writes rows; the
 runner (:mod:`projections.runner`) owns transactions and positions. Applying the same events in
 the same order always gives the same rows: times come from the events, never the wall clock.
 """
@@ -9,54 +10,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
+from projections.entries import ACCESS_TYPES, AccessRow, Item, access_row
 from projections.rules import Position, Rules
 
-ACTIONS = {
-    "FootageCopied": "copy",
-    "FootageExported": "export",
-    "FootageDownloaded": "download",
-    "FootageShared": "share",
-    "FootageReleased": "release",
-    "FootageDeleted": "delete",
-    "FootageOverwritten": "overwrite",
-    "FootageExpired": "expire",
-}
-
-
-_ACCESS_ROW = (
-    "origin", "idx", "event_id", "event_type", "action", "occurred_at", "source_system_id", "actor_id",
-    "actor_name", "unit", "role", "workstation", "ip", "camera_id", "footage_start", "footage_end", "reason",
-    "legal_basis", "case_number", "authorization_id", "application_id", "deletion_order_id", "outcome",
-    "watermark_id", "file_hash", "destination", "desensitization_profile",
-)  # fmt: skip
-_MARKS = ", ".join("?" * len(_ACCESS_ROW))
-_INSERT_ACCESS = f"INSERT INTO access ({', '.join(_ACCESS_ROW)}) VALUES ({_MARKS})"  # noqa: S608 - constant
+EPOCH = date(1970, 1, 1)
+EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def micros(value: datetime | None) -> int | None:
-    """A timestamp as integer microseconds since the epoch (UTC)."""
+    """A timestamp as the read models store it: integer microseconds since the epoch (UTC)."""
     if value is None:
         return None
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
+    return (value - EPOCH_UTC) // timedelta(microseconds=1)
 
 
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _day(days: int | None) -> str | None:
+    """An Avro ``date`` (days since 1970-01-01) as ISO 8601."""
+    return (EPOCH + timedelta(days=days)).isoformat() if days is not None else None
 
 
 class Projector:
-    """Writes the rows one event implies, then runs the rules on it."""
+    """Writes the rows one event implies, then runs the rules on it.
+
+    Access rows wait in :class:`projections.tables.PendingAccess` and are written once per batch
+    (or before a rule reads them); :meth:`begin` and :meth:`finish` bracket each batch.
+    """
 
     def __init__(self, db: sqlite_utils.Database, *, rules: Rules | None = None) -> None:
         self.db = db
         self.rules = rules or Rules(db)
+        self.pending = self.rules.pending
         self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-        self._handlers: dict[str, Callable[[Position, str, Mapping[str, Any]], None]] = {}
+        self._handlers: dict[str, Callable[[Position, Mapping[str, Any]], None]] = {}
 
     def _write(self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = ()) -> None:
         """Insert ``row`` (upsert on ``pk``) with a statement prepared once per table and columns.
@@ -76,101 +66,44 @@ class Projector:
             self._statements[key] = sql
         self.db.conn.execute(sql, tuple(row.values()))
 
-    def apply(self, origin: str, idx: int, event_type: str, record: Mapping[str, Any]) -> None:
-        """Project one event found at ledger position (``origin``, ``idx``)."""
+    def begin(self) -> None:
+        """Start a batch: forget any state of a batch that was rolled back."""
+        self.rules.begin()
+
+    def finish(self) -> None:
+        """End a batch: write what waits in memory (before the position is written)."""
+        self.rules.flush()
+
+    def apply(self, item: Item) -> None:
+        """Project one item of :mod:`projections.entries` (an event at its ledger position)."""
+        event_type, origin, idx, payload = item
+        if event_type in ACCESS_TYPES:
+            row = AccessRow._make(payload)
+            self.pending.add(row)
+            self.rules.access(row)
+            return
         position = Position(origin, idx)
         handler = self._handlers.get(event_type)
         if handler is None:
-            handler = self._handlers[event_type] = self._handler(event_type)
-        handler(position, event_type, record)
-        self.rules.check(position, event_type, record)
-
-    def _handler(self, event_type: str) -> Callable[[Position, str, Mapping[str, Any]], None]:
-        """What projects one event type: its ``_on_<type>`` method, the access row, or nothing."""
-        method = getattr(self, f"_on_{event_type}", None)
-        if method is not None:
-            return lambda at, _, record: method(at, record)
-        if event_type in ACTIONS or event_type == "FootageViewed":
-            return self._access
-        return lambda *_: None
-
-    # -- access and deletion --------------------------------------------------------------------
-
-    def _access(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        envelope = record["envelope"]
-        context = record.get("access") or record.get("deletion") or {}
-        if event_type == "FootageViewed":
-            action = "view_live" if record["mode"] == "LIVE" else "playback"
-        else:
-            action = ACTIONS[event_type]
-        self._access_row(
-            at,
-            event_type=event_type,
-            action=action,
-            envelope=envelope,
-            context=context,
-            record=record,
-            camera_id=context.get("camera_id"),
-        )
-
-    def _access_row(
-        self,
-        at: Position,
-        *,
-        event_type: str,
-        action: str,
-        envelope: Mapping[str, Any],
-        context: Mapping[str, Any],
-        record: Mapping[str, Any],
-        camera_id: str | None,
-    ) -> None:
-        actor = envelope["actor"]
-        get, also = context.get, record.get
-        # The hot path of a rebuild: one tuple in _ACCESS_ROW order, no per-row dict.
-        self.db.conn.execute(
-            _INSERT_ACCESS,
-            (
-                at.origin,
-                at.idx,
-                str(envelope["event_id"]),
-                event_type,
-                action,
-                micros(envelope["occurred_at"]),
-                envelope["source_system_id"],
-                actor["user_id"],
-                actor["name"],
-                actor["unit"],
-                actor["role"],
-                actor.get("workstation"),
-                actor.get("ip"),
-                camera_id,
-                micros(get("footage_start") or also("footage_start")),
-                micros(get("footage_end") or also("footage_end")),
-                get("reason") or also("reason"),
-                get("legal_basis"),
-                get("case_number"),
-                get("authorization_id"),
-                get("application_id"),
-                get("deletion_order_id") or also("deletion_order_id"),
-                get("outcome") or also("outcome"),
-                also("watermark_id"),
-                also("file_hash"),
-                also("destination") or also("recipient") or also("channel"),
-                also("desensitization_profile"),
-            ),
-        )
+            handler = self._handlers[event_type] = getattr(self, f"_on_{event_type}", lambda *_: None)
+        handler(position, payload)
+        self.rules.check(position, event_type, payload)
 
     def _on_DiskFormatted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         for camera_id in record["camera_ids"]:
-            self._access_row(
-                at,
-                event_type="DiskFormatted",
-                action="format",
-                envelope=record["envelope"],
-                context={},
-                record=record,
-                camera_id=camera_id,
+            row = AccessRow._make(
+                access_row(
+                    at.origin,
+                    at.idx,
+                    "DiskFormatted",
+                    action="format",
+                    record=record,
+                    context={},
+                    camera_id=camera_id,
+                )
             )
+            self.pending.add(row)
+            self.rules.judge_deletion(row)
 
     # -- registry ---------------------------------------------------------------------------------
 
@@ -240,7 +173,7 @@ class Projector:
                 "system_id": record["system_id"],
                 "camera_id": record.get("camera_id"),
                 "retention_days": record["retention_days"],
-                "set_at": micros(envelope["occurred_at"]),
+                "set_at": envelope["occurred_at"],
                 "actor_id": envelope["actor"]["user_id"],
                 "origin": at.origin,
                 "idx": at.idx,
@@ -253,10 +186,10 @@ class Projector:
             {
                 "hold_id": record["hold_id"],
                 "camera_id": record["camera_id"],
-                "footage_start": micros(record["footage_start"]),
-                "footage_end": micros(record["footage_end"]),
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
                 "case_number": record.get("case_number"),
-                "placed_at": micros(record["envelope"]["occurred_at"]),
+                "placed_at": record["envelope"]["occurred_at"],
                 "released_at": None,
                 "origin": at.origin,
                 "idx": at.idx,
@@ -267,18 +200,18 @@ class Projector:
     def _on_LegalHoldReleased(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         self.db.execute(
             "UPDATE holds SET released_at = ?, release_origin = ?, release_idx = ? WHERE hold_id = ?",
-            [micros(record["envelope"]["occurred_at"]), at.origin, at.idx, record["hold_id"]],
+            [record["envelope"]["occurred_at"], at.origin, at.idx, record["hold_id"]],
         )
 
     def _on_FootageInventoryReported(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        gaps = [[micros(g["start"]), micros(g["end"])] for g in record.get("gaps", [])]
+        gaps = [[g["start"], g["end"]] for g in record.get("gaps", [])]
         self._write(
             "inventory",
             {
                 "camera_id": record["camera_id"],
-                "reported_at": micros(record["envelope"]["occurred_at"]),
-                "earliest": micros(record["earliest_available"]),
-                "latest": micros(record["latest_available"]),
+                "reported_at": record["envelope"]["occurred_at"],
+                "earliest": record["earliest_available"],
+                "latest": record["latest_available"],
                 "gaps": json.dumps(gaps),
                 "origin": at.origin,
                 "idx": at.idx,
@@ -300,7 +233,7 @@ class Projector:
                     "kind": kind,
                     "system_id": system_id,
                     "camera_id": camera_id,
-                    "start": micros(record["envelope"]["occurred_at"]),
+                    "start": record["envelope"]["occurred_at"],
                     "end": None,
                     "ticket_id": record.get("ticket_id"),
                     "origin": at.origin,
@@ -315,7 +248,7 @@ class Projector:
         self.db.execute(
             'UPDATE outages SET "end" = ?, end_origin = ?, end_idx = ? '
             'WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
-            [micros(record["envelope"]["occurred_at"]), at.origin, at.idx, kind, system_id, camera_id],
+            [record["envelope"]["occurred_at"], at.origin, at.idx, kind, system_id, camera_id],
         )
 
     def _on_DeviceStatusChanged(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -344,12 +277,12 @@ class Projector:
             {
                 "order_id": record["order_id"],
                 "camera_id": record["camera_id"],
-                "footage_start": micros(record["footage_start"]),
-                "footage_end": micros(record["footage_end"]),
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
                 "approver_id": record["approver_user_id"],
                 "legal_basis": record["legal_basis"],
                 "reason": record["reason"],
-                "ordered_at": micros(record["envelope"]["occurred_at"]),
+                "ordered_at": record["envelope"]["occurred_at"],
                 "origin": at.origin,
                 "idx": at.idx,
             },
@@ -367,10 +300,10 @@ class Projector:
                 "case_number": record.get("case_number"),
                 "legal_basis": record["legal_basis"],
                 "camera_ids": json.dumps(record["camera_ids"]),
-                "footage_start": micros(record["footage_start"]),
-                "footage_end": micros(record["footage_end"]),
-                "expires_at": micros(record["expires_at"]),
-                "granted_at": micros(record["envelope"]["occurred_at"]),
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
+                "expires_at": record["expires_at"],
+                "granted_at": record["envelope"]["occurred_at"],
                 "origin": at.origin,
                 "idx": at.idx,
             },
@@ -385,7 +318,7 @@ class Projector:
                 "status": "filed",
                 "applicant_name": record["applicant_name"],
                 "category": record["missing_person_category"],
-                "filed_at": micros(record["envelope"]["occurred_at"]),
+                "filed_at": record["envelope"]["occurred_at"],
                 "origin": at.origin,
                 "idx": at.idx,
             },
@@ -400,10 +333,10 @@ class Projector:
                 record["approver_user_id"],
                 record["handler_user_id"],
                 json.dumps(record["camera_ids"]),
-                micros(record["footage_start"]),
-                micros(record["footage_end"]),
-                micros(record["expires_at"]),
-                micros(record["envelope"]["occurred_at"]),
+                record["footage_start"],
+                record["footage_end"],
+                record["expires_at"],
+                record["envelope"]["occurred_at"],
                 record["application_id"],
             ],
         )
@@ -411,7 +344,7 @@ class Projector:
     def _on_ApplicationRejected(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         self.db.execute(
             "UPDATE applications SET status = 'rejected', decided_at = ? WHERE application_id = ?",
-            [micros(record["envelope"]["occurred_at"]), record["application_id"]],
+            [record["envelope"]["occurred_at"], record["application_id"]],
         )
 
     def _on_WorkOrderOpened(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -423,7 +356,7 @@ class Projector:
                 "system_id": record.get("system_id"),
                 "camera_ids": json.dumps(record.get("camera_ids", [])),
                 "reason": record["reason"],
-                "opened_at": micros(record["envelope"]["occurred_at"]),
+                "opened_at": record["envelope"]["occurred_at"],
                 "closed_at": None,
                 "origin": at.origin,
                 "idx": at.idx,
@@ -434,7 +367,7 @@ class Projector:
     def _on_WorkOrderClosed(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         self.db.execute(
             "UPDATE work_orders SET closed_at = ? WHERE work_order_id = ?",
-            [micros(record["envelope"]["occurred_at"]), record["work_order_id"]],
+            [record["envelope"]["occurred_at"], record["work_order_id"]],
         )
 
     def _on_DutyShiftAssigned(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -444,8 +377,8 @@ class Projector:
                 "user_id": record["user_id"],
                 "unit": record["unit"],
                 "post": record["post"],
-                "shift_start": micros(record["shift_start"]),
-                "shift_end": micros(record["shift_end"]),
+                "shift_start": record["shift_start"],
+                "shift_end": record["shift_end"],
                 "origin": at.origin,
                 "idx": at.idx,
             },

@@ -2,7 +2,9 @@
 
 * :func:`who` — everyone who viewed, copied, exported, shared or deleted footage of a camera
   overlapping a footage window, and when they did it;
-* :func:`actor` — everything one person did in a period;
+* :func:`actor` — everything one person did in a period; :func:`actor_page` the same a page at a
+  time (a patrol operator's month is ten thousand video-wall views: an investigator reads the first
+  page at once, and the next ones as they ask);
 * :func:`case` — everything done under one case, document or application number;
 * :func:`violations` — findings of the rules, with the ledger positions of their evidence.
 
@@ -13,9 +15,12 @@ with the +08:00 offset.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
+
+from ledger.errors import ProjectionError
 
 ACCESS_COLUMNS = (
     "occurred_at, action, actor_id, actor_name, unit, role, camera_id, footage_start, footage_end, reason, "
@@ -55,12 +60,58 @@ def who(db: sqlite_utils.Database, camera_id: str, start: int, end: int) -> list
 
 def actor(db: sqlite_utils.Database, user_id: str, start: int, end: int) -> list[dict[str, Any]]:
     """Everything ``user_id`` did on footage in ``[start, end)`` of the events' time."""
-    return _rows(
+    rows: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = actor_page(db, user_id, start, end, limit=5000, after=after)
+        rows += page.rows
+        if page.after is None:
+            return rows
+        after = page.after
+
+
+@dataclass(frozen=True)
+class Page:
+    """Some rows of an answer, how many it has in all, and where the next page starts."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    after: str | None
+    """Pass as ``after`` for the next page; ``None``: this was the last."""
+
+
+def actor_page(
+    db: sqlite_utils.Database, user_id: str, start: int, end: int, *, limit: int, after: str | None = None
+) -> Page:
+    """At most ``limit`` rows of :func:`actor`'s answer, from the start or after a cursor.
+
+    Rows come in the actor index's order (time, entry index, row id), so each page is one range
+    of the index; the cursor names the last row given.
+    """
+    if limit < 1:
+        raise ProjectionError(f"a page holds at least one row, not {limit}")
+    where = "actor_id = ? AND occurred_at >= ? AND occurred_at < ?"
+    params: list[Any] = [user_id, start, end]
+    (total,) = db.execute(f"SELECT COUNT(*) FROM access WHERE {where}", params).fetchone()  # noqa: S608
+    if after is not None:
+        try:
+            cursor = [int(part) for part in after.split(".")]
+        except ValueError:
+            cursor = []
+        if len(cursor) != 3:
+            raise ProjectionError(f"{after!r} is not a page cursor: pass the one the previous page gave")
+        where += " AND (occurred_at, idx, id) > (?, ?, ?)"
+        params += cursor
+    found = _rows(
         db,
-        f"SELECT {ACCESS_COLUMNS} FROM access WHERE actor_id = ? AND occurred_at >= ? "  # noqa: S608
-        "AND occurred_at < ? ORDER BY occurred_at, idx",
-        [user_id, start, end],
+        f"SELECT {ACCESS_COLUMNS}, id AS row_id FROM access WHERE {where} "  # noqa: S608
+        "ORDER BY occurred_at, idx, id LIMIT ?",
+        [*params, limit + 1],
     )
+    more = len(found) > limit
+    rows = found[:limit]
+    ids = [row.pop("row_id") for row in rows]
+    return Page(rows, total, f"{rows[-1]['occurred_at']}.{rows[-1]['idx']}.{ids[-1]}" if more else None)
 
 
 def case(db: sqlite_utils.Database, number: str) -> dict[str, list[dict[str, Any]]]:

@@ -40,7 +40,9 @@ from typing import Any
 
 import sqlite_utils
 
+from projections.entries import AccessRow
 from projections.rules_ops import OperationsRules, Position, Thresholds
+from projections.tables import PendingAccess
 
 __all__ = ["GAP_TOLERANCE_US", "LEGAL_MINIMUM_DAYS", "PROHIBITED", "Position", "Rules", "Thresholds"]
 
@@ -79,18 +81,29 @@ class Deletion:
     actor_id: str
     system_id: str
 
+    @classmethod
+    def of(cls, row: AccessRow) -> Deletion:
+        """The deletion an access row records."""
+        return cls(
+            row.origin,
+            row.idx,
+            row.event_type,
+            str(row.camera_id),
+            row.occurred_at,
+            row.footage_start,
+            row.footage_end,
+            row.deletion_order_id,
+            str(row.outcome),
+            row.actor_id,
+            row.source_system_id,
+        )
+
 
 CHINA = timezone(timedelta(hours=8))
 
 
 def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, CHINA).isoformat(timespec="minutes")
-
-
-def _us(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
 
 
 def subtract(start: int, end: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -118,6 +131,7 @@ TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
 TAMPERING = frozenset({"CameraDirectionChanged", "CameraTamperAlarm"})
 ON_DUTY = VIEWS | SHARES | {"FootageDeleted"}
 Check = Callable[["Position", str, Mapping[str, Any]], None]
+RowCheck = Callable[[AccessRow], None]
 
 
 class Rules(OperationsRules):
@@ -131,47 +145,70 @@ class Rules(OperationsRules):
         thresholds: Thresholds | None = None,
     ) -> None:
         self.db = db
+        self.pending = PendingAccess(db)
         self.gap_tolerance_us = gap_tolerance_us
         self.thresholds = thresholds or Thresholds()
         self._rules = self._dispatch()
+        self._row_rules = self._row_dispatch()
+        self.begin()
+
+    def _row_dispatch(self) -> dict[str, tuple[RowCheck, ...]]:
+        """Event type -> the rules that judge its access row, in a fixed order."""
+        table: dict[str, list[RowCheck]] = {}
+
+        def on(types: Iterable[str], check: RowCheck) -> None:
+            for event_type in types:
+                table.setdefault(event_type, []).append(check)
+
+        on(DELETIONS, self.judge_deletion)
+        on(VIEWS | SHARES, self._r4_trace)
+        on(VIEWS | SHARES, self._r5_scope)
+        on(COPIES, self._r6_watermark)
+        on(SHARES, self._r7_desensitization)
+        on(ON_DUTY, self._r12_duty)
+        return {event_type: tuple(checks) for event_type, checks in table.items()}
 
     def _dispatch(self) -> dict[str, list[Check]]:
-        """Event type -> the rules that judge it, in a fixed order."""
+        """Event type -> the rules that judge its record (events other than access rows)."""
         table: dict[str, list[Check]] = {}
 
         def on(types: Iterable[str], check: Check) -> None:
             for event_type in types:
                 table.setdefault(event_type, []).append(check)
 
-        on(DELETIONS, self._r1_deletion)
         on(["DeletionOrdered", "LegalHoldPlaced", "LegalHoldReleased"], self._r1_late_evidence)
         on(["FootageInventoryReported"], lambda at, _, record: self._r2_silent_gap(at, record))
         on(["RetentionPolicySet"], lambda at, _, record: self._r3_retention(at, record))
-        on(VIEWS | SHARES, self._r4_trace)
-        on(VIEWS | SHARES, self._r5_scope)
-        on(COPIES, self._r6_watermark)
-        on(SHARES, self._r7_desensitization)
+        on(["CameraRegistered"], self._forget_camera)
         on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
         on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))
         on(TAMPERING, self._r8_camera_tampering)
         on(["SystemStopped", "RecordingStopped"], self._r9_stopped)
         on(["DeviceStatusChanged", "FootageInventoryReported"], self._r9_outage)
         on(TICKETED, self._r11_records)
-        on(ON_DUTY, self._r12_duty)
         return table
 
+    def _forget_camera(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        self._cameras.pop(record["camera_id"], None)  # registered again: read it anew
+
+    def access(self, row: AccessRow) -> None:
+        """Every rule that can fire on an access row (its event's only row)."""
+        for rule in self._row_rules.get(row.event_type, ()):
+            rule(row)
+        self._r11_sequence(row, row.source_system_id, row.source_seq, row.origin, row.idx)
+
     def check(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        """Every rule that can fire on this event."""
+        """Every rule that can fire on this event (any event but an access row)."""
         for rule in self._rules.get(event_type, ()):
             rule(at, event_type, record)
-        self._r11_sequence(at, record)
+        envelope = record["envelope"]
+        self._r11_sequence(record, envelope["source_system_id"], envelope["source_seq"], at.origin, at.idx)
 
     # -- R1 -----------------------------------------------------------------------------------
 
     def retention(self, camera_id: str, when: int) -> tuple[int, Position | None]:
         """Retention days in force for a camera at ``when``, and the entry that set them."""
-        camera = self.db.execute("SELECT system_id FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
-        system_id = camera[0] if camera else None
+        system_id = self.camera(camera_id)[0]
         row = self.db.execute(
             "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND set_at <= ? "
             "AND (camera_id = ? OR camera_id IS NULL) "
@@ -187,14 +224,14 @@ class Rules(OperationsRules):
             return int(system[0]), Position(system[1], system[2])
         return LEGAL_MINIMUM_DAYS, None
 
-    def _r1_deletion(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        """Judge each camera's deletion the projector recorded for this entry."""
-        for row in self.db.execute(f"{_DELETIONS} WHERE origin = ? AND idx = ?", [at.origin, at.idx]):
-            self._judge_r1(Deletion(*row))
+    def judge_deletion(self, row: AccessRow) -> None:
+        """R1 on one camera's deletion (an access row of a deletion, expiry, overwrite or format)."""
+        self._judge_r1(Deletion.of(row))
 
     def _r1_late_evidence(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """An order, hold or release issued before deletions but logged after them: judge them again."""
-        when = _us(record["envelope"]["occurred_at"])
+        when = record["envelope"]["occurred_at"]
+        self.pending.flush()
         if event_type == "DeletionOrdered":
             where = "WHERE camera_id = ? AND deletion_order_id = ? AND occurred_at >= ?"
             args: list[Any] = [record["camera_id"], record["order_id"], when]
@@ -203,7 +240,7 @@ class Rules(OperationsRules):
                 "WHERE camera_id = ? AND occurred_at >= ? AND COALESCE(footage_start, 0) < ? "
                 "AND COALESCE(footage_end, occurred_at) > ?"
             )
-            args = [record["camera_id"], when, _us(record["footage_end"]), _us(record["footage_start"])]
+            args = [record["camera_id"], when, record["footage_end"], record["footage_start"]]
         else:  # LegalHoldReleased
             where = "WHERE camera_id IN (SELECT camera_id FROM holds WHERE hold_id = ?) AND occurred_at >= ?"
             args = [record["hold_id"], when]
@@ -305,8 +342,8 @@ class Rules(OperationsRules):
 
     def _explained(self, camera_id: str, start: int, end: int, when: int) -> list[tuple[int, int]]:
         """Intervals of the camera's footage whose absence the ledger explains, or that R2 reported."""
-        camera = self.db.execute("SELECT system_id FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
-        system_id = camera[0] if camera else None
+        system_id = self.camera(camera_id)[0]
+        self.pending.flush()
         rows = self.db.execute(
             'SELECT start, COALESCE("end", ?) FROM outages WHERE (camera_id = ? OR (camera_id IS NULL '
             'AND system_id = ?)) AND start < ? AND COALESCE("end", ?) > ?',
@@ -326,20 +363,20 @@ class Rules(OperationsRules):
 
     def _r2_silent_gap(self, at: Position, record: Mapping[str, Any]) -> None:
         camera_id = record["camera_id"]
-        when = _us(record["envelope"]["occurred_at"])
-        assert when is not None
+        when = record["envelope"]["occurred_at"]
         days, policy = self.retention(camera_id, when)
         threshold = max(days, LEGAL_MINIMUM_DAYS)
         window_start = when - threshold * DAY_US
-        live = self.db.execute("SELECT went_live_on FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
-        if live and live[0]:
-            window_start = max(window_start, _us(datetime.fromisoformat(live[0]).replace(tzinfo=CHINA)) or 0)
+        live = self.camera(camera_id)[1]
+        if live:
+            went_live = datetime.fromisoformat(live).replace(tzinfo=CHINA)
+            window_start = max(window_start, int(went_live.timestamp()) * 1_000_000)
         missing = []
-        earliest = _us(record["earliest_available"]) or 0
+        earliest = record["earliest_available"] or 0
         if earliest > window_start:
             missing.append((window_start, earliest))
         for gap in record.get("gaps", ()):
-            start, end = max(_us(gap["start"]) or 0, window_start), min(_us(gap["end"]) or 0, when)
+            start, end = max(gap["start"] or 0, window_start), min(gap["end"] or 0, when)
             if end > start:
                 missing.append((start, end))
         for start, end in missing:
@@ -388,108 +425,112 @@ class Rules(OperationsRules):
             evidence=[at],
         )
 
-    def _r4_trace(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        actor = record["envelope"]["actor"]
-        access = record["access"]
+    def _r4_trace(self, row: AccessRow) -> None:
         missing = [
             name
-            for name, value in (
-                ("reason", access.get("reason")),
-                ("unit", actor["unit"]),
-                ("name", actor["name"]),
-            )
+            for name, value in (("reason", row.reason), ("unit", row.unit), ("name", row.actor_name))
             if not value
         ]
-        if actor["role"] in INVESTIGATOR_ROLES:
-            missing += [name for name in ("legal_basis", "case_number") if not access.get(name)]
-        if not missing or actor["kind"] != "PERSON":
+        if row.role in INVESTIGATOR_ROLES:
+            missing += [
+                name
+                for name, value in (("legal_basis", row.legal_basis), ("case_number", row.case_number))
+                if not value
+            ]
+        if not missing or row.actor_kind != "PERSON":
             return
         self.violation(
             rule="R4",
             severity="medium",
             article="ZZ 12(4), 13",
-            record=record,
-            camera_id=access["camera_id"],
-            explanation=f"{event_type} of camera {access['camera_id']} by {actor['user_id']} does not "
+            record=row,
+            camera_id=row.camera_id,
+            explanation=f"{row.event_type} of camera {row.camera_id} by {row.actor_id} does not "
             f"record {', '.join(missing)}: every viewing must leave a trace of reason, unit and name, and "
             "state organs must cite their legal basis and case (ZZ 12(4), 13).",
-            evidence=[at],
+            evidence=[Position(row.origin, row.idx)],
         )
 
-    def _r5_scope(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        access = record["access"]
-        if access["outcome"] != "ALLOWED":
+    def _r5_scope(self, row: AccessRow) -> None:
+        if row.outcome != "ALLOWED" or not (row.authorization_id or row.application_id):
             return
-        envelope = record["envelope"]
-        when = _us(envelope["occurred_at"]) or 0
-        for kind, key, table, person, since in (
-            ("authorization", "authorization_id", "authorizations", "grantee_id", "granted_at"),
-            ("application", "application_id", "applications", "handler_id", "decided_at"),
+        when = row.occurred_at
+        for kind, key, grant_id, table, person, since in (
+            (
+                "authorization",
+                "authorization_id",
+                row.authorization_id,
+                "authorizations",
+                "grantee_id",
+                "granted_at",
+            ),
+            ("application", "application_id", row.application_id, "applications", "handler_id", "decided_at"),
         ):
-            grant_id = access.get(key)
             if not grant_id:
                 continue
-            row = self.db.execute(
+            found = self.db.execute(
                 f"SELECT camera_ids, footage_start, footage_end, expires_at, {person}, {since}, origin, idx "  # noqa: S608
                 f"FROM {table} WHERE {key} = ? AND camera_ids IS NOT NULL",
                 [grant_id],
             ).fetchone()
-            if row is None:
+            if found is None:
                 continue
-            cameras, start, end, expires, grantee, granted, origin, idx = row
+            cameras, start, end, expires, grantee, granted, origin, idx = found
             faults = []
-            if access["camera_id"] not in json.loads(cameras):
-                faults.append(f"camera {access['camera_id']} is not one of its cameras")
-            if (_us(access["footage_start"]) or 0) < start or (_us(access["footage_end"]) or 0) > end:
+            if row.camera_id not in json.loads(cameras):
+                faults.append(f"camera {row.camera_id} is not one of its cameras")
+            if (row.footage_start or 0) < start or (row.footage_end or 0) > end:
                 faults.append("the footage lies outside its window")
             if when > expires or (granted is not None and when < granted):
                 faults.append("it was not in force at the time")
-            if envelope["actor"]["user_id"] != grantee:
-                faults.append(f"it was granted to {grantee}, not {envelope['actor']['user_id']}")
+            if row.actor_id != grantee:
+                faults.append(f"it was granted to {grantee}, not {row.actor_id}")
             if not faults:
                 continue
             self.violation(
                 rule="R5",
                 severity="high",
                 article="ZZ 13, 14, 16(2)",
-                record=record,
-                camera_id=access["camera_id"],
-                explanation=f"{event_type} by {envelope['actor']['user_id']} under {kind} {grant_id}, but "
+                record=row,
+                camera_id=row.camera_id,
+                explanation=f"{row.event_type} by {row.actor_id} under {kind} {grant_id}, but "
                 f"{'; '.join(faults)}: access is lawful only within the scope granted (ZZ 13, 14, 16(2)).",
-                evidence=[at, Position(origin, idx)],
+                evidence=[Position(row.origin, row.idx), Position(origin, idx)],
             )
 
-    def _r6_watermark(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        access = record["access"]
-        missing = [name for name in ("watermark_id", "file_hash") if not record.get(name)]
-        if not missing or access["outcome"] != "ALLOWED":
+    def _r6_watermark(self, row: AccessRow) -> None:
+        missing = [
+            name
+            for name, value in (("watermark_id", row.watermark_id), ("file_hash", row.file_hash))
+            if not value
+        ]
+        if not missing or row.outcome != "ALLOWED":
             return
         self.violation(
             rule="R6",
             severity="high",
             article="ZZ 12(4), 15(4)",
-            record=record,
-            camera_id=access["camera_id"],
-            explanation=f"{event_type} of camera {access['camera_id']} footage to "
-            f"{record.get('destination')} has no {' and no '.join(missing)}: a copy that leaves the system "
+            record=row,
+            camera_id=row.camera_id,
+            explanation=f"{row.event_type} of camera {row.camera_id} footage to "
+            f"{row.destination} has no {' and no '.join(missing)}: a copy that leaves the system "
             "must be traceable "
             "(ZZ 12(4), 15(4)).",
-            evidence=[at],
+            evidence=[Position(row.origin, row.idx)],
         )
 
-    def _r7_desensitization(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        access = record["access"]
-        if record.get("desensitization_profile") or access["outcome"] != "ALLOWED":
+    def _r7_desensitization(self, row: AccessRow) -> None:
+        if row.desensitization_profile or row.outcome != "ALLOWED":
             return
         self.violation(
             rule="R7",
             severity="high",
             article="ZZ 13, 16(1)",
-            record=record,
-            camera_id=access["camera_id"],
-            explanation=f"{event_type} of camera {access['camera_id']} footage without desensitization "
+            record=row,
+            camera_id=row.camera_id,
+            explanation=f"{row.event_type} of camera {row.camera_id} footage without desensitization "
             "(脱敏): shared footage must be desensitized (ZZ 13, 16(1)).",
-            evidence=[at],
+            evidence=[Position(row.origin, row.idx)],
         )
 
     def _r10_private_space(self, at: Position, record: Mapping[str, Any]) -> None:

@@ -35,9 +35,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ledger.sources import LEDGER_SOURCE, REGISTRAR_SOURCE
+from projections.entries import AccessRow
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+    from projections.tables import PendingAccess
 
 HOUR_US = 3_600 * 1_000_000
 DAY_US = 24 * HOUR_US
@@ -72,15 +75,44 @@ class Position:
     idx: int
 
 
-def _us(value: Any) -> int:
-    return int(value.timestamp()) * 1_000_000 + int(value.microsecond)
-
-
 class OperationsRules:
-    """R8, R9, R11 and R12 (see the module docstring)."""
+    """R8, R9, R11 and R12 (see the module docstring).
+
+    R11 and R12 look at every event: the state they keep (each source's last sequence number,
+    each person's accesses per hour, the shift that covers a person's last access) is held in
+    memory for one batch and written by :meth:`flush` before the batch's position is.
+    """
 
     db: sqlite_utils.Database
     thresholds: Thresholds
+    pending: PendingAccess
+
+    def begin(self) -> None:
+        """Start a batch: forget the state of any batch that was rolled back."""
+        self.pending.discard()
+        self._sequences: dict[str, tuple[int, str | None, int | None]] = {}
+        self._hours: dict[tuple[str, int], list[int]] = {}  # counted this batch: written by flush()
+        self._read_hours: dict[tuple[str, int], list[int] | None] = {}  # as the table holds them
+        self._baselines: dict[str, tuple[int, float | None]] = {}  # actor -> (hour, its baseline)
+        self._shifts: dict[tuple[str, str], tuple[int, int]] = {}
+        self._cameras: dict[str, tuple[str | None, str | None]] = {}  # forgotten when one registers
+
+    def flush(self) -> None:
+        """Write the batch's access rows and the state held in memory."""
+        self.pending.flush()
+        if self._sequences:
+            self.db.conn.executemany(
+                "INSERT INTO source_sequences (source_id, last_seq, origin, idx) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source_id) DO UPDATE SET last_seq = excluded.last_seq, "
+                "origin = excluded.origin, idx = excluded.idx",
+                [(source, *state) for source, state in self._sequences.items() if state[1] is not None],
+            )
+        if self._hours:
+            self.db.conn.executemany(
+                "INSERT INTO actor_hours (actor_id, hour, accesses, previous) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (actor_id, hour) DO UPDATE SET accesses = excluded.accesses",
+                [(actor, hour, *counts) for (actor, hour), counts in self._hours.items()],
+            )
 
     def violation(
         self,
@@ -88,7 +120,7 @@ class OperationsRules:
         rule: str,
         severity: str,
         article: str,
-        record: Mapping[str, Any],
+        record: Mapping[str, Any] | AccessRow,
         explanation: str,
         evidence: list[Position],
         camera_id: str | None = None,
@@ -97,18 +129,27 @@ class OperationsRules:
     ) -> None:
         """Record one violation with the positions of its evidence.
 
-        The actor is the event's, unless ``actor_id`` names another (``None``: no one is known).
+        The actor is the event's (``record``, or its access row), unless ``actor_id`` names
+        another (``None``: no one is known).
         """
-        envelope = record["envelope"]
+        if isinstance(record, AccessRow):
+            actor, source, when = record.actor_id, record.source_system_id, record.occurred_at
+        else:
+            envelope = record["envelope"]
+            actor, source, when = (
+                envelope["actor"]["user_id"],
+                envelope["source_system_id"],
+                envelope["occurred_at"],
+            )
         self.db.table("violations").insert(
             {
                 "rule": rule,
                 "severity": severity,
                 "article": article,
-                "actor_id": envelope["actor"]["user_id"] if actor_id == _FROM_RECORD else actor_id,
-                "system_id": system_id or envelope["source_system_id"],
+                "actor_id": actor if actor_id == _FROM_RECORD else actor_id,
+                "system_id": system_id or source,
                 "camera_id": camera_id,
-                "occurred_at": _us(envelope["occurred_at"]),
+                "occurred_at": when,
                 "explanation": explanation,
                 "evidence": json.dumps([[p.origin, p.idx] for p in evidence]),
             }
@@ -132,7 +173,7 @@ class OperationsRules:
 
         The explanation says ``what`` happened, what ticket is missing, and what the ``law`` says.
         """
-        when = _us(record["envelope"]["occurred_at"])
+        when = record["envelope"]["occurred_at"]
         ticket, missing = self._ticket(system_id, camera_id, cited, when, when)
         if ticket is not None:
             return
@@ -149,9 +190,18 @@ class OperationsRules:
 
     # -- tickets ---------------------------------------------------------------------------------
 
+    def camera(self, camera_id: str) -> tuple[str | None, str | None]:
+        """A registered camera's system and the day it went live (``None``, ``None``: not registered)."""
+        known = self._cameras.get(camera_id)
+        if known is None:
+            row = self.db.execute(
+                "SELECT system_id, went_live_on FROM cameras WHERE camera_id = ?", [camera_id]
+            ).fetchone()
+            known = self._cameras[camera_id] = (row[0], row[1]) if row else (None, None)
+        return known
+
     def _system_of(self, camera_id: str, record: Mapping[str, Any]) -> str:
-        row = self.db.execute("SELECT system_id FROM cameras WHERE camera_id = ?", [camera_id]).fetchone()
-        return str(row[0]) if row else str(record["envelope"]["source_system_id"])
+        return self.camera(camera_id)[0] or str(record["envelope"]["source_system_id"])
 
     def _ticket(
         self, system_id: str, camera_id: str | None, cited: str | None, start: int, end: int
@@ -233,7 +283,7 @@ class OperationsRules:
         if ended and record["status"] != "ON":
             return
         camera_id = record["camera_id"]
-        when = _us(record["envelope"]["occurred_at"])
+        when = record["envelope"]["occurred_at"]
         if ended:
             row = self.db.execute(
                 'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id FROM outages '
@@ -275,47 +325,41 @@ class OperationsRules:
 
     # -- R11 --------------------------------------------------------------------------------------
 
-    def _r11_sequence(self, at: Position, record: Mapping[str, Any]) -> None:
+    def _r11_sequence(
+        self, subject: Mapping[str, Any] | AccessRow, source: str, seq: int, origin: str, idx: int
+    ) -> None:
         """Every event of a source: its sequence number follows the last one, or events are missing."""
-        envelope = record["envelope"]
-        source, seq = envelope["source_system_id"], envelope["source_seq"]
         if source in UNSIGNED_SOURCES:
             return
-        moved = self.db.execute(
-            "UPDATE source_sequences SET last_seq = ?, origin = ?, idx = ? "
-            "WHERE source_id = ? AND last_seq = ?",
-            [seq, at.origin, at.idx, source, seq - 1],
-        ).rowcount
-        if moved:
-            return
-        row = self.db.execute(
-            "SELECT last_seq, origin, idx FROM source_sequences WHERE source_id = ?", [source]
-        ).fetchone()
-        last = row[0] if row else 0
-        if seq <= last:
+        last = self._sequences.get(source)
+        if last is None:
+            row = self.db.execute(
+                "SELECT last_seq, origin, idx FROM source_sequences WHERE source_id = ?", [source]
+            ).fetchone()
+            last = self._sequences[source] = (row[0], row[1], row[2]) if row else (0, None, None)
+        last_seq, last_origin, last_idx = last
+        if seq <= last_seq:
             return  # a repeat or a late arrival: the ledger's dedupe and the verifier judge those
-        self.db.execute(
-            "INSERT INTO source_sequences (source_id, last_seq, origin, idx) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source_id) DO UPDATE SET last_seq = excluded.last_seq, origin = excluded.origin, "
-            "idx = excluded.idx",
-            [source, seq, at.origin, at.idx],
-        )
-        if seq == last + 1:
+        self._sequences[source] = (seq, origin, idx)
+        if seq == last_seq + 1:
             return
-        count = seq - last - 1
-        missing = f"Event {last + 1}" if count == 1 else f"Events {last + 1} to {seq - 1} ({count} events)"
+        count = seq - last_seq - 1
+        missing = (
+            f"Event {last_seq + 1}" if count == 1 else f"Events {last_seq + 1} to {seq - 1} ({count} events)"
+        )
+        before = [Position(last_origin, last_idx)] if last_origin is not None and last_idx is not None else []
         self.violation(
             rule="R11",
             severity="critical",
             article="ZZ 15(2)",
-            record=record,
+            record=subject,
             system_id=source,
             actor_id=None,
             explanation=f"{missing} of {source} never reached the ledger: the source numbered them, but "
-            f"the ledger holds {last or 'nothing'} and then {seq}. Operating records must not be deleted "
+            f"the ledger holds {last_seq or 'nothing'} and then {seq}. Operating records must not be deleted "
             "or withheld (ZZ 15(2)); a message the ledger rejected (see the rejected topic) also leaves "
             "a gap.",
-            evidence=([Position(row[1], row[2])] if row else []) + [at],
+            evidence=[*before, Position(origin, idx)],
         )
 
     def _r11_records(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
@@ -345,62 +389,96 @@ class OperationsRules:
 
     # -- R12 --------------------------------------------------------------------------------------
 
-    def _r12_duty(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        access = record.get("access") or record.get("deletion") or {}
-        actor = record["envelope"]["actor"]
-        if actor["kind"] != "PERSON" or access.get("outcome") != "ALLOWED":
-            return
-        when = _us(record["envelope"]["occurred_at"])
-        user_id, camera_id = actor["user_id"], access.get("camera_id")
-        on_duty = self.db.execute(
-            "SELECT 1 FROM roster WHERE user_id = ? AND shift_start <= ? AND shift_end > ? LIMIT 1",
-            [user_id, when, when],
+    def _on_duty(self, column: str, key: str, when: int) -> bool:
+        """Whether a roster shift of the person (``column`` ``user_id``) or unit covers ``when``."""
+        shift = self._shifts.get((column, key))
+        if shift is not None and shift[0] <= when < shift[1]:
+            return True  # shifts are only ever added: one that covered an access still does
+        found = self.db.execute(
+            f"SELECT shift_start, shift_end FROM roster WHERE {column} = ? AND shift_start <= ? "  # noqa: S608
+            "AND shift_end > ? ORDER BY shift_start DESC LIMIT 1",
+            [key, when, when],
         ).fetchone()
-        if on_duty is None:
-            unit_on_duty = self.db.execute(
-                "SELECT 1 FROM roster WHERE unit = ? AND shift_start <= ? AND shift_end > ? LIMIT 1",
-                [actor["unit"], when, when],
-            ).fetchone()
-            if unit_on_duty is not None:
-                self.violation(
-                    rule="R12",
-                    severity="high",
-                    article="ZZ 12(3)",
-                    record=record,
-                    camera_id=camera_id,
-                    explanation=f"{event_type} of camera {camera_id} by {user_id} ({actor['name']}), who was "
-                    f"not on duty: {actor['unit']}'s roster for that time does not name them. Only the staff "
-                    "on watch may use the monitoring system (ZZ 12(3)).",
-                    evidence=[at],
-                )
-        if event_type != "FootageDeleted":
-            self._r12_bulk(at, event_type, record, when)
+        if found is None:
+            return False
+        self._shifts[column, key] = (found[0], found[1])
+        return True
 
-    def _r12_bulk(self, at: Position, event_type: str, record: Mapping[str, Any], when: int) -> None:
+    def _r12_duty(self, row: AccessRow) -> None:
+        if row.actor_kind != "PERSON" or row.outcome != "ALLOWED":
+            return
+        when, user_id, camera_id = row.occurred_at, row.actor_id, row.camera_id
+        if not self._on_duty("user_id", user_id, when) and self._on_duty("unit", row.unit, when):
+            self.violation(
+                rule="R12",
+                severity="high",
+                article="ZZ 12(3)",
+                record=row,
+                camera_id=camera_id,
+                explanation=f"{row.event_type} of camera {camera_id} by {user_id} ({row.actor_name}), "
+                f"who was not on duty: {row.unit}'s roster for that time does not name them. Only the staff "
+                "on watch may use the monitoring system (ZZ 12(3)).",
+                evidence=[Position(row.origin, row.idx)],
+            )
+        if row.event_type != "FootageDeleted":
+            self._r12_bulk(row)
 
-        user_id = record["envelope"]["actor"]["user_id"]
+    def _hour(self, user_id: str, hour: int) -> list[int] | None:
+        """``[accesses, previous]`` of the person's clock hour, or ``None`` if none was counted."""
+        key = (user_id, hour)
+        counts = self._hours.get(key)
+        if counts is None:
+            if key not in self._read_hours:
+                found = self.db.execute(
+                    "SELECT accesses, previous FROM actor_hours WHERE actor_id = ? AND hour = ?",
+                    [user_id, hour],
+                ).fetchone()
+                self._read_hours[key] = [found[0], found[1]] if found else None
+            counts = self._read_hours[key]
+        return counts
+
+    def _baseline(self, user_id: str, hour: int) -> float | None:
+        """The person's average accesses per counted hour over the ``baseline_days`` before ``hour - 1``."""
+        cached = self._baselines.get(user_id)
+        if cached is not None and cached[0] == hour:
+            return cached[1]
+        self.flush()  # the hours counted so far
+        days = self.thresholds.baseline_days
+        (average,) = self.db.execute(
+            "SELECT AVG(accesses) FROM actor_hours WHERE actor_id = ? AND hour >= ? AND hour < ?",
+            [user_id, hour - days * 24, hour - 1],
+        ).fetchone()
+        baseline = None if average is None else float(average)
+        self._baselines[user_id] = (hour, baseline)
+        return baseline
+
+    def _r12_bulk(self, row: AccessRow) -> None:
+        user_id, when = row.actor_id, row.occurred_at
         hour = when // HOUR_US
         t = self.thresholds
-        (recent,) = self.db.execute(  # this clock hour's count and the last one's, in one statement
-            "INSERT INTO actor_hours (actor_id, hour, accesses, previous) VALUES (?, ?, 1, "
-            "COALESCE((SELECT accesses FROM actor_hours WHERE actor_id = ? AND hour = ?), 0)) "
-            "ON CONFLICT (actor_id, hour) DO UPDATE SET accesses = accesses + 1 "
-            "RETURNING accesses + previous",
-            [user_id, hour, user_id, hour - 1],
-        ).fetchone()
-        if recent < t.bulk_minimum:
+        counts = self._hour(user_id, hour)
+        if counts is None:  # the hour's first access: the hour before's count is its "previous"
+            before = self._hour(user_id, hour - 1)
+            counts = [0, before[0] if before else 0]
+        self._hours[user_id, hour] = counts
+        counts[0] += 1
+        cached = self._baselines.get(user_id)
+        if cached is not None and hour < cached[0] - 1:
+            del self._baselines[user_id]  # a late access, inside the cached baseline's 30 days
+        if counts[0] + counts[1] < t.bulk_minimum:
             return  # neither this clock hour nor the one before it can hold the minimum
+        baseline = self._baseline(user_id, hour)
+        limit = max(t.bulk_minimum, t.bulk_factor * (baseline or 0))
+        before = self._hour(user_id, hour - 1)
+        if counts[0] + (before[0] if before else 0) < limit:
+            return  # the last hour's accesses lie in this clock hour and the one before
+        self.flush()  # the query below reads the access rows written so far
         rows = self.db.execute(
             "SELECT origin, idx FROM access WHERE actor_id = ? AND occurred_at > ? AND occurred_at <= ? "
             "AND outcome = 'ALLOWED' AND action NOT IN ('delete', 'overwrite', 'expire', 'format') "
             "ORDER BY occurred_at, id",
             [user_id, when - HOUR_US, when],
         ).fetchall()
-        baseline = self.db.execute(
-            "SELECT AVG(accesses) FROM actor_hours WHERE actor_id = ? AND hour >= ? AND hour < ?",
-            [user_id, hour - t.baseline_days * 24, hour - 1],
-        ).fetchone()[0]
-        limit = max(t.bulk_minimum, t.bulk_factor * (baseline or 0))
         if len(rows) < limit:
             return
         already = self.db.execute(
@@ -415,8 +493,8 @@ class OperationsRules:
             rule="R12",
             severity="high",
             article="ZZ 16(3)",
-            record=record,
-            explanation=f"{user_id} ({record['envelope']['actor']['name']}) made {len(rows)} accesses within "
+            record=row,
+            explanation=f"{user_id} ({row.actor_name}) made {len(rows)} accesses within "
             f"one hour, against {usual}: bulk access far beyond the work's need (ZZ 16(3)); "
             f"the limit is {t.bulk_factor:g} times the usual pace and at least {t.bulk_minimum}.",
             evidence=[Position(origin, idx) for origin, idx in rows],

@@ -204,3 +204,32 @@ def test_a_violations_evidence_exports_as_a_bundle_that_verifies_alone(
         *(idx for _, idx in violation["evidence"]),
     ]  # + key registration
     assert main(["export", "--out", str(tmp_path / "none"), "--violation", "999"]) == 1
+
+
+def test_an_actors_answer_comes_a_page_at_a_time_with_the_cursor_of_the_next(
+    ledger: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with publisher(ledger) as pub:
+        for n in range(5):
+            pub.publish("FootageViewed", viewed(n), actor=ACTOR)
+    ingest(ledger)
+    assert main(["project"]) == 0
+    window = ["--from", "2000-01-01", "--to", "2100-01-01", "--json"]
+    capsys.readouterr()
+    assert main(["actor", ACTOR["user_id"], *window, "--limit", "0"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert len(every) >= 5  # with what earlier tests of this ledger published
+    size = len(every) // 2 - 1
+    pages, after = [], []
+    while True:
+        assert main(["actor", ACTOR["user_id"], *window, "--limit", str(size), *after]) == 0
+        out, err = capsys.readouterr()
+        pages.append(json.loads(out))
+        if "--after" not in err:
+            break
+        assert f"{len(every):,} rows in all; this page holds {size:,}" in err
+        after = ["--after", err.split("--after ")[1].split()[0]]
+    assert [len(page) for page in pages] == [size, size, len(every) - 2 * size]
+    assert [row for page in pages for row in page] == every
+    assert main(["actor", ACTOR["user_id"], *window, "--after", "nonsense"]) == 1
+    assert "not a page cursor" in capsys.readouterr().err

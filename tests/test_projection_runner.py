@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import signal
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from ledger.merkle import CompactRange
 from ledger.simulate import build_city, simulate
 from ledger.store import Batch, LedgerStore
 from projections import tables
-from projections.runner import ProjectionRunner, open_db
+from projections.runner import ProjectionRunner, RunStats, open_db
 
 REGISTRY = SchemaRegistry.load()
 KEY = SigningKey.generate("sim")
@@ -105,6 +107,57 @@ def test_a_crash_in_the_middle_of_a_batch_applies_nothing_of_it(store: LedgerSto
     assert snapshot(runner.db) == before  # neither rows nor position moved
     runner.run()
     reference = ProjectionRunner(store=store, db=open_db(tmp_path / "d.db"), batch_size=5000)
+    reference.run()
+    assert snapshot(runner.db) == snapshot(reference.db)
+
+
+def test_a_backlog_read_ahead_by_a_second_process_projects_the_same_tables(
+    store: LedgerStore, tmp_path: Path
+) -> None:
+    here = ProjectionRunner(store=store, db=open_db(tmp_path / "here.db"), prefetch_after=None)
+    assert here.run().read_ahead == 0
+    ahead = ProjectionRunner(
+        store=store, db=open_db(tmp_path / "ahead.db"), prefetch_after=1, prefetch_batch=150
+    )
+    stats = ahead.run()
+    assert stats.read_ahead == stats.events > 500
+    assert snapshot(ahead.db) == snapshot(here.db)
+
+
+def _children() -> list[int]:
+    """Process ids of this process's children."""
+    mine = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_reading_process_killed_mid_stream_loses_and_repeats_nothing(
+    store: LedgerStore, tmp_path: Path
+) -> None:
+    """The second process dies after the first batch: the run stops with a clear error, what was
+    applied stays applied exactly once, and the next run finishes the job."""
+    killed: list[int] = []
+
+    def kill_reader(stats: RunStats) -> None:
+        if not killed:
+            killed.extend(_children())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    runner = ProjectionRunner(
+        store=store, db=open_db(tmp_path / "ahead.db"), prefetch_after=1, prefetch_batch=150
+    )
+    with pytest.raises(ProjectionError, match="reading process ended"):
+        runner.run(progress=kill_reader)
+    assert killed
+    assert runner.position > 0
+    assert runner.db.execute("SELECT COUNT(*) FROM access").fetchone()[0] > 0
+    runner.run()
+    reference = ProjectionRunner(store=store, db=open_db(tmp_path / "reference.db"), prefetch_after=None)
     reference.run()
     assert snapshot(runner.db) == snapshot(reference.db)
 

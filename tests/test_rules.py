@@ -19,10 +19,11 @@ import pytest
 import sqlite_utils
 
 from ledger.config import Config
+from ledger.errors import ProjectionError
 from ledger.runtime import open_store
 from ledger.sdk import Publisher
 from projections.project import micros
-from projections.queries import actor, case, violations, who
+from projections.queries import actor, actor_page, case, violations, who
 from projections.runner import ProjectionRunner, open_db
 from tests.events import ACTOR, CAMERA, decode, ingest, publisher, registered_source, stored_logs
 
@@ -502,6 +503,13 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
     assert rows(actor(s.db, "u2001", *span(day, day + days(1)))) == expect("alice")
     assert actor(s.db, "u2001", *span(day + timedelta(seconds=1), NOW)) == []
     assert actor(s.db, "u1024", *span(BEFORE, NOW)) == []
+    everything = actor(s.db, "p2002", *span(BEFORE, NOW))
+    first = actor_page(s.db, "p2002", *span(BEFORE, NOW), limit=2)
+    assert (first.rows, first.total) == (everything[:2], 3)
+    last = actor_page(s.db, "p2002", *span(BEFORE, NOW), limit=2, after=first.after)
+    assert (last.rows, last.total, last.after) == (everything[2:], 3, None)
+    with pytest.raises(ProjectionError, match="not a page cursor"):
+        actor_page(s.db, "p2002", *span(BEFORE, NOW), limit=2, after="yesterday")
 
     a1 = case(s.db, "A-1")
     [granted] = a1["authorizations"]

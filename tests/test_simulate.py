@@ -34,6 +34,7 @@ from ledger.simulate import (
     planted,
     simulate,
 )
+from projections.entries import item_of
 from projections.project import Projector, micros
 from projections.queries import violations
 from projections.rules import PROHIBITED, Rules
@@ -47,6 +48,10 @@ CAMERA_ID = re.compile(r"^(\d{6})(\d{2})(\d{2})(13[12])(\d)(\d{6})$")
 @pytest.fixture(scope="module")
 def city() -> City:
     return build_city(seed=1)
+
+
+REGISTRY = SchemaRegistry.load()
+PLAIN = REGISTRY.plain()
 
 
 @pytest.fixture(scope="module")
@@ -398,11 +403,15 @@ def extras(normal: list[SimEvent], more: list[SimEvent]) -> list[SimEvent]:
 
 
 def project(events: list[SimEvent], path: Path) -> list[dict[str, Any]]:
-    """Apply ``events`` to fresh read models as the runner would, without Kafka; the violations."""
+    """Apply ``events`` to fresh read models as the runner would, without Kafka; the violations.
+
+    Each event is Avro-encoded and decoded as the runner decodes stored entries.
+    """
     db = open_db(path)
     projector = Projector(db)
     sequence: Counter[str] = Counter()
     with db.atomic():
+        projector.begin()
         for n, event in enumerate(events, start=1):
             sequence[event.source_id] += 1
             envelope = {
@@ -417,7 +426,11 @@ def project(events: list[SimEvent], path: Path) -> list[dict[str, Any]]:
             if event.withheld:
                 continue  # signed, so numbered, but never published
             record = {**event.fields, "envelope": envelope}
-            projector.apply(f"test/{event.source_id}", sequence[event.source_id], event.event_type, record)
+            event_type, decoded = PLAIN.decode(*REGISTRY.encode(event.event_type, record))
+            projector.apply(
+                item_of(f"test/{event.source_id}", sequence[event.source_id], event_type.name, decoded)
+            )
+        projector.finish()
     return violations(db)
 
 
