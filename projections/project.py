@@ -19,6 +19,7 @@ from projections.entries import ACCESS_TYPES, AccessRow, Item, access_row
 from projections.rules import Position, Rules
 
 EPOCH = date(1970, 1, 1)
+_row = tuple.__new__  # AccessRow._make without its length check: entries.access_row built the tuple
 EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -78,7 +79,7 @@ class Projector:
         """Project one item of :mod:`projections.entries` (an event at its ledger position)."""
         event_type, origin, idx, payload = item
         if event_type in ACCESS_TYPES:
-            row = AccessRow._make(payload)
+            row = _row(AccessRow, payload)
             self.pending.add(row)
             self.rules.access(row)
             return

@@ -426,6 +426,8 @@ class Rules(OperationsRules):
         )
 
     def _r4_trace(self, row: AccessRow) -> None:
+        if row.reason and row.unit and row.actor_name and row.role not in INVESTIGATOR_ROLES:
+            return  # the common case, decided without building a list
         missing = [
             name
             for name, value in (("reason", row.reason), ("unit", row.unit), ("name", row.actor_name))

@@ -16,7 +16,7 @@ that evidence with its inclusion proof.
   actor and clock hour, and in the hour before) — the state rules R11 and R12 keep.
 * Access rows are written a batch at a time (:class:`PendingAccess`).
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
-* Indexes: ``indexes`` serve the projector's and the rules' lookups of every event; a
+* Indexes: ``indexes`` serve the projector's and the rules' lookups (and the ``actor`` query); a
   ``partial_indexes`` entry covers only the rows its WHERE term selects (a camera's few deletions
   among its views); ``query_indexes`` serve only the investigators' queries, so a rebuild builds
   them once, at the end.
@@ -373,7 +373,11 @@ def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
 
 
 def create_query_indexes(db: sqlite_utils.Database) -> None:
-    """Create the indexes only queries read, where they are missing (after a rebuild)."""
+    """Create the indexes only queries read, where they are missing (after a rebuild).
+
+    Each is one sort of the table; SQLite's sorter may use a second thread for it.
+    """
+    db.execute("PRAGMA threads = 2")
     for name, spec in TABLES.items():
         for columns in spec.get("query_indexes", []):
             db.table(name).create_index(columns, if_not_exists=True)
