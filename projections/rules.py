@@ -352,8 +352,9 @@ class Rules(OperationsRules):
         rows += self.db.execute(
             "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "
             "WHERE camera_id = ? AND action IN ('delete', 'overwrite', 'expire', 'format') "
-            "AND outcome = 'ALLOWED' AND occurred_at <= ?",
-            [camera_id, when],
+            "AND outcome = 'ALLOWED' AND occurred_at <= ? "
+            "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?",
+            [camera_id, when, end, start],
         ).fetchall()
         rows += self.db.execute(
             'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?',
