@@ -89,14 +89,28 @@ def access_row(
     record: Mapping[str, Any],
     context: Mapping[str, Any],
     camera_id: str | None,
+    shared: dict[Any, Any] | None = None,
 ) -> tuple[Any, ...]:
     """The :class:`AccessRow` fields of one event on ``camera_id`` (``context``: its access or deletion part).
 
-    A plain tuple: what crosses to the projector's process (:mod:`projections.prefetch`).
+    A plain tuple: what crosses to the projector's process (:mod:`projections.prefetch`). The
+    strings that repeat from row to row (who, where, why) are taken from ``shared``, one object
+    per distinct value in a batch: :mod:`marshal` then writes each once, the projector gets one
+    object for them, and SQLite encodes each once.
     """
     envelope = record["envelope"]
     actor = envelope["actor"]
     get, also = context.get, record.get
+    one = (shared if shared is not None else {}).setdefault
+    source, user, name, unit = (
+        envelope["source_system_id"],
+        actor["user_id"],
+        actor["name"],
+        actor["unit"],
+    )
+    role, workstation, ip, kind = actor["role"], actor.get("workstation"), actor.get("ip"), actor["kind"]
+    reason = get("reason") or also("reason")
+    outcome = get("outcome") or also("outcome")
     return (
         origin,
         idx,
@@ -104,34 +118,36 @@ def access_row(
         event_type,
         action,
         envelope["occurred_at"],
-        envelope["source_system_id"],
-        actor["user_id"],
-        actor["name"],
-        actor["unit"],
-        actor["role"],
-        actor.get("workstation"),
-        actor.get("ip"),
-        camera_id,
+        one(source, source),
+        one(user, user),
+        one(name, name),
+        one(unit, unit),
+        one(role, role),
+        one(workstation, workstation),
+        one(ip, ip),
+        one(camera_id, camera_id),
         get("footage_start") or also("footage_start"),
         get("footage_end") or also("footage_end"),
-        get("reason") or also("reason"),
+        one(reason, reason),
         get("legal_basis"),
         get("case_number"),
         get("authorization_id"),
         get("application_id"),
         get("deletion_order_id") or also("deletion_order_id"),
-        get("outcome") or also("outcome"),
+        one(outcome, outcome),
         also("watermark_id"),
         also("file_hash"),
         also("destination") or also("recipient") or also("channel"),
         also("desensitization_profile"),
-        actor["kind"],
+        one(kind, kind),
         envelope["source_seq"],
     )
 
 
-def item_of(origin: str, idx: int, event_type: str, record: dict[str, Any]) -> Item:
-    """The projector's item for one decoded event."""
+def item_of(
+    origin: str, idx: int, event_type: str, record: dict[str, Any], shared: dict[Any, Any] | None = None
+) -> Item:
+    """The projector's item for one decoded event (``shared``: see :func:`access_row`)."""
     if event_type not in ACCESS_TYPES:
         return (event_type, origin, idx, record)
     if event_type == "FootageViewed":
@@ -151,6 +167,7 @@ def item_of(origin: str, idx: int, event_type: str, record: dict[str, Any]) -> I
             record=record,
             context=context,
             camera_id=context.get("camera_id"),
+            shared=shared,
         ),
     )
 
@@ -178,6 +195,7 @@ def read_batch(store: LedgerStore, registry: SchemaRegistry, start: int, limit: 
     items = []
     decode, entry_of = registry.decode, StoredEntry.entry_of
     origins: dict[object, str] = {}
+    shared: dict[Any, Any] = {}
     for note in notifications:
         origin = origins.get(note.originator_id)
         if origin is None:
@@ -187,5 +205,5 @@ def read_batch(store: LedgerStore, registry: SchemaRegistry, start: int, limit: 
             event_type, record = decode(schema, body)
         except LedgerError as exc:
             raise ProjectionError(f"{origin} entry {note.originator_version} does not decode: {exc}") from exc
-        items.append(item_of(origin, note.originator_version, event_type.name, record))
+        items.append(item_of(origin, note.originator_version, event_type.name, record, shared))
     return Batch(notifications[-1].id, items)
