@@ -375,9 +375,9 @@ def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
 def create_query_indexes(db: sqlite_utils.Database) -> None:
     """Create the indexes only queries read, where they are missing (after a rebuild).
 
-    Each is one sort of the table; SQLite's sorter may use a second thread for it.
+    Each is one sort of the table. (SQLite's sorter could use helper threads, ``PRAGMA threads``,
+    but each holds its own page-cache-sized buffer: +64 MiB of memory a thread for ~20% less time.)
     """
-    db.execute("PRAGMA threads = 2")
     for name, spec in TABLES.items():
         for columns in spec.get("query_indexes", []):
             db.table(name).create_index(columns, if_not_exists=True)
