@@ -24,6 +24,7 @@ from ledger.simulate import build_city, simulate
 from ledger.store import Batch, LedgerStore
 from projections import tables
 from projections.runner import ProjectionRunner, RunStats, open_db
+from tests.test_postgres import postgres_schema
 
 REGISTRY = SchemaRegistry.load()
 KEY = SigningKey.generate("sim")
@@ -43,9 +44,19 @@ def signed(event: Any, seq: int) -> bytes:
     return SignedEvent(fp, body, KEY.sign(SignedEvent(fp, body, b"").signed_message)).encode()
 
 
-def ledger_of(path: Path, *, seed: int, hours: float, batch: int = 300, plant: bool = False) -> LedgerStore:
-    """A store holding a simulated city's traffic, split by source into logs as ingest would."""
-    store = LedgerStore.open({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
+def ledger_of(
+    path: Path | dict[str, str], *, seed: int, hours: float, batch: int = 300, plant: bool = False
+) -> LedgerStore:
+    """A store holding a simulated city's traffic, split by source into logs as ingest would.
+
+    ``path``: a SQLite file, or the library's settings of another store.
+    """
+    env = (
+        path
+        if isinstance(path, dict)
+        else {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    )
+    store = LedgerStore.open(env)
     city = build_city(seed=seed, scale=0.1)
     start = datetime(2026, 5, 3, tzinfo=UTC)
     events = list(simulate(city, seed=seed, start=start, days=hours / 24, plant=plant))
@@ -122,6 +133,23 @@ def test_a_backlog_read_ahead_by_a_second_process_projects_the_same_tables(
     stats = ahead.run()
     assert stats.read_ahead == stats.events > 500
     assert snapshot(ahead.db) == snapshot(here.db)
+
+
+@pytest.mark.postgres
+def test_a_backlog_in_postgresql_is_read_ahead_the_same_way(tmp_path: Path) -> None:
+    with postgres_schema() as env:
+        store = ledger_of(env, seed=8, hours=2)
+        try:
+            here = ProjectionRunner(store=store, db=open_db(tmp_path / "here.db"), prefetch_after=None)
+            here.run()
+            ahead = ProjectionRunner(
+                store=store, db=open_db(tmp_path / "ahead.db"), prefetch_after=1, prefetch_batch=100
+            )
+            stats = ahead.run()
+            assert stats.read_ahead == stats.events > 200
+            assert snapshot(ahead.db) == snapshot(here.db)
+        finally:
+            store.close()
 
 
 def _children() -> list[int]:
