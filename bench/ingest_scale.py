@@ -11,7 +11,8 @@ processes of one consumer group, and measures
 * **latency**: then, with the processes still running, events are published at a steady rate
   with ``occurred_at`` = now, and each one's time to its checkpointed entry is its
   ``ingested_at`` minus its ``occurred_at`` (same clock): p50 and p99;
-* **peak memory**: the largest ``VmHWM`` of an ingest process;
+* **peak memory**: the largest ``VmHWM`` of an ingest process plus those of its child processes
+  (its verifying workers);
 * in the same run, just before, the raw Ed25519 verify rate of two threads on the same
   signatures, and ingest as a fraction of it.
 
@@ -76,14 +77,28 @@ def store_env(store: str, home: Path) -> Iterator[dict[str, str]]:
 
 
 def peak_rss(pid: int) -> int:
-    """VmHWM of a running process, in KiB (0 once it has gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    """VmHWM of a running process plus those of its children, in KiB (0 once it has gone)."""
+    total = 0
+    for process in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{process}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except OSError:
+            pass
+    return found
 
 
 def stored(config: Config) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ variable                       default                     meaning
 ``LIUHEN_DEPLOYMENT``          ``liuhen``                  first part of each log's origin string
 ``LIUHEN_MAX_EVENT_BYTES``     ``65536``                   larger messages are rejected as ``oversized``
 ``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
-``LIUHEN_VERIFY_THREADS``      ``2``                       threads verifying source signatures
+``LIUHEN_VERIFY_THREADS``      ``2``                       worker processes verifying source signatures
 ``LIUHEN_SESSION_TIMEOUT_MS``  (client default, 45000)     silence after which the group moves a member's
                                                            partitions to the other ingest processes
 ``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files

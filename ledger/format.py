@@ -78,8 +78,11 @@ class StoredEntry:
     def __post_init__(self) -> None:
         if len(self.chain_hash) != HASH_SIZE:
             raise ValueError(f"a chain hash is {HASH_SIZE} bytes, not {len(self.chain_hash)}")
-        if any(len(node) != HASH_SIZE for node in self.nodes) or len(self.nodes) > 64:
+        if len(self.nodes) > 64:
             raise ValueError("Merkle nodes are 32-byte hashes, at most 64 of them")
+        for node in self.nodes:  # a loop, not any(): ingest makes one entry per event
+            if len(node) != HASH_SIZE:
+                raise ValueError("Merkle nodes are 32-byte hashes, at most 64 of them")
 
     def encode(self) -> bytes:
         """The stored-entry layout described in the module docstring."""

@@ -5,8 +5,9 @@ For each partition's batch of a poll:
 1. **classify** every message in offset order: size, wrapper, schema fingerprint, body, meaning
    (:func:`validate`), and the signing key as the log's key ring stands at that position
    (registry events signed by a registrar key change the ring as they go);
-2. **verify** the source signatures of the batch on a thread pool (Ed25519 verification in
-   ``cryptography`` releases the GIL);
+2. **verify** the source signatures of the batch in worker processes
+   (:class:`ledger.logwriter.VerifyingWorkers`), while this process appends the batch before it and
+   fetches and classifies the one after;
 3. **dedupe** by event id (within the batch, in a recent-id cache, and by the store's unique
    ``event:<uuid>`` stream);
 4. **chain** the entries (accepted messages verbatim; a ledger-signed ``EventRejected`` for each
@@ -62,7 +63,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Literal
@@ -81,6 +81,7 @@ from ledger.logwriter import (
     LogWriter,
     Message,
     Prepared,
+    VerifyingWorkers,
 )
 from ledger.store import LedgerStore
 
@@ -135,9 +136,7 @@ class Ingestor:
         self.stats = IngestStats()
         self.stopping = threading.Event()
         self._poll_backoff = 0.5
-        self.pool = ThreadPoolExecutor(
-            max_workers=max(1, settings.verify_threads), thread_name_prefix="verify"
-        )
+        self.pool = VerifyingWorkers(max(1, settings.verify_threads))
 
     # partition ownership ----------------------------------------------------------------------
 
@@ -297,13 +296,7 @@ class Ingestor:
             if writer is None or tp.topic != self.settings.topic:
                 continue
             messages = [
-                Message(
-                    offset=r.offset,
-                    value=r.value if r.value is not None else b"",
-                    key=r.key,
-                    headers=list(r.headers or []),
-                    timestamp_ms=r.timestamp,
-                )
+                Message(r.offset, b"" if r.value is None else r.value, r.key, r.headers or (), r.timestamp)
                 for r in records
             ]
             ready.append(writer.prepare(messages))
@@ -355,20 +348,18 @@ class Ingestor:
         last_input = time.monotonic()
         backoff = claim_backoff = 0.5
         ready: list[Prepared] = []  # classified, signatures being verified, not yet appended
-        fetched: Mapping[TopicPartition, Sequence[Any]] = {}
         try:
             while not self.stopping.is_set():
+                claimed = len(self.writers)
                 claim_backoff = self._claim_pending(claim_backoff)
-                if not fetched and len(ready) < 2:
-                    fetched = self._poll(timeout_ms=0 if ready else 500)
-                # Classify what was fetched and start verifying it: the pool works on it while
+                fetched = self._poll(timeout_ms=0 if ready else 500) if len(ready) < 2 else {}
+                # Classify what was fetched and start verifying it: the workers check it while
                 # this thread appends the batches prepared in earlier rounds.
                 fresh = self._prepare(fetched) if fetched else []
-                if fetched:
+                if fetched or len(self.writers) > claimed:  # idle from the last input or claim
                     last_input = time.monotonic()
-                    if self.stats.first_batch_at is None:
-                        self.stats.first_batch_at = last_input
-                    fetched = {}
+                if fetched and self.stats.first_batch_at is None:
+                    self.stats.first_batch_at = last_input
                 if ready:
                     outcome = self._append_ready(ready, backoff)
                     if outcome != "reloaded":
@@ -376,16 +367,19 @@ class Ingestor:
                     if outcome == "appended" and on_progress is not None:
                         on_progress(self.stats)
                 ready += fresh
-                if not ready:
-                    for writer in list(self.writers.values()):
-                        self._catch_up_outbox(writer)
-                    if idle_exit is not None and self.writers and time.monotonic() - last_input > idle_exit:
-                        break
+                if not ready and self._idle(since=last_input, limit=idle_exit):
+                    break
             if ready:  # stopping: finish the batch in hand (what is not appended is re-read on restart)
                 self._append_ready(ready, 0.0)
         finally:
             self.close()
         return self.stats
+
+    def _idle(self, *, since: float, limit: float | None) -> bool:
+        """Catch up the rejected-topic outboxes; whether ``limit`` seconds passed since input."""
+        for writer in list(self.writers.values()):
+            self._catch_up_outbox(writer)
+        return limit is not None and bool(self.writers) and time.monotonic() - since > limit
 
     def _poll(self, *, timeout_ms: int) -> Mapping[TopicPartition, Sequence[Any]]:
         """The next records, or none while the broker is unreachable (polled again after a backoff).
@@ -440,14 +434,17 @@ class Ingestor:
         signal.signal(signal.SIGINT, handler)
 
     def close(self) -> None:
-        """Leave the group and release clients and threads."""
+        """Leave the group; release the clients, the verifying workers and the store."""
         try:
             self.consumer.close(autocommit=False)
         finally:
             try:
                 self.producer.close(timeout=10)
             finally:
-                self.pool.shutdown(wait=True)
+                try:
+                    self.pool.shutdown(wait=True)
+                finally:
+                    self.store.close()  # on PostgreSQL, else its pool of connections lingers
 
 
 def _commit_failed(offsets: Any, response: Any) -> None:

@@ -2,24 +2,31 @@
 
 :class:`LogWriter` does steps 1-4 of :mod:`ledger.ingest` for one partition (the consumer loop,
 Kafka offsets, ownership claims and rejected-topic outbox stay there). :func:`validate` checks an
-event's meaning beyond its schema.
+event's meaning beyond its schema. :class:`VerifyingWorkers` are the worker processes that check
+the source signatures.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple, TypeVar
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
 from ledger.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
@@ -31,12 +38,13 @@ from ledger.errors import (
     Oversized,
 )
 from ledger.format import Chain, StoredEntry, leaf_hash
-from ledger.keys import PublicKey, SigningKey, failed_signatures
+from ledger.keys import PublicKey, SigningKey, failed_raw_signatures
 from ledger.merkle import CompactRange
 from ledger.note import Checkpoint, SignedCheckpoint
 from ledger.sources import KEY_EVENTS, LEDGER_SOURCE, KeyChange, KeyRing, key_changes
 from ledger.store import Batch, DuplicateEvents, LedgerStore, kafka_tracking
 
+T = TypeVar("T")
 REJECTION_NAMESPACE = uuid.UUID("5d0f3c1e-8f0e-4a43-9d55-6c1a4f3b8e21")
 _CAMERA_ID = re.compile(r"^\d{20}$")
 
@@ -53,6 +61,7 @@ class IngestSettings:
     max_event_bytes: int = 64 * 1024
     batch_size: int = 1000
     verify_threads: int = 2
+    """How many worker processes check source signatures (:class:`VerifyingWorkers`)."""
     recent_ids: int = 200_000
     session_timeout_ms: int | None = None
     """How long the group waits for a silent member before giving its partitions to others
@@ -110,15 +119,150 @@ def validate(event_type: str, family: str, record: Mapping[str, Any]) -> None:
         raise InvalidField(f"retention_days is {days}; a retention period is at least one day")
 
 
-# -- keys -------------------------------------------------------------------------------------
+# -- signatures -------------------------------------------------------------------------------
+
+
+_Call = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
+"""A call waiting for a worker: its future, the function, the arguments."""
+_WORKER = (
+    "import sys; from ledger.logwriter import serve_calls; serve_calls(int(sys.argv[1]), int(sys.argv[2]))"
+)
+"""What a worker process runs (``python -c``), given its two pipes' file descriptors."""
+
+
+class VerifyingWorkers(Executor):
+    """Worker processes that check source signatures for ingest (any picklable call, in fact).
+
+    Not threads: ``cryptography`` releases the GIL while it verifies, but a verifying thread must
+    take the GIL back between two signatures, and while the main thread decodes and appends (pure
+    Python, most of its time) it waits for the interpreter's switch interval (5 ms) to get it: on
+    two cores, a quarter of the CPU stood idle during ingest with two verifying threads. Worker
+    processes have interpreters of their own.
+
+    Each worker is a fresh interpreter (``python -c``, see :func:`serve_calls`), started now so it
+    is ready by the first batch, with two pipes: calls in, results out. One thread of this process
+    per worker sends it a call, waits for the result (the GIL released) and completes the call's
+    future; the calls wait in one queue, so an idle worker takes the next. Not
+    ``multiprocessing``: its pools re-import the main module in every worker and keep a resource
+    tracker process alongside; these workers need neither. A worker ignores SIGINT and SIGTERM,
+    which a terminal or a service manager sends to the whole process group (ingest stops its
+    workers itself, after finishing the batch in hand), and exits when its pipe of calls closes:
+    at :meth:`shutdown`, or when the ingest process dies.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._broken = ""
+        self._stopped = False
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._threads: list[threading.Thread] = []
+        for n in range(workers):
+            calls_in, calls_out = os.pipe()
+            results_in, results_out = os.pipe()
+            try:
+                process = subprocess.Popen(  # noqa: S603 - this interpreter, running liuhen's worker loop
+                    [sys.executable, "-c", _WORKER, str(calls_in), str(results_out)],
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(calls_in, results_out),
+                )
+            finally:
+                os.close(calls_in)
+                os.close(results_out)
+            calls, results = Connection(calls_out, readable=False), Connection(results_in, writable=False)
+            thread = threading.Thread(
+                target=self._feed, args=(process, calls, results), name=f"verify-{n}", daemon=True
+            )
+            thread.start()
+            self._processes.append(process)
+            self._threads.append(thread)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn(*args)`` in the next idle worker; ``fn`` and its arguments must pickle."""
+        if kwargs:
+            raise TypeError("worker calls take positional arguments only")
+        if self._stopped:
+            raise RuntimeError("cannot run calls after shutdown")
+        if self._broken:
+            raise RuntimeError(f"a verifying worker process failed: {self._broken}")
+        future: Future[T] = Future()
+        self._calls.put((future, fn, args))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the workers once the calls submitted are done (``cancel_futures``: drop those not started)."""
+        self._stopped = True
+        if cancel_futures:
+            self._fail_waiting(None)
+        for _ in self._threads:
+            self._calls.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+            for process in self._processes:
+                process.wait()
+
+    def _feed(self, process: subprocess.Popen[bytes], calls: Connection, results: Connection) -> None:
+        """One worker's thread: send it the calls one at a time, complete their futures."""
+        with calls, results:  # closing the calls' pipe ends the worker
+            while (call := self._calls.get()) is not None:
+                future, fn, args = call
+                if not future.set_running_or_notify_cancel():
+                    continue
+                if self._broken:
+                    future.set_exception(RuntimeError(f"a verifying worker process failed: {self._broken}"))
+                    continue
+                try:
+                    calls.send((fn, args))
+                    ok, value = results.recv()
+                except (OSError, EOFError) as exc:
+                    self._broken = f"worker {process.pid} ended ({exc!r}, exit status {process.poll()})"
+                    future.set_exception(RuntimeError(f"a verifying worker process failed: {self._broken}"))
+                    self._fail_waiting(self._broken)
+                    return
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _fail_waiting(self, reason: str | None) -> None:
+        """Fail (or, without a reason, cancel) the calls no worker has taken yet."""
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if call is None:  # a stop for one of the threads: leave it for them
+                self._calls.put(None)
+                return
+            future = call[0]
+            if reason is None:
+                future.cancel()
+            elif future.set_running_or_notify_cancel():
+                future.set_exception(RuntimeError(f"a verifying worker process failed: {reason}"))
+
+
+def serve_calls(calls_fd: int, results_fd: int) -> None:
+    """A worker process of :class:`VerifyingWorkers`: run each call received, send back its result."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with Connection(calls_fd, writable=False) as calls, Connection(results_fd, readable=False) as results:
+        while True:
+            try:
+                fn, args = calls.recv()
+            except EOFError:  # the ingest process closed the pipe, or died
+                return
+            try:
+                reply: tuple[bool, Any] = (True, fn(*args))
+            except Exception as exc:  # handed to the caller: its future raises it
+                reply = (False, exc)
+            results.send(reply)
 
 
 # -- one batch --------------------------------------------------------------------------------
 
 
-@dataclass
-class Message:
-    """One Kafka message as ingest sees it."""
+class Message(NamedTuple):
+    """One Kafka message as ingest sees it (a tuple: ingest makes one per message)."""
 
     offset: int
     value: bytes
@@ -127,7 +271,7 @@ class Message:
     timestamp_ms: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Classified:
     """A message after classification: accepted (with its event id) or rejected (with why)."""
 
@@ -135,7 +279,7 @@ class Classified:
     event_id: uuid.UUID | None = None
     event_type: str = ""
     key_id: str = ""
-    key_changes: list[KeyChange] = field(default_factory=list)
+    key_changes: Sequence[KeyChange] = ()
     error: IngestError | None = None
     duplicate: bool = False
 
@@ -157,9 +301,14 @@ class Prepared:
     messages: Sequence[Message]
     items: list[Classified]
     ring: KeyRing
-    known: dict[uuid.UUID, bytes]
+    known: dict[int, bytes]
+    """Leaf hashes of event ids already in the ledger, by ``UUID.int`` (see :meth:`LogWriter._dedupe`)."""
     verifying: list[Future[list[int]]]
     epoch: int
+
+
+_Job = tuple[int, bytes, bytes, bytes]
+"""A signature to check: position in the batch, raw public key, signature, signed message."""
 
 
 class LogWriter:
@@ -179,7 +328,7 @@ class LogWriter:
         registry: SchemaRegistry,
         ledger_key: SigningKey,
         registrars: Sequence[PublicKey],
-        pool: ThreadPoolExecutor,
+        pool: Executor,
         owner: str,
     ) -> None:
         self.settings = settings
@@ -205,8 +354,11 @@ class LogWriter:
         self.stored_offset = store.tracked_offset(self.tracking_name)
         """The last Kafka offset in the log (None: none yet)."""
         self.outbox_behind = False
-        self.recent: OrderedDict[uuid.UUID, bytes] = OrderedDict()
+        self.recent: OrderedDict[int, bytes] = OrderedDict()
+        """Leaf hashes of the event ids appended last, by ``UUID.int`` (see :meth:`_dedupe`)."""
         self._rejection_type = registry.event_type("EventRejected")
+        self._header_of = {t.fingerprint: t.fingerprint_hex.encode() for t in registry.types.values()}
+        """The fingerprint header each current schema's messages carry (older ones: computed)."""
 
     def next_offset(self) -> int | None:
         """The first Kafka offset not yet in the log (None: start from the beginning)."""
@@ -214,7 +366,7 @@ class LogWriter:
 
     # classification ---------------------------------------------------------------------------
 
-    def _classify_one(self, message: Message, ring: KeyRing) -> tuple[Classified, tuple[Any, ...] | None]:
+    def _classify_one(self, message: Message, ring: KeyRing, position: int) -> tuple[Classified, _Job | None]:
         item = Classified(message)
         try:
             if len(message.value) > self.settings.max_event_bytes:
@@ -223,8 +375,13 @@ class LogWriter:
                     f"{self.settings.max_event_bytes} bytes"
                 )
             signed = SignedEvent.decode(message.value)
-            header = dict(message.headers).get(FINGERPRINT_HEADER)
-            if header is not None and header != signed.schema.hex().encode():
+            header = None
+            for name, content in message.headers:  # the last one counts, as in a dict of them
+                if name == FINGERPRINT_HEADER:
+                    header = content
+            if header is not None and header != (
+                self._header_of.get(signed.schema) or signed.schema.hex().encode()
+            ):
                 raise BadAvro(
                     f"the {FINGERPRINT_HEADER} header does not match the message's schema fingerprint"
                 )
@@ -243,7 +400,7 @@ class LogWriter:
                 )
             key = ring.resolve(item.key_id, envelope["source_system_id"], registry_event=registry_event)
             if not registry_event:
-                return item, (key.verifier, signed.signature, signed.signed_message)
+                return item, (position, key.raw, signed.signature, signed.signed_message)
             # Registry events change the ring for the messages after them: verify them now.
             try:
                 key.verifier.verify(signed.signature, signed.signed_message)
@@ -262,7 +419,7 @@ class LogWriter:
         known: Mapping[uuid.UUID, bytes] | None = None,
         base: KeyRing | None = None,
     ) -> Prepared:
-        """Classify a batch and start verifying its signatures on the thread pool.
+        """Classify a batch and start verifying its signatures in the worker processes.
 
         The batch is classified against the key ring as it will stand after the batches prepared
         before it (``base`` overrides). Verification runs while the caller goes on appending the
@@ -270,23 +427,23 @@ class LogWriter:
         already in the ledger to their entry's leaf hash: a message repeating one with the same
         bytes is a duplicate; with other bytes, a conflict.
         """
-        known = dict(known or {})
+        ids = {event_id.int: leaf for event_id, leaf in (known or {}).items()}
         ring = (base or self.next_ring).copy()
         items: list[Classified] = []
-        jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]] = []
-        registry_seen: set[uuid.UUID] = set()
-        for message in messages:
-            item, job = self._classify_one(message, ring)
+        jobs: list[_Job] = []
+        registry_seen: set[int] = set()
+        for position, message in enumerate(messages):
+            item, job = self._classify_one(message, ring, position)
             if item.key_changes:
-                self._dedupe(item, known, registry_seen)
+                self._dedupe(item, ids, registry_seen)
                 if item.error is None and not item.duplicate:
                     for change in item.key_changes:
                         ring.apply(change)
             if job is not None:
-                jobs.append((len(items), *job))
+                jobs.append(job)
             items.append(item)
         self.next_ring = ring
-        return Prepared(self, messages, items, ring, known, self._start_verifying(jobs), self.epoch)
+        return Prepared(self, messages, items, ring, ids, self._start_verifying(jobs), self.epoch)
 
     def _finish(self, prepared: Prepared) -> None:
         """Wait for the batch's signature checks, then mark bad signatures and duplicates."""
@@ -297,31 +454,36 @@ class LogWriter:
                     f"source signature does not verify under key {items[position].key_id}: "
                     "the event was altered after signing, or signed with another key"
                 )
-        seen: set[uuid.UUID] = set()
+        seen: set[int] = set()
         for item in items:
             if item.error is None:
                 self._dedupe(item, prepared.known, seen)
 
-    def _dedupe(self, item: Classified, known: Mapping[uuid.UUID, bytes], seen: set[uuid.UUID]) -> None:
-        """Mark ``item`` a duplicate (same id, same bytes) or a conflict (same id, other bytes)."""
+    def _dedupe(self, item: Classified, known: Mapping[int, bytes], seen: set[int]) -> None:
+        """Mark ``item`` a duplicate (same id, same bytes) or a conflict (same id, other bytes).
+
+        Event ids are looked up by their ``UUID.int``: hashing a ``UUID`` runs Python code, and
+        ingest looks up every event id several times.
+        """
         assert item.event_id is not None
-        leaf = known.get(item.event_id) or self.recent.get(item.event_id)
+        key = item.event_id.int
+        leaf = (known.get(key) if known else None) or self.recent.get(key)
         if leaf is not None and leaf != leaf_hash(item.message.value):
             item.error = InvalidField(
                 f"event id {item.event_id} is already in the ledger for a different event: "
                 "event ids must be unique (the SDK draws a random UUID for each event)"
             )
-        elif leaf is not None or item.event_id in seen:
+        elif leaf is not None or key in seen:
             item.duplicate = True
         else:
-            seen.add(item.event_id)
+            seen.add(key)
 
-    def _start_verifying(
-        self, jobs: list[tuple[int, Ed25519PublicKey, bytes, bytes]]
-    ) -> list[Future[list[int]]]:
-        threads = self.settings.verify_threads
-        step = max(64, -(-len(jobs) // threads))
-        return [self.pool.submit(failed_signatures, jobs[i : i + step]) for i in range(0, len(jobs), step)]
+    def _start_verifying(self, jobs: list[_Job]) -> list[Future[list[int]]]:
+        workers = self.settings.verify_threads
+        step = max(64, -(-len(jobs) // workers))
+        return [
+            self.pool.submit(failed_raw_signatures, jobs[i : i + step]) for i in range(0, len(jobs), step)
+        ]
 
     # chaining and appending -------------------------------------------------------------------
 
@@ -388,7 +550,8 @@ class LogWriter:
                 # Classify again knowing what the store holds; batches prepared after this one
                 # may have seen another key ring: make them stale.
                 self.epoch += 1
-                known = {**prepared.known, **{i: seen.leaf_hash for i, seen in dup.seen.items()}}
+                known = {uuid.UUID(int=i): leaf for i, leaf in prepared.known.items()}
+                known.update({i: seen.leaf_hash for i, seen in dup.seen.items()})
                 prepared = self.prepare(messages, known, base=self.keyring)
                 continue
             break
@@ -400,10 +563,9 @@ class LogWriter:
         self.tree = tree
         self.keyring = ring
         self.rejection_count += len(batch.rejections)
-        for stored in batch.entries:
-            event_id = batch.event_ids.get(stored.index)
-            if event_id is not None:
-                self.recent[event_id] = leaf_hash(stored.entry)
+        first = chain.size - len(batch.entries)
+        for index, event_id in batch.event_ids.items():
+            self.recent[event_id.int] = batch.leaves[index - first]
         while len(self.recent) > self.settings.recent_ids:
             self.recent.popitem(last=False)
         return result
@@ -414,6 +576,7 @@ class LogWriter:
         now = time.time_ns() // 1000
         result = BatchResult()
         entries: list[StoredEntry] = []
+        leaves: list[bytes] = []
         event_ids: dict[int, uuid.UUID] = {}
         changes: list[KeyChange] = []
         rejections: list[int] = []
@@ -424,9 +587,11 @@ class LogWriter:
             index = chain.size
             data = item.message.value if item.error is None else self.rejection_entry(item)
             leaf = leaf_hash(data)
-            nodes = tuple(digest for _, digest in tree.append(leaf))
+            completed = tree.append(leaf)  # half the entries complete no subtree
+            nodes = tuple([digest for _, digest in completed]) if completed else ()
             stored = StoredEntry(index, item.message.offset, now, chain.append_leaf(leaf), data, nodes)
             entries.append(stored)
+            leaves.append(leaf)
             if item.error is None:
                 assert item.event_id is not None
                 event_ids[index] = item.event_id
@@ -439,6 +604,7 @@ class LogWriter:
             origin=self.origin,
             entries=entries,
             event_ids=event_ids,
+            leaves=leaves,
             key_changes=changes,
             key_changes_before=self.keyring.changes,
             rejections=rejections,

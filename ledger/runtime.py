@@ -318,22 +318,38 @@ def log_status(config: Config) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def live_sources(config: Config) -> tuple[list[LogSource], list[bytes]]:
-    """The configured store's logs and key rotations as the verifier reads them (``verify --live``)."""
+    """The configured store's logs and key rotations as the verifier reads them (``verify --live``).
+
+    Checkpoints and rotations are read now, and the store closed again; each log's entries are
+    read when the verifier iterates them, through a store opened for that and closed when they
+    have been read (or the reading stops). On PostgreSQL, a store left open keeps its pool of
+    connections until the garbage collector finds it.
+    """
     store = open_store(config)
+    try:
+        sources = []
+        for origin in store.origins():
+            checkpoints = [
+                (size, note, [line.decode() for line in store.cosignatures(origin, size)])
+                for size, note in store.checkpoints(origin)
+            ]
+            # Verify up to the newest checkpoint: entries after it are still being committed.
+            size = checkpoints[-1][0] if checkpoints else 0
+            sources.append(
+                LogSource(origin, partial(_live_records, config, origin, size), checkpoints, size=size)
+            )
+        return sources, store.rotations()
+    finally:
+        store.close()
 
-    def records(origin: str, size: int) -> Iterator[dict[str, Any]]:
-        return map(entry_record, store.entries(origin, stop=size))
 
-    sources = []
-    for origin in store.origins():
-        checkpoints = [
-            (size, note, [line.decode() for line in store.cosignatures(origin, size)])
-            for size, note in store.checkpoints(origin)
-        ]
-        # Verify up to the newest checkpoint: entries after it are still being committed.
-        size = checkpoints[-1][0] if checkpoints else 0
-        sources.append(LogSource(origin, partial(records, origin, size), checkpoints, size=size))
-    return sources, store.rotations()
+def _live_records(config: Config, origin: str, size: int) -> Iterator[dict[str, Any]]:
+    """The first ``size`` entries of a log as bundle records, from a store open while they are read."""
+    store = open_store(config)
+    try:
+        yield from map(entry_record, store.entries(origin, stop=size))
+    finally:
+        store.close()
 
 
 def local_ledger_keys(config: Config) -> list[PublicKey]:

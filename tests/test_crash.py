@@ -32,6 +32,29 @@ def start_ingest(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
     )
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (its verifying workers, and multiprocessing's helper)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone since it was listed
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pids: list[int], *, within: float) -> list[int]:
+    """Those of ``pids`` still running after up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        running = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
+
+
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: dict[str, str], config: Config) -> None:
     env = {**env, "LIUHEN_BATCH_SIZE": "50"}  # many small transactions: kills land between and inside them
     env["LIUHEN_SESSION_TIMEOUT_MS"] = "6000"  # the group gives up on a killed process after 6 s, not 45
@@ -55,9 +78,11 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: dict[str, st
         for _ in range(6):
             proc = start_ingest(env)
             time.sleep(rng.uniform(1.2, 3.0))
+            helpers = children(proc.pid)
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
             assert proc.returncode == -signal.SIGKILL
+            assert alive(helpers, within=5.0) == [], "verifying workers outlived the killed ingest"
             kills += 1
     finally:
         producer.join(timeout=120)
@@ -88,8 +113,11 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(env: dict[str, str], confi
         if logs and len(next(iter(logs.values()))) == 2001:
             break
         time.sleep(0.2)
+    helpers = children(proc.pid)
+    assert len(helpers) >= 2  # the verifying workers
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()
+    assert alive(helpers, within=5.0) == []
     assert b"2001 events appended" in out
     verify_chain(next(iter(stored_logs(config).values())))

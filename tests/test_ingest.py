@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from ledger.avro import SignedEvent
 from ledger.config import Config
 from ledger.format import Chain, chain_hash, leaf_hash, verify_chain
-from ledger.runtime import ensure_key, revoke_key
+from ledger.runtime import build_ingestor, ensure_key, live_sources, revoke_key
+from ledger.verify import Trust, verify_logs
 from tests.events import (
     ACTOR,
     REGISTRY,
@@ -247,3 +250,44 @@ def test_key_changes_take_effect_at_the_next_message_even_one_message_per_batch(
         names
         == ["SourceKeyRegistered"] + ["FootageViewed"] * 5 + ["SourceKeyRevoked"] + ["EventRejected"] * 3
     )
+
+
+def _open_files(database: Path) -> list[str]:
+    """The files of an SQLite database (with its WAL and shared memory) this process holds open."""
+    names = {str(database), f"{database}-wal", f"{database}-shm"}
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since it was listed
+            continue
+        if target in names:
+            held.append(target)
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the open files from /proc")
+def test_ingest_and_the_live_verifier_close_the_stores_they_open(config: Config) -> None:
+    """Neither leaves its store for the garbage collector to close (on PostgreSQL, a pool of
+    connections and its threads): both are still referenced here when the files are counted."""
+    registered_source(config)
+    with publisher(config) as pub:
+        for n in range(30):
+            pub.publish("FootageViewed", viewed(n), actor=ACTOR)
+    database = Path(config.store_env["SQLITE_DBNAME"])
+    ingestor = build_ingestor(config, batch_size=None)
+    assert ingestor.run(idle_exit=2.0).appended == 31
+    assert _open_files(database) == []
+
+    sources, rotations = live_sources(config)
+    assert _open_files(database) == []
+    records = iter(sources[0].entries())
+    assert next(records)["index"] == 0  # entries are read from a store opened for them ...
+    assert _open_files(database) != []
+    records.close()  # ... and closed when the reading stops
+    assert _open_files(database) == []
+    trust = Trust(ledger_keys=[ensure_key(config, "ledger")[0].public])
+    report = verify_logs(sources, trust, bundle="live store", kind="full", rotations=rotations)
+    assert sum(log.entries for log in report.logs) == 31
+    assert _open_files(database) == []
+    assert ingestor.stats.appended == 31

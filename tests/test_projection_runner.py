@@ -152,13 +152,17 @@ def test_a_backlog_in_postgresql_is_read_ahead_the_same_way(tmp_path: Path) -> N
             store.close()
 
 
-def _children() -> list[int]:
-    """Process ids of this process's children."""
+def _readers() -> list[int]:
+    """Process ids of this process's children reading ahead (``python -m projections.prefetch``)."""
     mine = str(os.getpid())
     found = []
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
-            if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine:
+            if (
+                entry.name.isdigit()
+                and (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine
+                and b"projections.prefetch" in (entry / "cmdline").read_bytes()
+            ):
                 found.append(int(entry.name))
     return found
 
@@ -172,7 +176,7 @@ def test_a_reading_process_killed_mid_stream_loses_and_repeats_nothing(
 
     def kill_reader(stats: RunStats) -> None:
         if not killed:
-            killed.extend(_children())
+            killed.extend(_readers())
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
 

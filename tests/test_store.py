@@ -5,6 +5,7 @@ positions that only move forward, proofs' nodes in one query, tampering located.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -103,6 +104,25 @@ def test_a_batch_is_appended_whole_with_its_offset(backend: Backend) -> None:
     assert [e.entry for e in store.entries(ORIGIN)] == [b"a", b"b", b"c"]
     assert store.tracked_offset("kafka:t:0") == 2
     assert store.origins() == [ORIGIN]
+
+
+@pytest.mark.parametrize("origin", [ORIGIN, 'zz/"深圳"\\audit/3'])
+@pytest.mark.parametrize("given", [True, False], ids=["leaves given", "leaves computed"])
+def test_an_event_id_marker_is_the_json_it_always_was(backend: Backend, origin: str, given: bool) -> None:
+    """Markers are written without json.dumps for speed; their bytes must not change."""
+    store = backend.open()
+    batch, _ = batch_of(Chain(), [b"a", b"b"])
+    batch = replace(batch, origin=origin, leaves=[leaf_hash(b"a"), leaf_hash(b"b")] if given else ())
+    store.append(batch, expected=Chain())
+    for index, event_id in batch.event_ids.items():
+        leaf = leaf_hash(batch.entries[index].entry)
+        ((state,),) = backend.execute(
+            "SELECT state FROM {table} WHERE originator_id = ?", [f"event:{event_id}"]
+        )
+        assert bytes(state) == json.dumps({"log": origin, "index": index, "leaf": leaf.hex()}).encode()
+        seen = store.seen(event_id)
+        assert seen is not None
+        assert (seen.origin, seen.index, seen.leaf_hash) == (origin, index, leaf)
 
 
 def test_a_second_writer_cannot_fork_the_log(backend: Backend) -> None:
