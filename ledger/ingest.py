@@ -109,6 +109,10 @@ class IngestStats:
         return (self.appended + self.rejected) / max(self.last_batch_at - self.first_batch_at, 1e-9)
 
 
+ASSIGNMENT_WAIT = 30.0
+"""Seconds ``idle_exit`` waits for Kafka to assign this process a partition before it stops."""
+
+
 class Ingestor:
     """Consumes the audit topic into the ledger until asked to stop."""
 
@@ -379,7 +383,12 @@ class Ingestor:
         """Catch up the rejected-topic outboxes; whether ``limit`` seconds passed since input."""
         for writer in list(self.writers.values()):
             self._catch_up_outbox(writer)
-        return limit is not None and bool(self.writers) and time.monotonic() - since > limit
+        if limit is None:
+            return False
+        quiet = time.monotonic() - since
+        # Before Kafka assigns any partition there is nothing to be idle about, but a group that
+        # never assigns one (no partition for this process) must not keep --until-idle waiting.
+        return quiet > limit if self.writers else quiet > max(limit, ASSIGNMENT_WAIT)
 
     def _poll(self, *, timeout_ms: int) -> Mapping[TopicPartition, Sequence[Any]]:
         """The next records, or none while the broker is unreachable (polled again after a backoff).
