@@ -48,6 +48,7 @@ from ledger.format import Chain, StoredEntry, leaf_hash
 from ledger.keys import SigningKey
 from ledger.merkle import CompactRange
 from ledger.note import Checkpoint, SignedCheckpoint
+from ledger.runtime import REGISTRAR_ACTOR
 from ledger.simulate import CHINA_TZ, SimEvent, build_city, simulate
 from ledger.sources import REGISTRAR_SOURCE
 from ledger.store import Batch, LedgerStore
@@ -62,15 +63,6 @@ CHUNK = 4000
 PAGE = 1000
 """Rows of the first page of `liuhen actor` (its default --limit)."""
 DAY_US = 86_400 * 1_000_000
-REGISTRAR = {
-    "kind": "SYSTEM",
-    "user_id": "liuhen-registrar",
-    "name": "",
-    "unit": "ledger operator",
-    "role": "registrar",
-    "workstation": None,
-    "ip": None,
-}
 
 
 def key(name: str) -> SigningKey:
@@ -114,7 +106,11 @@ def traffic(count: int) -> Iterator[tuple[str, SimEvent]]:
         yield (
             origin_of(system.system_id),
             SimEvent(
-                REGISTRAR_SOURCE, "SourceKeyRegistered", {**fields, "replaces_key_id": None}, REGISTRAR, START
+                REGISTRAR_SOURCE,
+                "SourceKeyRegistered",
+                {**fields, "replaces_key_id": None},
+                REGISTRAR_ACTOR,
+                START,
             ),
         )
     rng = random.Random(f"bench|{SEED}")

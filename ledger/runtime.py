@@ -118,7 +118,7 @@ def registrar(config: Config, ledger_key: SigningKey) -> Publisher:
     )
 
 
-_REGISTRAR_ACTOR = {
+REGISTRAR_ACTOR = {
     "kind": "SYSTEM",
     "user_id": "liuhen-registrar",
     "name": "",
@@ -145,7 +145,7 @@ def register_key(
         pub.publish(
             "SourceKeyRegistered",
             {"system_id": system_id, "public_key": public.verifier_text, "replaces_key_id": replaces},
-            actor=_REGISTRAR_ACTOR,
+            actor=REGISTRAR_ACTOR,
             kafka_key=system_id,
         )
         pub.flush()
@@ -160,7 +160,7 @@ def revoke_key(config: Config, ledger_key: SigningKey, system_id: str, key_id: s
         pub.publish(
             "SourceKeyRevoked",
             {"system_id": system_id, "key_id": key_id, "reason": reason},
-            actor=_REGISTRAR_ACTOR,
+            actor=REGISTRAR_ACTOR,
             kafka_key=system_id,
         )
 
