@@ -58,16 +58,13 @@ def who(db: sqlite_utils.Database, camera_id: str, start: int, end: int) -> list
     )
 
 
+_ACTOR = "FROM access WHERE actor_id = ? AND occurred_at >= ? AND occurred_at < ?"
+_ACTOR_ORDER = "ORDER BY occurred_at, idx, id"  # the actor index's order: a page is one range of it
+
+
 def actor(db: sqlite_utils.Database, user_id: str, start: int, end: int) -> list[dict[str, Any]]:
     """Everything ``user_id`` did on footage in ``[start, end)`` of the events' time."""
-    rows: list[dict[str, Any]] = []
-    after = None
-    while True:
-        page = actor_page(db, user_id, start, end, limit=5000, after=after)
-        rows += page.rows
-        if page.after is None:
-            return rows
-        after = page.after
+    return _rows(db, f"SELECT {ACCESS_COLUMNS} {_ACTOR} {_ACTOR_ORDER}", [user_id, start, end])
 
 
 @dataclass(frozen=True)
@@ -90,9 +87,9 @@ def actor_page(
     """
     if limit < 1:
         raise ProjectionError(f"a page holds at least one row, not {limit}")
-    where = "actor_id = ? AND occurred_at >= ? AND occurred_at < ?"
+    where = _ACTOR
     params: list[Any] = [user_id, start, end]
-    (total,) = db.execute(f"SELECT COUNT(*) FROM access WHERE {where}", params).fetchone()  # noqa: S608
+    (total,) = db.execute(f"SELECT COUNT(*) {where}", params).fetchone()
     if after is not None:
         try:
             cursor = [int(part) for part in after.split(".")]
@@ -104,8 +101,7 @@ def actor_page(
         params += cursor
     found = _rows(
         db,
-        f"SELECT {ACCESS_COLUMNS}, id AS row_id FROM access WHERE {where} "  # noqa: S608
-        "ORDER BY occurred_at, idx, id LIMIT ?",
+        f"SELECT {ACCESS_COLUMNS}, id AS row_id {where} {_ACTOR_ORDER} LIMIT ?",
         [*params, limit + 1],
     )
     more = len(found) > limit
