@@ -85,7 +85,11 @@ start() {
   if answers; then echo "kafka: already answering on 127.0.0.1:$port"; return 0; fi
   write_config
   if [ ! -f "$run/data/meta.properties" ]; then
-    cluster_id=$("$python" -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode())')
+    # A random cluster id, never starting with "-" (the storage tool would read it as an option;
+    # Kafka's own Uuid.randomUuid skips those too).
+    cluster_id=$("$python" -c 'import base64,os
+while (i := base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()).startswith("-"): pass
+print(i)')
     java -cp "$libs/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
       -c "$run/server.properties" >"$run/format.log" 2>&1 || { cat "$run/format.log" >&2; die "storage format failed"; }
   fi
