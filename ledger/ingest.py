@@ -196,20 +196,22 @@ class Ingestor:
             return min(backoff * 2, 30.0)
         try:
             # The coordinator takes a commit only from a member of the group's current generation:
-            # if the group has been rebalanced since these partitions were assigned, the claims
-            # are abandoned here, before anything is appended under them.
+            # if the group has been rebalanced since these partitions were assigned, nothing is
+            # appended under these claims.
             self.consumer.commit(
                 {tp: OffsetAndMetadata(offset or 0, "", -1) for tp, offset in offsets.items()},
                 timeout_ms=10_000,
             )
         except (CommitFailedError, RebalanceInProgressError) as exc:
+            # Not abandoned: the next poll rejoins the group, and its revocation drops from
+            # ``pending`` whatever went to another member; what is still this process's is claimed
+            # again under the new generation. (Dropped here, a partition the rejoin gave back
+            # could stay assigned, paused and unclaimed for good.)
             log.warning(
-                "Kafka moved %s to another member meanwhile (%s); leaving them to it",
-                ", ".join(w.origin for w in claimed.values()),
+                "the group is rebalancing (%s); claiming %s again after it",
                 exc,
+                ", ".join(w.origin for w in claimed.values()),
             )
-            for tp in claimed:
-                self.pending.pop(tp.partition, None)
             return backoff
         except KafkaError as exc:
             log.warning("cannot confirm the claims with Kafka (%s); claiming again in %.1f s", exc, backoff)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,29 @@ def publisher(
 def ingest(config: Config, *, idle: float = 2.0) -> IngestStats:
     """Run ingest in this process until the topic has been idle for ``idle`` seconds."""
     return build_ingestor(config, batch_size=None).run(idle_exit=idle)
+
+
+def ingest_all(config: Config, entries: int, *, within: float = 120.0) -> IngestStats:
+    """Run ingest in this process until the logs hold ``entries`` entries in all, or ``within`` s pass.
+
+    For tests that must not depend on how long a rebalance keeps the group quiet (``ingest``'s
+    idle exit could come first).
+    """
+    stored = sum(len(log) for log in stored_logs(config).values())
+    ingestor = build_ingestor(config, batch_size=None)
+    if stored >= entries:
+        ingestor.stop()
+
+    def progress(stats: IngestStats) -> None:
+        if stored + stats.appended + stats.rejected >= entries:
+            ingestor.stop()
+
+    deadline = threading.Timer(within, ingestor.stop)
+    deadline.start()
+    try:
+        return ingestor.run(on_progress=progress)
+    finally:
+        deadline.cancel()
 
 
 def stored_logs(config: Config) -> dict[str, list[StoredEntry]]:
