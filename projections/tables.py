@@ -18,7 +18,7 @@ that evidence with its inclusion proof.
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
 * Indexes: ``indexes`` serve the projector's and the rules' lookups (and the ``actor`` query); a
   ``partial_indexes`` entry covers only the rows its WHERE term selects (a camera's few deletions
-  among its views); ``query_indexes`` serve only the investigators' queries, so a rebuild builds
+  among its views, the few rows that name a case); ``query_indexes`` serve only the investigators' queries, so a rebuild builds
   them once, at the end.
 * ``_position`` — the last notification of the event store applied, written in the same
   transaction as the rows, so a crash never applies an event twice or skips one; and the version
@@ -34,7 +34,7 @@ import sqlite_utils
 from projections.entries import ACCESS_COLUMNS, STORED, AccessRow
 
 POSITION_TABLE = "_position"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
 
 DELETION_ACTIONS = "action IN ('delete', 'overwrite', 'expire', 'format')"
@@ -77,16 +77,18 @@ TABLES: dict[str, dict[str, Any]] = {
         "indexes": [
             ["actor_id", "occurred_at", "idx"],  # the actor query, in its order; R12
         ],
-        # R1, R2: a camera's deletions, indexed apart from its millions of views
         "partial_indexes": {
-            "idx_access_deletions": (["camera_id", "action", "occurred_at"], DELETION_ACTIONS)
+            # R1, R2: a camera's deletions, indexed apart from its millions of views
+            "idx_access_deletions": (["camera_id", "action", "occurred_at"], DELETION_ACTIONS),
+            # case: the ~1% of rows that name a case, application or authorization (any comparison
+            # with the column implies IS NOT NULL, so SQLite uses these for '=' and 'IN' alike)
+            "idx_access_case_number": (["case_number"], "case_number IS NOT NULL"),
+            "idx_access_application_id": (["application_id"], "application_id IS NOT NULL"),
+            "idx_access_authorization_id": (["authorization_id"], "authorization_id IS NOT NULL"),
         },
         "query_indexes": [
             # who: footage_end too, so the longest window of a camera is read from the index alone
             ["camera_id", "footage_start", "footage_end"],
-            ["case_number"],
-            ["application_id"],
-            ["authorization_id"],
         ],
     },
     "systems": {
