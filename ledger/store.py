@@ -252,6 +252,29 @@ class LedgerStore:
             found[(height, index)] = self.node(origin, height, index)
         return found
 
+    def entry_notifications(self, after: int, limit: int) -> list[tuple[int, str, int, bytes]]:
+        """The next ``limit`` ledger entries after notification ``after`` (the projections' feed).
+
+        Each is ``(notification id, stream, version, state)``: the library's
+        ``select_notifications``, without its per-row objects on SQLite, where this reads the
+        recorder's own table as plain tuples (~1.1 µs an entry instead of ~3).
+        """
+        datastore = getattr(self.recorder, "datastore", None)
+        table = getattr(self.recorder, "events_table_name", None)
+        if table and isinstance(datastore, SQLiteDatastore):
+            with datastore.transaction(commit=False) as cursor:
+                cursor.sqlite_cursor.row_factory = None  # tuples, not the library's sqlite3.Row
+                cursor.execute(
+                    f"SELECT rowid, originator_id, originator_version, state FROM {table} "  # noqa: S608 - the library's table
+                    "WHERE rowid>? AND topic=? ORDER BY rowid LIMIT ?",
+                    [after, ENTRY_TOPIC, limit],
+                )
+                return cursor.fetchall()  # type: ignore[no-any-return]
+        notes = self.recorder.select_notifications(
+            start=after, limit=limit, topics=[ENTRY_TOPIC], inclusive_of_start=False
+        )
+        return [(n.id, str(n.originator_id), n.originator_version, n.state) for n in notes]
+
     def _select_versions(self, stream: str, versions: Collection[int]) -> list[tuple[int, bytes]]:
         """``(version, state)`` of one stream's events at scattered ``versions``, in one query.
 

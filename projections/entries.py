@@ -1,6 +1,6 @@
 """From the event store's notification log to the items the projector applies.
 
-A batch is read with the library's own ``select_notifications`` (entries only), each stored
+A batch is read from the notification log (entries only, :meth:`LedgerStore.entry_notifications`), each stored
 entry is unwrapped and its body decoded *without* Avro's logical types
 (:meth:`ledger.avro.SchemaRegistry.plain`): times are integer microseconds since the epoch (UTC),
 dates days since 1970-01-01, UUIDs strings — what the read models store, at no cost of building a
@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from ledger.avro import SchemaRegistry, split_signed
 from ledger.errors import LedgerError, ProjectionError
 from ledger.format import StoredEntry
-from ledger.store import ENTRY_TOPIC, LedgerStore
+from ledger.store import LedgerStore
 
 ACTIONS = {
     "FootageCopied": "copy",
@@ -187,23 +187,21 @@ def read_batch(store: LedgerStore, registry: SchemaRegistry, start: int, limit: 
     decode stops the projection with :class:`ProjectionError` naming it: ingest stored only
     events that decoded, so the store itself is damaged (the offline verifier locates it).
     """
-    notifications = store.recorder.select_notifications(
-        start=start, limit=limit, topics=[ENTRY_TOPIC], inclusive_of_start=False
-    )
+    notifications = store.entry_notifications(start, limit)
     if not notifications:
         return None
     items = []
     decode, entry_of = registry.decode, StoredEntry.entry_of
-    origins: dict[object, str] = {}
+    origins: dict[str, str] = {}
     shared: dict[Any, Any] = {}
-    for note in notifications:
-        origin = origins.get(note.originator_id)
+    for _, stream, idx, state in notifications:
+        origin = origins.get(stream)
         if origin is None:
-            origin = origins[note.originator_id] = str(note.originator_id).removeprefix("log:")
+            origin = origins[stream] = stream.removeprefix("log:")
         try:
-            schema, body, _ = split_signed(entry_of(note.originator_version, note.state))
+            schema, body, _ = split_signed(entry_of(idx, state))
             event_type, record = decode(schema, body)
         except LedgerError as exc:
-            raise ProjectionError(f"{origin} entry {note.originator_version} does not decode: {exc}") from exc
-        items.append(item_of(origin, note.originator_version, event_type.name, record, shared))
-    return Batch(notifications[-1].id, items)
+            raise ProjectionError(f"{origin} entry {idx} does not decode: {exc}") from exc
+        items.append(item_of(origin, idx, event_type.name, record, shared))
+    return Batch(notifications[-1][0], items)
