@@ -106,9 +106,8 @@ def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, CHINA).isoformat(timespec="minutes")
 
 
-def subtract(start: int, end: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of ``[start, end)`` that no interval of ``covered`` overlaps."""
-    left = [(start, end)]
+def uncovered(left: list[tuple[int, int]], covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of the intervals ``left`` that no interval of ``covered`` overlaps, in order."""
     for cover_start, cover_end in covered:
         nxt = []
         for a, b in left:
@@ -125,6 +124,19 @@ def subtract(start: int, end: int, covered: list[tuple[int, int]]) -> list[tuple
 
 GAP_TOLERANCE_US = 10 * 60 * 1_000_000
 """Default: missing footage shorter than 10 minutes is not reported as a silent deletion (R2)."""
+
+# R2: what explains a camera's missing footage [start, end) at a time `when`
+_OUTAGES_OVER = (
+    'SELECT start, COALESCE("end", ?) FROM outages WHERE (camera_id = ? OR (camera_id IS NULL '
+    'AND system_id = ?)) AND start < ? AND COALESCE("end", ?) > ?'
+)
+_DELETIONS_OVER = (
+    "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "
+    "WHERE camera_id = ? AND action IN ('delete', 'overwrite', 'expire', 'format') "
+    "AND outcome = 'ALLOWED' AND occurred_at <= ? "
+    "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?"
+)
+_REPORTED_OVER = 'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?'
 
 
 TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
@@ -340,27 +352,26 @@ class Rules(OperationsRules):
 
     # -- R2 -----------------------------------------------------------------------------------
 
-    def _explained(self, camera_id: str, start: int, end: int, when: int) -> list[tuple[int, int]]:
-        """Intervals of the camera's footage whose absence the ledger explains, or that R2 reported."""
+    def _unexplained(self, camera_id: str, start: int, end: int, when: int) -> list[tuple[int, int]]:
+        """What the ledger does not explain of the camera's footage missing at ``when``.
+
+        The parts of ``[start, end)`` that no outage, deletion, expiry or format explains and R2
+        has not reported yet. Each kind of explanation is read only while something is left
+        unexplained: the daily inventory lists every gap of the retention period again.
+        """
         system_id = self.camera(camera_id)[0]
-        self.pending.flush()
-        rows = self.db.execute(
-            'SELECT start, COALESCE("end", ?) FROM outages WHERE (camera_id = ? OR (camera_id IS NULL '
-            'AND system_id = ?)) AND start < ? AND COALESCE("end", ?) > ?',
-            [when, camera_id, system_id, end, when, start],
-        ).fetchall()
-        rows += self.db.execute(
-            "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "
-            "WHERE camera_id = ? AND action IN ('delete', 'overwrite', 'expire', 'format') "
-            "AND outcome = 'ALLOWED' AND occurred_at <= ? "
-            "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?",
-            [camera_id, when, end, start],
-        ).fetchall()
-        rows += self.db.execute(
-            'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?',
-            [camera_id, end, start],
-        ).fetchall()
-        return [(int(a), int(b)) for a, b in rows]
+        left = [(start, end)]
+        for sql, args in (
+            (_OUTAGES_OVER, [when, camera_id, system_id, end, when, start]),
+            (_DELETIONS_OVER, [camera_id, when, end, start]),
+            (_REPORTED_OVER, [camera_id, end, start]),
+        ):
+            if sql is _DELETIONS_OVER:
+                self.pending.flush()
+            left = uncovered(left, [(int(a), int(b)) for a, b in self.db.execute(sql, args).fetchall()])
+            if not left:
+                break
+        return left
 
     def _r2_silent_gap(self, at: Position, record: Mapping[str, Any]) -> None:
         camera_id = record["camera_id"]
@@ -381,9 +392,7 @@ class Rules(OperationsRules):
             if end > start:
                 missing.append((start, end))
         for start, end in missing:
-            for silent_start, silent_end in subtract(
-                start, end, self._explained(camera_id, start, end, when)
-            ):
+            for silent_start, silent_end in self._unexplained(camera_id, start, end, when):
                 if silent_end - silent_start < self.gap_tolerance_us:
                     continue
                 self.db.table("reported_gaps").insert(
