@@ -42,7 +42,7 @@ import sqlite_utils
 
 from projections.entries import AccessRow
 from projections.rules_ops import OperationsRules, Position, Thresholds
-from projections.tables import PendingAccess
+from projections.tables import DELETION_ACTIONS, PendingAccess
 
 __all__ = ["GAP_TOLERANCE_US", "LEGAL_MINIMUM_DAYS", "PROHIBITED", "Position", "Rules", "Thresholds"]
 
@@ -131,8 +131,8 @@ _OUTAGES_OVER = (
     'AND system_id = ?)) AND start < ? AND COALESCE("end", ?) > ?'
 )
 _DELETIONS_OVER = (
-    "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "
-    "WHERE camera_id = ? AND action IN ('delete', 'overwrite', 'expire', 'format') "
+    "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "  # noqa: S608
+    f"WHERE camera_id = ? AND {DELETION_ACTIONS} "
     "AND outcome = 'ALLOWED' AND occurred_at <= ? "
     "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?"
 )
@@ -257,8 +257,7 @@ class Rules(OperationsRules):
             where = "WHERE camera_id IN (SELECT camera_id FROM holds WHERE hold_id = ?) AND occurred_at >= ?"
             args = [record["hold_id"], when]
         deletions = self.db.execute(
-            f"{_DELETIONS} {where} AND action IN ('delete', 'overwrite', 'expire', 'format') "
-            "AND outcome = 'ALLOWED' ORDER BY id",
+            f"{_DELETIONS} {where} AND {DELETION_ACTIONS} AND outcome = 'ALLOWED' ORDER BY id",
             args,
         ).fetchall()
         for row in deletions:
