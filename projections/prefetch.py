@@ -7,10 +7,8 @@ on standard input, never on the command line), reads batches with
 :func:`projections.entries.read_batch` from a given position and writes each to standard output
 as a frame: an 8-byte big-endian length, then the batch :mod:`marshal`-encoded (items are plain
 tuples, dicts, strings and integers). A frame of length 0 ends the stream; a frame holding a
-string is an error. The pipe is enlarged to hold a few batches (``PIPE_BYTES``, or as much as
-the system lets an unprivileged process have, 1 MiB by default): with Linux's default 64 KiB the
-reader stopped at every batch until the projector had read it all, and each process waited for
-the other in turn. The reader still runs only that far ahead, so memory stays flat.
+string is an error. The pipe holds less than a batch, so the reader runs at most a batch or two
+ahead and memory stays flat.
 
 The reader only reads. The projector still records its position with its rows, in one
 transaction: if either process dies, nothing was applied twice or skipped, and the next run
@@ -20,8 +18,6 @@ inherits no database connection and does not re-run the caller's main module.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import marshal
 import os
@@ -39,8 +35,6 @@ from ledger.store import LedgerStore
 from projections.entries import Batch, read_batch
 
 _LENGTH = struct.Struct(">Q")
-PIPE_BYTES = 8 << 20
-"""Capacity asked for the pipe of frames: about three batches of 10,000 entries."""
 
 
 def _frame(out: IO[bytes], payload: bytes) -> None:
@@ -87,7 +81,6 @@ class Prefetcher:
         self._process.stdin.close()
         self._out = self._process.stdout
         self._position = start
-        _enlarge(self._out.fileno())
 
     def _read(self, size: int) -> bytes:
         data = self._out.read(size)
@@ -126,18 +119,6 @@ class Prefetcher:
         self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _enlarge(pipe: int) -> None:
-    """Give ``pipe`` a capacity of ``PIPE_BYTES``, or the most this process may (Linux only)."""
-    setting = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setting is None:
-        return
-    try:
-        fcntl.fcntl(pipe, setting, PIPE_BYTES)
-    except OSError:  # above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE
-        with contextlib.suppress(OSError, ValueError):  # else the default capacity: slower, not wrong
-            fcntl.fcntl(pipe, setting, int(Path("/proc/sys/fs/pipe-max-size").read_text()))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import signal
@@ -24,7 +23,6 @@ from ledger.merkle import CompactRange
 from ledger.simulate import build_city, simulate
 from ledger.store import Batch, LedgerStore
 from projections import queries, tables
-from projections.prefetch import PIPE_BYTES, Prefetcher
 from projections.runner import ProjectionRunner, RunStats, open_db
 from tests.test_postgres import postgres_schema
 
@@ -271,12 +269,3 @@ def test_the_investigators_queries_read_access_through_an_index(tmp_path: Path) 
     plans = {sql: [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")] for sql in reads}
     scans = {sql: plan for sql, plan in plans.items() if any(step.startswith("SCAN access") for step in plan)}
     assert scans == {}
-
-
-def test_the_pipe_from_the_reading_process_holds_more_than_a_batch(store: LedgerStore) -> None:
-    """Linux's default 64 KiB made the reader wait at every batch until the projector read it all."""
-    with Prefetcher(env=store.env, start=0, batch_size=100) as feed:
-        capacity = fcntl.fcntl(feed._out.fileno(), fcntl.F_GETPIPE_SZ)
-        assert sum(len(batch.items) for batch in feed) > 0
-    allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())
-    assert capacity >= min(PIPE_BYTES, allowed) > 64 * 1024
