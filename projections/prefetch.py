@@ -18,6 +18,7 @@ inherits no database connection and does not re-run the caller's main module.
 
 from __future__ import annotations
 
+import gc
 import json
 import marshal
 import os
@@ -25,6 +26,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -35,6 +37,22 @@ from ledger.store import LedgerStore
 from projections.entries import Batch, read_batch
 
 _LENGTH = struct.Struct(">Q")
+GC_ALLOCATIONS = 50_000
+"""Net allocations of container objects between two young-generation garbage collections while a
+backlog streams through (Python's default: 700). Each batch's tuples and dicts are freed as soon
+as it is applied, so the collections found nothing to collect, yet cost each process ~0.5 µs an
+event (measured with ``gc.callbacks``: 0.14 s → 0.02 s over 200,000 events in the projector)."""
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Raise the young-generation threshold to ``GC_ALLOCATIONS`` for the block."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(GC_ALLOCATIONS, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _frame(out: IO[bytes], payload: bytes) -> None:
@@ -122,4 +140,5 @@ class Prefetcher:
 
 
 if __name__ == "__main__":
-    serve(json.loads(sys.stdin.buffer.read()), sys.stdout.buffer)
+    with fewer_collections():
+        serve(json.loads(sys.stdin.buffer.read()), sys.stdout.buffer)

@@ -27,7 +27,7 @@ from ledger.errors import ProjectionError
 from ledger.store import LedgerStore
 from projections import tables
 from projections.entries import Batch, read_batch
-from projections.prefetch import Prefetcher
+from projections.prefetch import Prefetcher, fewer_collections
 from projections.project import Projector
 
 CACHE_KIB = 64 * 1024
@@ -144,7 +144,10 @@ class ProjectionRunner:
 
     def _prefetched(self, stats: RunStats, began: float, progress: Callable[[RunStats], None] | None) -> None:
         """Apply the backlog as a second process reads and decodes it."""
-        with Prefetcher(env=self.store.env, start=self.position, batch_size=self.prefetch_batch) as feed:
+        with (
+            fewer_collections(),
+            Prefetcher(env=self.store.env, start=self.position, batch_size=self.prefetch_batch) as feed,
+        ):
             for batch in feed:
                 self.apply(batch)
                 stats.events += len(batch.items)
