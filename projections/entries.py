@@ -1,7 +1,8 @@
 """From the event store's notification log to the items the projector applies.
 
-A batch is read from the notification log (entries only, :meth:`LedgerStore.entry_notifications`), each stored
-entry is unwrapped and its body decoded *without* Avro's logical types
+A batch is read from the notification log (entries only,
+:meth:`~ledger.store.LedgerStore.entry_notifications`), each stored entry is unwrapped and its
+body decoded *without* Avro's logical types
 (:meth:`ledger.avro.SchemaRegistry.plain`): times are integer microseconds since the epoch (UTC),
 dates days since 1970-01-01, UUIDs strings — what the read models store, at no cost of building a
 ``datetime`` per field.

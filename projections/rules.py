@@ -359,14 +359,13 @@ class Rules(OperationsRules):
         unexplained: the daily inventory lists every gap of the retention period again.
         """
         system_id = self.camera(camera_id)[0]
+        self.pending.flush()
         left = [(start, end)]
         for sql, args in (
             (_OUTAGES_OVER, [when, camera_id, system_id, end, when, start]),
             (_DELETIONS_OVER, [camera_id, when, end, start]),
             (_REPORTED_OVER, [camera_id, end, start]),
         ):
-            if sql is _DELETIONS_OVER:
-                self.pending.flush()
             left = uncovered(left, [(int(a), int(b)) for a, b in self.db.execute(sql, args).fetchall()])
             if not left:
                 break
