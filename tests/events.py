@@ -78,7 +78,7 @@ def ingest(config: Config, *, idle: float = 2.0) -> IngestStats:
     return build_ingestor(config, batch_size=None).run(idle_exit=idle)
 
 
-def ingest_all(config: Config, entries: int, *, within: float = 120.0) -> IngestStats:
+def ingest_until_stored(config: Config, entries: int, *, within: float = 120.0) -> IngestStats:
     """Run ingest in this process until the logs hold ``entries`` entries in all, or ``within`` s pass.
 
     For tests that must not depend on how long a rebalance keeps the group quiet (``ingest``'s

@@ -16,7 +16,7 @@ import pytest
 
 from ledger.config import Config
 from ledger.format import verify_chain
-from tests.events import ACTOR, decode, ingest_all, publisher, registered_source, stored_logs, viewed
+from tests.events import ACTOR, decode, ingest_until_stored, publisher, registered_source, stored_logs, viewed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(env: dict[str, st
     finally:
         producer.join(timeout=120)
     assert kills == 6
-    stats = ingest_all(Config.from_env(env), total + 1)  # the registration, then every event
+    stats = ingest_until_stored(Config.from_env(env), total + 1)  # the registration, then every event
     logs = stored_logs(config)
     assert len(logs) == 1
     entries = next(iter(logs.values()))
