@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.avro import SignedEvent
-from ledger.config import Config
-from ledger.runtime import build_ingestor, ensure_key, register_key
+from ledger.app.config import Config
+from ledger.app.runtime import build_ingestor, ensure_key, register_key
 from ledger.sdk import Publisher
+from ledger.wire.avro import SignedEvent
 
 ACTOR = {
     "kind": "PERSON",

@@ -39,8 +39,8 @@ from pathlib import Path
 from ingest import ACTOR, fields, raw_verify_rate
 from kafka import KafkaProducer
 
-from ledger.config import Config
-from ledger.runtime import ensure_key, open_store, register_key
+from ledger.app.config import Config
+from ledger.app.runtime import ensure_key, open_store, register_key
 from ledger.sdk import Publisher
 
 SOURCES = [f"zz-bench-{n}" for n in range(8)]
@@ -216,7 +216,7 @@ def run(store: str, processes: int, args: argparse.Namespace, keys: Path) -> dic
 
 def latency_ms(config: Config) -> list[float]:
     """Checkpointed-entry time minus the event's own time, for the probes published after the backlog."""
-    from ledger.avro import SchemaRegistry, SignedEvent  # noqa: PLC0415
+    from ledger.wire.avro import SchemaRegistry, SignedEvent  # noqa: PLC0415
 
     registry = SchemaRegistry.load()
     store = open_store(config)

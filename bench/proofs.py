@@ -19,15 +19,15 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ledger.format import Chain, StoredEntry, leaf_hash
-from ledger.merkle import (
+from ledger.ingest.store import Batch, LedgerStore
+from ledger.wire.format import Chain, StoredEntry, leaf_hash
+from ledger.wire.merkle import (
     CompactRange,
     consistency_proof,
     inclusion_proof,
     verify_consistency,
     verify_inclusion,
 )
-from ledger.store import Batch, LedgerStore
 
 ORIGIN = "bench/liuhen.audit/0"
 

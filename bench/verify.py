@@ -22,13 +22,13 @@ from pathlib import Path
 import fastavro
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.avro import SchemaRegistry, SignedEvent
-from ledger.bundle import LogPart, Manifest, entry_schema
-from ledger.format import Chain, leaf_hash
-from ledger.keys import SigningKey
-from ledger.merkle import CompactRange
-from ledger.note import Checkpoint, SignedCheckpoint
 from ledger.verify import Trust, verify_bundle
+from ledger.wire.avro import SchemaRegistry, SignedEvent
+from ledger.wire.bundle import LogPart, Manifest, entry_schema
+from ledger.wire.format import Chain, leaf_hash
+from ledger.wire.keys import SigningKey
+from ledger.wire.merkle import CompactRange
+from ledger.wire.note import Checkpoint, SignedCheckpoint
 
 ORIGIN = "bench/liuhen.audit/0"
 ACTOR = {

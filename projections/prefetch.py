@@ -4,7 +4,7 @@ A rebuild spends about half its time reading notifications and decoding Avro, an
 half writing rows and running rules: on two cores the two halves overlap. :class:`Prefetcher`
 starts ``python -m projections.prefetch``, which opens the event store itself (its settings come
 on standard input, never on the command line), reads batches with
-:func:`projections.entries.read_batch` from a given position and writes each to standard output
+:func:`projections.feed.read_batch` from a given position and writes each to standard output
 as a frame: an 8-byte big-endian length, then the batch :mod:`marshal`-encoded (items are plain
 tuples, dicts, strings and integers). A frame of length 0 ends the stream; a frame holding a
 string is an error. The pipe holds less than a batch, so the reader runs at most a batch or two
@@ -31,10 +31,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from ledger.avro import SchemaRegistry
 from ledger.errors import LedgerError, ProjectionError
-from ledger.store import LedgerStore
-from projections.entries import Batch, read_batch
+from ledger.ingest.store import LedgerStore
+from ledger.wire.avro import SchemaRegistry
+from projections.feed import Batch, read_batch
 
 _LENGTH = struct.Struct(">Q")
 GC_ALLOCATIONS = 50_000

@@ -1,8 +1,8 @@
 """The projection runner: pulls the event store's notification log into the read models.
 
 The SQLite recorder cannot be subscribed to, so the runner pulls ``select_notifications`` in
-batches (entries only, :mod:`projections.entries`) and applies them with
-:class:`projections.project.Projector`. Each batch's rows and the last notification id are
+batches (entries only, :mod:`projections.feed`) and applies them with
+:class:`projections.projector.Projector`. Each batch's rows and the last notification id are
 written in one SQLite transaction: a crash never applies an event twice or skips one.
 ``--follow`` keeps polling; ``--rebuild`` drops every read model and replays the whole ledger,
 without the indexes only the investigators' queries read (``query_indexes`` in
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ledger.avro import SchemaRegistry
 from ledger.errors import ProjectionError
-from ledger.store import LedgerStore
+from ledger.ingest.store import LedgerStore
+from ledger.wire.avro import SchemaRegistry
 from projections import tables
-from projections.entries import Batch, read_batch
+from projections.feed import Batch, read_batch
 from projections.prefetch import Prefetcher, fewer_collections
-from projections.project import Projector
+from projections.projector import Projector
 
 CACHE_KIB = 64 * 1024
 """SQLite page cache of the read-model connection."""

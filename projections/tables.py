@@ -31,7 +31,7 @@ from typing import Any
 
 import sqlite_utils
 
-from projections.entries import ACCESS_COLUMNS, STORED, AccessRow
+from projections.feed import ACCESS_COLUMNS, STORED, AccessRow
 
 POSITION_TABLE = "_position"
 SCHEMA_VERSION = 8

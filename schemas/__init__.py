@@ -3,7 +3,7 @@
 Event types are the records carrying a ``liuhen.family`` attribute; every other file is a shared
 named type (the envelope, the actor, enums). Superseded versions of an event type live in
 ``history/`` as self-contained schemas, so events written with them stay readable forever (see
-:class:`ledger.avro.SchemaRegistry`).
+:class:`ledger.wire.avro.SchemaRegistry`).
 """
 
 from pathlib import Path

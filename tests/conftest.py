@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from kafka.errors import KafkaError
 
-from ledger.config import Config
-from ledger.kafka import BrokerError, admin
+from ledger.app.config import Config
+from ledger.ingest.broker import BrokerError, admin
 
 REPO = Path(__file__).resolve().parent.parent
 BOOTSTRAP = os.environ.get("LIUHEN_KAFKA_BOOTSTRAP", "127.0.0.1:19092")

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger.avro import SchemaRegistry, SignedEvent
-from ledger.config import Config
-from ledger.format import StoredEntry
-from ledger.ingest import IngestStats
-from ledger.runtime import build_ingestor, ensure_key, open_store, register_key
+from ledger.app.config import Config
+from ledger.app.runtime import build_ingestor, ensure_key, open_store, register_key
+from ledger.ingest.consumer import IngestStats
 from ledger.sdk import Publisher
+from ledger.wire.avro import SchemaRegistry, SignedEvent
+from ledger.wire.format import StoredEntry
 
 CAMERA = "43020200001310000001"
 T0 = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)

@@ -41,14 +41,14 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 from psycopg import sql
 
-from ledger.avro import SignedEvent
-from ledger.config import Config
-from ledger.format import leaf_hash
-from ledger.kafka import admin, consumer_for, end_offsets
-from ledger.runtime import check_chains, ensure_key, live_sources, open_store
+from ledger.app.config import Config
+from ledger.app.runtime import check_chains, ensure_key, live_sources, open_store
+from ledger.ingest.broker import admin, consumer_for, end_offsets
+from ledger.ingest.store import LedgerStore, kafka_tracking, owner_stream
 from ledger.sdk import Publisher
-from ledger.store import LedgerStore, kafka_tracking, owner_stream
 from ledger.verify import Trust, verify_logs
+from ledger.wire.avro import SignedEvent
+from ledger.wire.format import leaf_hash
 from tests.events import ACTOR, REGISTRY, decode, viewed
 
 REPO = Path(__file__).resolve().parent.parent

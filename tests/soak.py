@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from ledger.config import Config
+from ledger.app.config import Config
 from ledger.errors import LedgerError
 from tests.events import registered_source
 from tests.faults import (

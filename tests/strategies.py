@@ -16,7 +16,7 @@ into a strategy of Python values that fastavro writes with that schema and reads
   to their underlying type, as Avro requires.
 
 :func:`event_records` draws ``(event type name, record)`` for any event type of a
-:class:`ledger.avro.SchemaRegistry`, so every test can exercise the whole event vocabulary.
+:class:`ledger.wire.avro.SchemaRegistry`, so every test can exercise the whole event vocabulary.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import fastavro
 from hypothesis import strategies as st
 
-from ledger.avro import FINGERPRINT_SIZE, SchemaRegistry, SignedEvent
+from ledger.wire.avro import FINGERPRINT_SIZE, SchemaRegistry, SignedEvent
 
 UTC = dt.UTC
 

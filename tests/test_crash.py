@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.config import Config
-from ledger.format import verify_chain
+from ledger.app.config import Config
+from ledger.wire.format import verify_chain
 from tests.events import ACTOR, decode, ingest_until_stored, publisher, registered_source, stored_logs, viewed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

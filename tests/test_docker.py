@@ -20,8 +20,8 @@ import pytest
 import yaml
 from eventsourcing.postgres import PostgresFactory
 
+from ledger.app.config import Config
 from ledger.cli import COMMANDS, build_parser, main
-from ledger.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "docker" / "Dockerfile"

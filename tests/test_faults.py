@@ -24,14 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from ledger.avro import FINGERPRINT_HEADER, SignedEvent
-from ledger.config import Config
+from ledger.app.config import Config
+from ledger.app.runtime import ensure_key, open_store
 from ledger.errors import OwnershipLost, StoreError
-from ledger.format import Chain, StoredEntry, verify_chain
-from ledger.logwriter import LogWriter, Message
-from ledger.runtime import ensure_key, open_store
-from ledger.sources import REGISTRAR_SOURCE
-from ledger.store import Batch, LedgerStore, kafka_tracking, owner_stream
+from ledger.ingest.store import Batch, LedgerStore, kafka_tracking, owner_stream
+from ledger.ingest.writer import LogWriter, Message
+from ledger.wire.avro import FINGERPRINT_HEADER, SignedEvent
+from ledger.wire.format import Chain, StoredEntry, verify_chain
+from ledger.wire.keyring import REGISTRAR_SOURCE
 from tests.events import ACTOR, REGISTRY, publisher, registered_source, viewed
 from tests.faults import (
     POISON_REASONS,
@@ -236,7 +236,7 @@ def test_every_store_call_ingest_makes_fails_as_a_store_error_while_the_database
 
 _OPEN_AT = """
 import json, sys, time
-from ledger.store import LedgerStore
+from ledger.ingest.store import LedgerStore
 env, at = json.loads(sys.argv[1]), float(sys.argv[2])
 time.sleep(max(0.0, at - time.time()))
 LedgerStore.open(env).close()

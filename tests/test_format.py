@@ -1,4 +1,4 @@
-"""The ledger's wire format (ledger.format): hashes, stored entries and chain verification.
+"""The ledger's wire format (ledger.wire.format): hashes, stored entries and chain verification.
 
 Known answers are recomputed here with :mod:`hashlib` straight from the spec in DESIGN.md
 ("Ledger format"), never through the module under test. The tampering properties build a
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import ChainBroken, LedgerError, VerificationError
-from ledger.format import (
+from ledger.wire.format import (
     HEADER_SIZE,
     ZERO_HASH,
     Chain,

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from ledger.avro import SignedEvent
-from ledger.config import Config
-from ledger.format import Chain, chain_hash, leaf_hash, verify_chain
-from ledger.runtime import build_ingestor, ensure_key, live_sources, revoke_key
+from ledger.app.config import Config
+from ledger.app.runtime import build_ingestor, ensure_key, live_sources, revoke_key
 from ledger.verify import Trust, verify_logs
+from ledger.wire.avro import SignedEvent
+from ledger.wire.format import Chain, chain_hash, leaf_hash, verify_chain
 from tests.events import (
     ACTOR,
     REGISTRY,

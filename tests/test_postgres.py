@@ -19,13 +19,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ledger.config import Config
+from ledger.app.config import Config
+from ledger.app.runtime import build_ingestor, check_chains, ensure_key, live_sources, open_store, prove_event
 from ledger.errors import ConfigurationError
-from ledger.merkle import verify_inclusion
-from ledger.note import SignedCheckpoint
-from ledger.runtime import build_ingestor, check_chains, ensure_key, live_sources, open_store, prove_event
-from ledger.store import LedgerStore
+from ledger.ingest.store import LedgerStore
 from ledger.verify import Trust, verify_logs
+from ledger.wire.merkle import verify_inclusion
+from ledger.wire.note import SignedCheckpoint
 from tests.events import ACTOR, publisher, registered_source, viewed
 
 PORT = os.environ.get("LIUHEN_POSTGRES_PORT", "15432")

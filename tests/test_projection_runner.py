@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.avro import SchemaRegistry, SignedEvent
 from ledger.errors import ProjectionError
-from ledger.format import Chain, StoredEntry, leaf_hash
-from ledger.keys import SigningKey
-from ledger.merkle import CompactRange
-from ledger.simulate import build_city, simulate
-from ledger.store import Batch, LedgerStore
+from ledger.ingest.store import Batch, LedgerStore
+from ledger.simulate.traffic import build_city, simulate
+from ledger.wire.avro import SchemaRegistry, SignedEvent
+from ledger.wire.format import Chain, StoredEntry, leaf_hash
+from ledger.wire.keys import SigningKey
+from ledger.wire.merkle import CompactRange
 from projections import queries, tables
 from projections.runner import ProjectionRunner, RunStats, open_db
 from tests.test_postgres import postgres_schema

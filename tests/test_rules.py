@@ -18,11 +18,11 @@ from uuid import UUID
 import pytest
 import sqlite_utils
 
-from ledger.config import Config
+from ledger.app.config import Config
+from ledger.app.runtime import open_store
 from ledger.errors import ProjectionError
-from ledger.runtime import open_store
 from ledger.sdk import Publisher
-from projections.project import micros
+from projections.projector import micros
 from projections.queries import actor, actor_page, case, violations, who
 from projections.runner import ProjectionRunner, open_db
 from tests.events import ACTOR, CAMERA, decode, ingest, publisher, registered_source, stored_logs

@@ -22,8 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.avro import SchemaRegistry
-from ledger.simulate import (
+from ledger.simulate.traffic import (
     DISTRICTS,
     EARLIEST_START,
     PUBLIC_CATEGORIES,
@@ -34,8 +33,9 @@ from ledger.simulate import (
     planted,
     simulate,
 )
-from projections.entries import item_of
-from projections.project import Projector, micros
+from ledger.wire.avro import SchemaRegistry
+from projections.feed import item_of
+from projections.projector import Projector, micros
 from projections.queries import violations
 from projections.rules import PROHIBITED, Rules
 from projections.runner import open_db

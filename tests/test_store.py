@@ -21,9 +21,15 @@ from eventsourcing.persistence import Tracking
 from psycopg import sql
 
 from ledger.errors import ChainBroken, OwnershipLost, VerificationError
-from ledger.format import Chain, StoredEntry, leaf_hash, verify_chain
-from ledger.merkle import CompactRange, consistency_proof, inclusion_proof, nodes_needed, verify_inclusion
-from ledger.store import Batch, DuplicateEvents, LedgerStore, log_stream
+from ledger.ingest.store import Batch, DuplicateEvents, LedgerStore, log_stream
+from ledger.wire.format import Chain, StoredEntry, leaf_hash, verify_chain
+from ledger.wire.merkle import (
+    CompactRange,
+    consistency_proof,
+    inclusion_proof,
+    nodes_needed,
+    verify_inclusion,
+)
 from tests.test_postgres import SERVER, postgres_schema
 
 ORIGIN = "test/liuhen.audit/0"

@@ -1,0 +1,112 @@
+"""Configuration from the environment, with defaults that run on one machine.
+
+=============================  ==========================  =============================================
+variable                       default                     meaning
+=============================  ==========================  =============================================
+``LIUHEN_HOME``                ``./var``                   keys (``keys/``), SDK state (``state/``), ledger
+``LIUHEN_KAFKA_BOOTSTRAP``     ``127.0.0.1:19092``         Kafka bootstrap servers
+``LIUHEN_TOPIC``               ``liuhen.audit``            the audit topic
+``LIUHEN_REJECTED_TOPIC``      ``liuhen.audit.rejected``   where rejected messages go, with reasons
+``LIUHEN_PARTITIONS``          ``3``                       partitions when liuhen creates the audit topic
+``LIUHEN_GROUP``               ``liuhen-ingest``           ingest consumer group
+``LIUHEN_DEPLOYMENT``          ``liuhen``                  first part of each log's origin string
+``LIUHEN_MAX_EVENT_BYTES``     ``65536``                   larger messages are rejected as ``oversized``
+``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
+``LIUHEN_VERIFY_THREADS``      ``2``                       worker processes verifying source signatures
+``LIUHEN_SESSION_TIMEOUT_MS``  (client default, 45000)     silence after which the group moves a member's
+                                                           partitions to the other ingest processes
+``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files
+``LIUHEN_PROJECTIONS_DB``      ``$LIUHEN_HOME/views.db``   SQLite file of the read models (queries)
+``PERSISTENCE_MODULE``         ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
+``SQLITE_DBNAME``              ``$LIUHEN_HOME/ledger.db``  SQLite file of the ledger
+``POSTGRES_*``                 (library defaults)          PostgreSQL settings, read by the library
+=============================  ==========================  =============================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger.errors import ConfigurationError
+from ledger.ingest.settings import IngestSettings
+
+_LIBRARY_PREFIXES = ("PERSISTENCE_MODULE", "SQLITE_", "POSTGRES_", "ORIGINATOR_ID_TYPE", "CREATE_TABLE")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigurationError(f"{name}={value} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything liuhen's commands read from the environment."""
+
+    home: Path
+    ingest: IngestSettings
+    partitions: int
+    store_env: dict[str, str] = field(default_factory=dict)
+    passphrase: bytes | None = None
+    projections_db: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read the variables in the module docstring (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        home = Path(env.get("LIUHEN_HOME") or "var").resolve()
+        store_env = {k: v for k, v in env.items() if k.startswith(_LIBRARY_PREFIXES)}
+        store_env.setdefault("PERSISTENCE_MODULE", "eventsourcing.sqlite")
+        if store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+            store_env.setdefault("SQLITE_DBNAME", str(home / "ledger.db"))
+            store_env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
+        ingest = IngestSettings(
+            bootstrap=env.get("LIUHEN_KAFKA_BOOTSTRAP") or "127.0.0.1:19092",
+            topic=env.get("LIUHEN_TOPIC") or "liuhen.audit",
+            rejected_topic=env.get("LIUHEN_REJECTED_TOPIC") or "liuhen.audit.rejected",
+            group=env.get("LIUHEN_GROUP") or "liuhen-ingest",
+            deployment=env.get("LIUHEN_DEPLOYMENT") or "liuhen",
+            max_event_bytes=_int(env, "LIUHEN_MAX_EVENT_BYTES", 64 * 1024),
+            batch_size=_int(env, "LIUHEN_BATCH_SIZE", 1000),
+            verify_threads=_int(env, "LIUHEN_VERIFY_THREADS", 2),
+            session_timeout_ms=_int(env, "LIUHEN_SESSION_TIMEOUT_MS", 0) or None,
+        )
+        passphrase = env.get("LIUHEN_KEY_PASSPHRASE")
+        return cls(
+            home=home,
+            ingest=ingest,
+            partitions=_int(env, "LIUHEN_PARTITIONS", 3),
+            store_env=store_env,
+            passphrase=passphrase.encode() if passphrase else None,
+            projections_db=Path(env["LIUHEN_PROJECTIONS_DB"]) if env.get("LIUHEN_PROJECTIONS_DB") else None,
+        )
+
+    @property
+    def views_path(self) -> Path:
+        """The read models' SQLite file."""
+        return self.projections_db or self.home / "views.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where key files live."""
+        return self.home / "keys"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the SDK keeps per-source sequence numbers."""
+        return self.home / "state"
+
+    @property
+    def ledger_key_path(self) -> Path:
+        """The ledger's private key (signs rejections, registrations, checkpoints)."""
+        return self.keys_dir / "ledger.key"

@@ -1,0 +1,386 @@
+"""From ledger entries to read-model rows (and, through :mod:`projections.rules`, violations).
+
+:class:`Projector` applies one item of :mod:`projections.feed` (an event at its ledger
+position; times are integer microseconds). It only writes rows; the
+runner (:mod:`projections.runner`) owns transactions and positions. Applying the same events in
+the same order always gives the same rows: times come from the events, never the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from projections.feed import ACCESS_TYPES, AccessRow, Item, access_row
+from projections.rules import Position, Rules
+
+EPOCH = date(1970, 1, 1)
+_row = tuple.__new__  # AccessRow._make without its length check: entries.access_row built the tuple
+EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(value: datetime | None) -> int | None:
+    """A timestamp as the read models store it: integer microseconds since the epoch (UTC)."""
+    if value is None:
+        return None
+    return (value - EPOCH_UTC) // timedelta(microseconds=1)
+
+
+def _day(days: int | None) -> str | None:
+    """An Avro ``date`` (days since 1970-01-01) as ISO 8601."""
+    return (EPOCH + timedelta(days=days)).isoformat() if days is not None else None
+
+
+class Projector:
+    """Writes the rows one event implies, then runs the rules on it.
+
+    Access rows wait in :class:`projections.tables.PendingAccess` and are written once per batch
+    (or before a rule reads them); :meth:`begin` and :meth:`finish` bracket each batch.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, *, rules: Rules | None = None) -> None:
+        self.db = db
+        self.rules = rules or Rules(db)
+        self.pending = self.rules.pending
+        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+        self._handlers: dict[str, Callable[[Position, Mapping[str, Any]], None]] = {}
+
+    def _write(self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = ()) -> None:
+        """Insert ``row`` (upsert on ``pk``) with a statement prepared once per table and columns.
+
+        Rebuilding projects every event of the ledger: sqlite-utils' per-call introspection cost
+        more than the write itself, so the hot path uses the connection directly.
+        """
+        columns = tuple(row)
+        key = (table, columns, pk)
+        sql = self._statements.get(key)
+        if sql is None:
+            names = ", ".join(f'"{c}"' for c in columns)
+            sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608 - names are this module's own
+            if pk:
+                updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk)
+                sql += f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {updates}"
+            self._statements[key] = sql
+        self.db.conn.execute(sql, tuple(row.values()))
+
+    def begin(self) -> None:
+        """Start a batch: forget any state of a batch that was rolled back."""
+        self.rules.begin()
+
+    def finish(self) -> None:
+        """End a batch: write what waits in memory (before the position is written)."""
+        self.rules.flush()
+
+    def apply(self, item: Item) -> None:
+        """Project one item of :mod:`projections.feed` (an event at its ledger position)."""
+        event_type, origin, idx, payload = item
+        if event_type in ACCESS_TYPES:
+            row = _row(AccessRow, payload)
+            self.pending.add(row)
+            self.rules.access(row)
+            return
+        position = Position(origin, idx)
+        handler = self._handlers.get(event_type)
+        if handler is None:
+            handler = self._handlers[event_type] = getattr(self, f"_on_{event_type}", lambda *_: None)
+        handler(position, payload)
+        self.rules.check(position, event_type, payload)
+
+    def _on_DiskFormatted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        for camera_id in record["camera_ids"]:
+            row = AccessRow._make(
+                access_row(
+                    at.origin,
+                    at.idx,
+                    "DiskFormatted",
+                    action="format",
+                    record=record,
+                    context={},
+                    camera_id=camera_id,
+                )
+            )
+            self.pending.add(row)
+            self.rules.judge_deletion(row)
+
+    # -- registry ---------------------------------------------------------------------------------
+
+    def _on_SystemRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "systems",
+            {
+                "system_id": record["system_id"],
+                "name": record["name"],
+                "owner": record["owner"],
+                "manager": record["manager"],
+                "filing_number": record.get("filing_number"),
+                "filed_on": _day(record.get("filed_on")),
+                "went_live_on": _day(record.get("went_live_on")),
+                "retention_days": record["retention_days"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("system_id",),
+        )
+
+    def _on_CameraRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "cameras",
+            {
+                "camera_id": record["camera_id"],
+                "system_id": record["system_id"],
+                "name": record["name"],
+                "location": record["location"],
+                "location_category": record["location_category"],
+                "notice_sign": int(record["notice_sign"]),
+                "went_live_on": _day(record.get("went_live_on")),
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("camera_id",),
+        )
+
+    def _on_SourceKeyRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        key_id = "+".join(record["public_key"].split("+")[:2])
+        self._write(
+            "source_keys",
+            {
+                "key_id": key_id,
+                "system_id": record["system_id"],
+                "revoked": 0,
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("key_id",),
+        )
+        if record.get("replaces_key_id"):
+            self.db.execute(
+                "UPDATE source_keys SET revoked = 1 WHERE key_id = ?", [record["replaces_key_id"]]
+            )
+
+    def _on_SourceKeyRevoked(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute("UPDATE source_keys SET revoked = 1 WHERE key_id = ?", [record["key_id"]])
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def _on_RetentionPolicySet(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        envelope = record["envelope"]
+        self._write(
+            "policies",
+            {
+                "system_id": record["system_id"],
+                "camera_id": record.get("camera_id"),
+                "retention_days": record["retention_days"],
+                "set_at": envelope["occurred_at"],
+                "actor_id": envelope["actor"]["user_id"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+        )
+
+    def _on_LegalHoldPlaced(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "holds",
+            {
+                "hold_id": record["hold_id"],
+                "camera_id": record["camera_id"],
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
+                "case_number": record.get("case_number"),
+                "placed_at": record["envelope"]["occurred_at"],
+                "released_at": None,
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("hold_id", "camera_id"),
+        )
+
+    def _on_LegalHoldReleased(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE holds SET released_at = ?, release_origin = ?, release_idx = ? WHERE hold_id = ?",
+            [record["envelope"]["occurred_at"], at.origin, at.idx, record["hold_id"]],
+        )
+
+    def _on_FootageInventoryReported(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        gaps = [[g["start"], g["end"]] for g in record.get("gaps", [])]
+        self._write(
+            "inventory",
+            {
+                "camera_id": record["camera_id"],
+                "reported_at": record["envelope"]["occurred_at"],
+                "earliest": record["earliest_available"],
+                "latest": record["latest_available"],
+                "gaps": json.dumps(gaps),
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+        )
+
+    # -- outages ---------------------------------------------------------------------------------
+
+    def _open_outage(self, at: Position, record: Mapping[str, Any], kind: str, camera_id: str | None) -> None:
+        system_id = record.get("system_id") or record["envelope"]["source_system_id"]
+        still_open = self.db.execute(
+            'SELECT id FROM outages WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
+            [kind, system_id, camera_id],
+        ).fetchone()
+        if still_open is None:
+            self._write(
+                "outages",
+                {
+                    "kind": kind,
+                    "system_id": system_id,
+                    "camera_id": camera_id,
+                    "start": record["envelope"]["occurred_at"],
+                    "end": None,
+                    "ticket_id": record.get("ticket_id"),
+                    "origin": at.origin,
+                    "idx": at.idx,
+                },
+            )
+
+    def _close_outage(
+        self, at: Position, record: Mapping[str, Any], kind: str, camera_id: str | None
+    ) -> None:
+        system_id = record.get("system_id") or record["envelope"]["source_system_id"]
+        self.db.execute(
+            'UPDATE outages SET "end" = ?, end_origin = ?, end_idx = ? '
+            'WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
+            [record["envelope"]["occurred_at"], at.origin, at.idx, kind, system_id, camera_id],
+        )
+
+    def _on_DeviceStatusChanged(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        if record["status"] == "ON":
+            self._close_outage(at, record, "device", record["camera_id"])
+        else:
+            self._open_outage(at, record, "device", record["camera_id"])
+
+    def _on_RecordingStopped(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._open_outage(at, record, "recording", record["camera_id"])
+
+    def _on_RecordingStarted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._close_outage(at, record, "recording", record["camera_id"])
+
+    def _on_SystemStopped(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._open_outage(at, record, "system", None)
+
+    def _on_SystemStarted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._close_outage(at, record, "system", None)
+
+    # -- authorization ----------------------------------------------------------------------------
+
+    def _on_DeletionOrdered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "deletion_orders",
+            {
+                "order_id": record["order_id"],
+                "camera_id": record["camera_id"],
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
+                "approver_id": record["approver_user_id"],
+                "legal_basis": record["legal_basis"],
+                "reason": record["reason"],
+                "ordered_at": record["envelope"]["occurred_at"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("order_id", "camera_id"),
+        )
+
+    def _on_AccessAuthorized(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "authorizations",
+            {
+                "authorization_id": record["authorization_id"],
+                "grantee_id": record["grantee_user_id"],
+                "requester_id": record["requester_user_id"],
+                "approver_id": record["approver_user_id"],
+                "case_number": record.get("case_number"),
+                "legal_basis": record["legal_basis"],
+                "camera_ids": json.dumps(record["camera_ids"]),
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
+                "expires_at": record["expires_at"],
+                "granted_at": record["envelope"]["occurred_at"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("authorization_id",),
+        )
+
+    def _on_ApplicationFiled(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "applications",
+            {
+                "application_id": record["application_id"],
+                "status": "filed",
+                "applicant_name": record["applicant_name"],
+                "category": record["missing_person_category"],
+                "filed_at": record["envelope"]["occurred_at"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("application_id",),
+        )
+
+    def _on_ApplicationApproved(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE applications SET status = 'approved', approver_id = ?, handler_id = ?, camera_ids = ?, "
+            "footage_start = ?, footage_end = ?, expires_at = ?, decided_at = ? WHERE application_id = ?",
+            [
+                record["approver_user_id"],
+                record["handler_user_id"],
+                json.dumps(record["camera_ids"]),
+                record["footage_start"],
+                record["footage_end"],
+                record["expires_at"],
+                record["envelope"]["occurred_at"],
+                record["application_id"],
+            ],
+        )
+
+    def _on_ApplicationRejected(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE applications SET status = 'rejected', decided_at = ? WHERE application_id = ?",
+            [record["envelope"]["occurred_at"], record["application_id"]],
+        )
+
+    def _on_WorkOrderOpened(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "work_orders",
+            {
+                "work_order_id": record["work_order_id"],
+                "kind": record["kind"],
+                "system_id": record.get("system_id"),
+                "camera_ids": json.dumps(record.get("camera_ids", [])),
+                "reason": record["reason"],
+                "opened_at": record["envelope"]["occurred_at"],
+                "closed_at": None,
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+            pk=("work_order_id",),
+        )
+
+    def _on_WorkOrderClosed(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self.db.execute(
+            "UPDATE work_orders SET closed_at = ? WHERE work_order_id = ?",
+            [record["envelope"]["occurred_at"], record["work_order_id"]],
+        )
+
+    def _on_DutyShiftAssigned(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._write(
+            "roster",
+            {
+                "user_id": record["user_id"],
+                "unit": record["unit"],
+                "post": record["post"],
+                "shift_start": record["shift_start"],
+                "shift_end": record["shift_end"],
+                "origin": at.origin,
+                "idx": at.idx,
+            },
+        )
