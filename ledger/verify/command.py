@@ -1,0 +1,126 @@
+"""The verifier's command line, shared by ``liuhen verify`` and ``python -m ledger.verify``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+from ledger.errors import ConfigurationError, LedgerError
+from ledger.verify.bundle import Material
+from ledger.verify.logcheck import Trust, verify_logs
+from ledger.verify.report import BundleInvalid, Report
+from ledger.wire.bundle import BundleError
+from ledger.wire.keys import PublicKey
+from ledger.wire.note import SignedCheckpoint
+
+
+def _load_key(text: str, *, witness: bool = False) -> PublicKey:
+    """A key from a file or from text; a witness key may be cosigner text (type 0x04) or Ed25519 text."""
+    from ledger.wire.note import cosigner_from_verifier_text  # noqa: PLC0415
+
+    path = Path(text)
+    value = path.read_text(encoding="utf-8").strip() if path.exists() else text
+    if witness:
+        try:
+            return cosigner_from_verifier_text(value)
+        except LedgerError:
+            pass  # an ordinary Ed25519 verifier key names the same key
+    return PublicKey.from_verifier_text(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The verifier's options (shared by ``liuhen verify`` and ``python -m ledger.verify``)."""
+    parser.add_argument("bundle", type=Path, nargs="?", help="bundle directory written by 'liuhen export'")
+    parser.add_argument(
+        "--key", action="append", default=[], required=True, help="ledger public key (file or text)"
+    )
+    parser.add_argument("--witness", action="append", default=[], help="witness cosigner key (file or text)")
+    parser.add_argument("--quorum", type=int, help="witness cosignatures required (default: every --witness)")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        type=Path,
+        help="a signed checkpoint you kept from before",
+    )
+    parser.add_argument(
+        "--skip-signatures",
+        action="store_true",
+        help="full bundles: check only indices, chain, Merkle roots and checkpoints (no source signatures, "
+        "no sequence numbers); several times faster",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def trust_from(args: argparse.Namespace) -> Trust:
+    """The :class:`Trust` the options describe."""
+    witnesses = [_load_key(w, witness=True) for w in args.witness]
+    if args.quorum is not None and not 0 <= args.quorum <= len(witnesses):
+        raise ConfigurationError(f"--quorum {args.quorum} needs at least that many --witness keys")
+    return Trust(
+        ledger_keys=[_load_key(k) for k in args.key],
+        witnesses=witnesses,
+        quorum=len(witnesses) if args.quorum is None else args.quorum,
+        kept=[SignedCheckpoint.parse(path.read_bytes()) for path in args.checkpoint],
+    )
+
+
+def print_report(report: Report, *, as_json: bool) -> None:
+    """Write the report to stdout."""
+    sys.stdout.write((report.to_json() if as_json else report.to_text()) + "\n")
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+Sources = Callable[[], Material]
+
+
+def run(args: argparse.Namespace, sources: Sources) -> int:
+    """Verify and print; return the exit status (0 valid, 1 invalid, 2 unreadable or misused)."""
+    progress = None if args.quiet or args.json else _progress
+    try:
+        trust = trust_from(args)
+        material = sources()
+        report = verify_logs(
+            material.logs,
+            trust,
+            bundle=material.name,
+            kind=material.kind,
+            rotations=material.rotations,
+            damaged=material.damaged,
+            check_signatures=not args.skip_signatures,
+            progress=progress,
+        )
+    except BundleInvalid as invalid:
+        print_report(invalid.report, as_json=args.json)
+        return 1
+    except (BundleError, OSError) as exc:
+        sys.stderr.write(f"liuhen verify: cannot read the bundle: {exc}\n")
+        return 2
+    except LedgerError as exc:
+        sys.stderr.write(f"liuhen verify: {exc}\n")
+        return 2
+    print_report(report, as_json=args.json)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ledger.verify``: the standalone auditor's verifier."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ledger.verify",
+        description="Verify a liuhen auditor bundle offline.",
+        epilog="Exit status: 0 valid, 1 invalid (problems named), 2 usage error or unreadable bundle.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.bundle is None:
+        parser.error("a bundle directory is required")
+
+    return run(args, partial(Material.bundle, args.bundle))

@@ -1,0 +1,503 @@
+"""One log's checks, streamed: indices, chain, checkpoints, Merkle roots, proofs, source signatures.
+
+:func:`verify_logs` runs every check on each log of a bundle or of the live store (see
+:mod:`ledger.verify` for what is checked) and raises :class:`~ledger.verify.report.BundleInvalid`,
+carrying the :class:`~ledger.verify.report.Report`, unless everything holds. Source signatures are
+checked by two workers while the main thread reads and hashes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+
+from ledger.errors import IngestError, LedgerError, VerificationError
+from ledger.verify.report import BundleInvalid, LogReport, Problem, Report
+from ledger.wire.avro import SchemaRegistry, SignedEvent, read_envelope_key
+from ledger.wire.format import Chain, leaf_hash
+from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
+from ledger.wire.keys import PublicKey, failed_raw_signatures
+from ledger.wire.merkle import CompactRange, verify_inclusion
+from ledger.wire.note import SignedCheckpoint
+from ledger.wire.rotation import KeyHistory
+
+_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the auditor trusts: ledger keys, witness keys and quorum, checkpoints kept from before."""
+
+    ledger_keys: Sequence[PublicKey]
+    witnesses: Sequence[PublicKey] = ()
+    quorum: int = 0
+    kept: Sequence[SignedCheckpoint] = ()
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """One log to verify: its entries (``liuhen.BundleEntry`` records) and signed checkpoints."""
+
+    origin: str
+    entries: Callable[[], Iterable[Mapping[str, Any]]]
+    checkpoints: Sequence[tuple[int, bytes, Sequence[str]]]
+    proofs: Mapping[int, tuple[int, list[bytes]]] | None = None
+    """Selective bundles: index -> (checkpoint size, inclusion proof)."""
+    size: int | None = None
+    """How many entries the log is expected to hold, when known (it sizes the verifying workers)."""
+
+
+Progress = Callable[[str], None]
+
+
+# -- signatures on two workers ---------------------------------------------------------------
+
+
+PROCESSES_AFTER = 50_000
+"""Entries from which source signatures are checked in worker processes rather than threads."""
+
+
+class _Workers:
+    """Two verifying threads for small bundles, two worker processes for large ones.
+
+    ``cryptography`` releases the GIL while it verifies, but a verifying thread must take the GIL
+    back between two signatures while the main thread is busy reading and hashing: on two cores
+    the threads reach ~75% of their raw rate. Worker processes have their own interpreters. They
+    are forked before any other thread of the verifier starts, and only for bundles large enough
+    to repay it.
+    """
+
+    def __init__(self, *, processes: bool) -> None:
+        self.pool: Executor
+        if processes and "fork" in multiprocessing.get_all_start_methods():
+            self.pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork"))
+        else:
+            self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
+
+    def submit(self, jobs: list[tuple[int, bytes, bytes, bytes]]) -> Future[list[int]]:
+        return self.pool.submit(failed_raw_signatures, jobs)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+class _Signatures:
+    """Source signatures checked by two workers while the main thread reads and hashes."""
+
+    def __init__(self, pool: _Workers | None) -> None:
+        self.pool = pool
+        self.pending: list[tuple[int, bytes, bytes, bytes]] = []
+        self.running: list[Future[list[int]]] = []
+        self.failed: list[int] = []
+        self.count = 0
+
+    def add(self, index: int, key: bytes, signature: bytes, message: bytes) -> None:
+        self.pending.append((index, key, signature, message))
+        self.count += 1
+        if len(self.pending) >= _CHUNK:
+            self._submit()
+
+    def _submit(self) -> None:
+        jobs, self.pending = self.pending, []
+        if self.pool is None:
+            self.failed += failed_raw_signatures(jobs)
+            return
+        self.running.append(self.pool.submit(jobs))
+        while len(self.running) > 8:  # bounded memory: wait for the oldest
+            self.failed += self.running.pop(0).result()
+
+    def finish(self) -> list[int]:
+        self._submit()
+        for future in self.running:
+            self.failed += future.result()
+        self.running = []
+        return sorted(self.failed)
+
+
+# -- one log ----------------------------------------------------------------------------------
+
+
+class _LogCheck:
+    """Streams one log's entries through every check."""
+
+    def __init__(
+        self,
+        source: LogSource,
+        trust: Trust,
+        history: KeyHistory,
+        registry: SchemaRegistry,
+        pool: _Workers | None,
+    ) -> None:
+        self.source = source
+        self.origin = source.origin
+        self.trust = trust
+        self.history = history
+        self.registry = registry
+        self.report = LogReport(source.origin)
+        self.problems: list[Problem] = []
+        self.ring = KeyRing(registrars=history.all_keys)
+        self.ledger = {key.key_id: key.raw for key in history.all_keys}
+        self.signatures = _Signatures(pool)
+        self.root_mismatches = 0
+        self.last_seq: dict[str, int] = {}
+        self.gaps: dict[str, list[tuple[int, int]]] = {}
+
+    def problem(self, code: str, where: str, detail: str, **evidence: Any) -> None:
+        self.problems.append(Problem(code, self.origin, where, detail, **evidence))
+
+    # checkpoints -----------------------------------------------------------------------------
+
+    def signed_checkpoints(self) -> dict[int, SignedCheckpoint]:
+        """Parse and verify every checkpoint's signatures; detect split views; return them by size."""
+        by_size: dict[int, SignedCheckpoint] = {}
+        newest = max((size for size, _, _ in self.source.checkpoints), default=None)
+        for size, note, cosignatures in self.source.checkpoints:
+            where = f"checkpoint at size {size}"
+            try:
+                signed = SignedCheckpoint.parse(note)
+                for line in cosignatures:
+                    signed = signed.with_signature(line)
+                quorum = self.trust.quorum if size == newest else 0
+                signed.verify(
+                    ledger_keys=self.history.keys_for(self.origin, size),
+                    witnesses=self.trust.witnesses if quorum else (),
+                    quorum=quorum,
+                )
+            except LedgerError as exc:
+                self.problem("bad_checkpoint", where, f"does not verify: {exc}")
+                continue
+            checkpoint = signed.checkpoint
+            if checkpoint.origin != self.origin or checkpoint.tree_size != size:
+                self.problem(
+                    "bad_checkpoint",
+                    where,
+                    f"is for {checkpoint.origin!r} size {checkpoint.tree_size}, not this log",
+                )
+                continue
+            other = by_size.get(size)
+            if other is not None and other.checkpoint == checkpoint:
+                continue
+            if other is not None and other.checkpoint.root_hash == checkpoint.root_hash:
+                self.problem(
+                    "split_view",
+                    where,
+                    "two signed checkpoints of the same size and root disagree on the rest (the chain head)",
+                )
+                continue
+            if other is not None and other.checkpoint.root_hash != checkpoint.root_hash:
+                self.problem(
+                    "split_view",
+                    where,
+                    "two signed checkpoints of the same size have different roots: "
+                    "the ledger showed two histories",
+                    expected=other.checkpoint.root_hash.hex(),
+                    actual=checkpoint.root_hash.hex(),
+                )
+                continue
+            by_size[size] = signed
+        self.report.checkpoints = len(by_size)
+        for kept in self.trust.kept:
+            if kept.checkpoint.origin == self.origin:
+                try:
+                    kept.verify(ledger_keys=self.history.keys_for(self.origin, kept.checkpoint.tree_size))
+                except LedgerError as exc:
+                    self.problem(
+                        "bad_checkpoint", f"kept checkpoint at size {kept.checkpoint.tree_size}", str(exc)
+                    )
+                    continue
+                other = by_size.get(kept.checkpoint.tree_size)
+                if other is not None and other.checkpoint.root_hash != kept.checkpoint.root_hash:
+                    self.problem(
+                        "split_view",
+                        f"kept checkpoint at size {kept.checkpoint.tree_size}",
+                        "the bundle's checkpoint of that size has another root than the one you kept",
+                        expected=kept.checkpoint.root_hash.hex(),
+                        actual=other.checkpoint.root_hash.hex(),
+                    )
+                by_size.setdefault(kept.checkpoint.tree_size, kept)
+        return by_size
+
+    def compare(self, signed: SignedCheckpoint, tree: CompactRange, chain: Chain) -> None:
+        checkpoint = signed.checkpoint
+        where = f"checkpoint at size {checkpoint.tree_size}"
+        root = tree.root()
+        if root != checkpoint.root_hash:
+            self.root_mismatches += 1
+            if self.root_mismatches > 1:  # the first names the evidence; later ones only add up
+                return
+            self.problem(
+                "root_mismatch",
+                where,
+                "its Merkle root is not the root of the entries: the log was changed after it was signed",
+                expected=checkpoint.root_hash.hex(),
+                actual=root.hex(),
+            )
+        elif checkpoint.chain_head != chain.head:
+            self.problem(
+                "chain_head_mismatch",
+                where,
+                "its chain head is not the recomputed one",
+                expected=checkpoint.chain_head.hex(),
+                actual=chain.head.hex(),
+            )
+
+    # entries ---------------------------------------------------------------------------------
+
+    def check_signature(self, index: int, entry: bytes, check: bool) -> None:
+        """Queue the entry's signature for checking; apply registry entries to the key ring."""
+        try:
+            signed = SignedEvent.decode(entry)
+            key = read_envelope_key(signed.body)
+            event_type = self.registry.type_of(signed.schema)
+        except IngestError as exc:
+            self.problem(
+                "unreadable_entry", f"index {index}", f"entry is not a signed event: {exc}", index=index
+            )
+            return
+        if key.source_system_id not in (LEDGER_SOURCE, REGISTRAR_SOURCE):
+            self.sequence(key.source_system_id, key.source_seq, index)
+        if event_type.name in KEY_EVENTS:
+            self.registry_entry(index, signed, event_type.name, key.key_id)
+            return
+        if not check:
+            return
+        if key.source_system_id == LEDGER_SOURCE:
+            verifier = self.ledger.get(key.key_id)
+            reason = "is not a ledger key you trust"
+        else:
+            ring_key = self.ring.keys.get(key.key_id)
+            verifier = ring_key.raw if ring_key and ring_key.system_id == key.source_system_id else None
+            reason = f"is not registered for {key.source_system_id} at this point of the log"
+            if ring_key is not None and ring_key.revoked:
+                verifier, reason = None, "was revoked before this entry"
+        if verifier is None:
+            self.problem("unknown_key", f"index {index}", f"signing key {key.key_id} {reason}", index=index)
+            return
+        self.signatures.add(index, verifier, signed.signature, signed.signed_message)
+
+    def registry_entry(self, index: int, signed: SignedEvent, name: str, key_id: str) -> None:
+        registrar = self.ring.registrars.get(key_id)
+        try:
+            if registrar is None:
+                raise VerificationError(f"signed by {key_id}, not a ledger key you trust")
+            try:
+                registrar.verifier.verify(signed.signature, signed.signed_message)
+            except InvalidSignature:
+                raise VerificationError(f"registrar signature by {key_id} does not verify") from None
+            _, record = self.registry.decode(signed.schema, signed.body)
+            for change in key_changes(name, record, self.ring):
+                self.ring.apply(change)
+        except LedgerError as exc:
+            self.problem("bad_registry_entry", f"index {index}", f"{name}: {exc}", index=index)
+
+    def sequence(self, source: str, seq: int, index: int) -> None:
+        self.report.sources[source] = self.report.sources.get(source, 0) + 1
+        last = self.last_seq.get(source, 0)
+        if seq > last + 1 and self.source.proofs is None:
+            self.gaps.setdefault(source, []).append((last + 1, seq - 1))
+        elif seq <= last:
+            self.problem(
+                "sequence_repeat",
+                f"index {index}",
+                f"{source} sequence number {seq} again (or out of order) after {last}",
+                index=index,
+            )
+        self.last_seq[source] = max(last, seq)
+
+    def run_full(self, check_signatures: bool, progress: Progress | None) -> None:
+        checkpoints = self.signed_checkpoints()
+        sizes = sorted(checkpoints)
+        chain = Chain()
+        tree = CompactRange()
+        next_cp = 0
+        broken = False
+        started = last_note = time.monotonic()
+        for record in self.source.entries():
+            index, entry = record["index"], record["entry"]
+            if index != chain.size:
+                if index > chain.size:
+                    self.problem(
+                        "missing_entries",
+                        f"indices {chain.size}..{index - 1}",
+                        f"{index - chain.size} entries are missing",
+                        index=chain.size,
+                    )
+                else:
+                    self.problem(
+                        "index_out_of_order", f"index {index}", f"after index {chain.size - 1}", index=index
+                    )
+                broken = True
+                break
+            leaf = leaf_hash(entry)
+            link = chain.append_leaf(leaf)
+            tree.append(leaf)
+            if link != record["chain_hash"] and not broken:
+                broken = True
+                self.problem(
+                    "chain_broken",
+                    f"index {index}",
+                    "the entry's chain hash is not the recomputed one: "
+                    "this entry or one before it was changed",
+                    index=index,
+                    expected=link.hex(),
+                    actual=bytes(record["chain_hash"]).hex(),
+                )
+            if check_signatures:
+                self.check_signature(index, entry, check=True)
+            while next_cp < len(sizes) and sizes[next_cp] == chain.size:
+                self.compare(checkpoints[sizes[next_cp]], tree, chain)
+                next_cp += 1
+            if progress is not None and index % 65536 == 0 and time.monotonic() - last_note > 1:
+                last_note = time.monotonic()
+                rate = chain.size / (last_note - started)
+                progress(f"verify: {self.origin}: {chain.size:,} entries ({rate:,.0f}/s)")
+        self.report.entries = chain.size
+        self.finish_full(sizes[next_cp:], chain.size, broken, max(sizes, default=0))
+
+    def finish_full(self, unmatched: list[int], chain_size: int, broken: bool, signed_size: int) -> None:
+        """Problems known only at the end: unsigned or missing entries, signatures, gaps."""
+        for size in unmatched:
+            if size > chain_size and not broken:
+                self.problem(
+                    "log_truncated",
+                    f"checkpoint at size {size}",
+                    f"was signed for {size} entries but the log holds {chain_size}: "
+                    "entries were removed from its end, or the ledger was rolled back",
+                    index=chain_size,
+                )
+        if self.root_mismatches > 1:
+            self.problem(
+                "root_mismatch",
+                "later checkpoints",
+                f"{self.root_mismatches - 1} more checkpoint(s) do not match the entries either",
+            )
+        if signed_size < chain_size and not broken:
+            self.problem(
+                "unsigned_entries",
+                f"indices {signed_size}..{chain_size - 1}",
+                f"{chain_size - signed_size} entries are not covered by any valid signed checkpoint: "
+                "nothing vouches for them",
+                index=signed_size,
+            )
+        self.finish_signatures()
+        for source, gaps in self.gaps.items():
+            for first, last in gaps:
+                self.problem(
+                    "sequence_gap",
+                    f"{source} sequence {first}..{last}",
+                    f"{last - first + 1} event(s) of {source} never reached the ledger",
+                )
+
+    def finish_signatures(self) -> None:
+        for index in self.signatures.finish():
+            self.problem(
+                "bad_signature",
+                f"index {index}",
+                "the source signature does not verify: the entry was altered or forged",
+                index=index,
+            )
+        self.report.signatures = self.signatures.count
+
+    def run_selective(self, check_signatures: bool) -> None:
+        checkpoints = self.signed_checkpoints()
+        proofs = self.source.proofs or {}
+        for record in self.source.entries():
+            index, entry = record["index"], record["entry"]
+            self.report.entries += 1
+            where = f"index {index}"
+            if index not in proofs:
+                self.problem(
+                    "missing_proof", where, "the bundle has no inclusion proof for this entry", index=index
+                )
+                continue
+            size, proof = proofs[index]
+            signed = checkpoints.get(size)
+            if signed is None:
+                self.problem(
+                    "missing_checkpoint", where, f"its proof is against size {size}, with no valid checkpoint"
+                )
+                continue
+            try:
+                verify_inclusion(leaf_hash(entry), index, size, proof, signed.checkpoint.root_hash)
+            except VerificationError as exc:
+                self.problem(
+                    "not_included", where, f"is not in the signed log of size {size}: {exc}", index=index
+                )
+                continue
+            self.report.proofs += 1
+            self.check_signature(index, entry, check_signatures)
+        self.finish_signatures()
+
+
+def verify_logs(
+    sources: Iterable[LogSource],
+    trust: Trust,
+    *,
+    bundle: str,
+    kind: str,
+    rotations: Sequence[bytes] = (),
+    damaged: Sequence[str] = (),
+    check_signatures: bool = True,
+    progress: Progress | None = None,
+    processes_after: int = PROCESSES_AFTER,
+) -> Report:
+    """Check every log; raise :class:`BundleInvalid` (carrying the report) unless all holds.
+
+    ``rotations`` are the ledger key rotations the bundle carries: followed from the keys the
+    auditor trusts, each must be signed by the key then current.
+    """
+    started = time.monotonic()
+    registry = SchemaRegistry.load()
+    report = Report(bundle=bundle, kind=kind)
+    for name in damaged:
+        report.problems.append(
+            Problem(
+                "damaged_file", "bundle", name, "is missing or does not match the SHA-256 in manifest.json"
+            )
+        )
+    history = KeyHistory(trust.ledger_keys)
+    for number, statement in enumerate(rotations, start=1):
+        try:
+            history.apply(statement)
+        except LedgerError as exc:
+            report.problems.append(
+                Problem("bad_key_rotation", "ledger keys", f"rotation {number}", f"does not verify: {exc}")
+            )
+            break
+    sources = list(sources)
+    large = sum(source.size or 0 for source in sources) >= processes_after
+    pool = _Workers(processes=check_signatures and large)
+    try:
+        for source in sources:
+            check = _LogCheck(source, trust, history, registry, pool if check_signatures else None)
+            if source.proofs is None:
+                check.run_full(check_signatures, progress)
+            else:
+                check.run_selective(check_signatures)
+            report.logs.append(check.report)
+            report.problems += check.problems
+    finally:
+        pool.close()
+    seen = {log.origin for log in report.logs}
+    if not seen:
+        report.problems.append(Problem("empty_bundle", "bundle", "logs", "the bundle holds no log at all"))
+    for kept in trust.kept:
+        if kept.checkpoint.origin not in seen:
+            report.problems.append(
+                Problem(
+                    "missing_log",
+                    kept.checkpoint.origin,
+                    "kept checkpoint",
+                    "the bundle does not hold this log",
+                )
+            )
+    report.seconds = time.monotonic() - started
+    if report.problems:
+        raise BundleInvalid(report)
+    return report

@@ -1,0 +1,95 @@
+"""The verifier's findings: each problem named with where it is, and the report they make."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from ledger.errors import VerificationError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that does not hold, and where."""
+
+    code: str
+    origin: str
+    where: str
+    detail: str
+    index: int | None = None
+    expected: str | None = None
+    actual: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.where}: {self.detail}"
+
+
+@dataclass
+class LogReport:
+    """What was checked in one log."""
+
+    origin: str
+    entries: int = 0
+    checkpoints: int = 0
+    signatures: int = 0
+    proofs: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """The verifier's findings; ``problems`` empty means the bundle verifies."""
+
+    bundle: str
+    kind: str
+    logs: list[LogReport] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def valid(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def to_json(self) -> str:
+        """The report as JSON (``--json``)."""
+        return json.dumps(
+            {
+                "valid": self.valid,
+                "bundle": self.bundle,
+                "kind": self.kind,
+                "seconds": round(self.seconds, 3),
+                "logs": [asdict(log) for log in self.logs],
+                "problems": [asdict(p) for p in self.problems],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+
+    def to_text(self) -> str:
+        """The report for people."""
+        lines = [f"bundle {self.bundle} ({self.kind}, {len(self.logs)} log(s), {self.seconds:.1f} s)"]
+        for log in self.logs:
+            parts = [f"{log.entries} entries", f"{log.checkpoints} checkpoints"]
+            if log.signatures:
+                parts.append(f"{log.signatures} source signatures")
+            if log.proofs:
+                parts.append(f"{log.proofs} inclusion proofs")
+            mine = [p for p in self.problems if p.origin == log.origin]
+            lines.append(f"  {log.origin}: {', '.join(parts)}: {'OK' if not mine else 'INVALID'}")
+            lines += [f"    - {p.where}: {p.detail}" for p in mine]
+        others = [p for p in self.problems if p.origin not in {log.origin for log in self.logs}]
+        lines += [f"  - {p}" for p in others]
+        lines.append(
+            "VALID: every check holds" if self.valid else f"INVALID: {len(self.problems)} problem(s)"
+        )
+        return "\n".join(lines)
+
+
+class BundleInvalid(VerificationError):
+    """The bundle does not verify; ``report`` names every problem."""
+
+    def __init__(self, report: Report) -> None:
+        first = report.problems[0]
+        super().__init__(f"{len(report.problems)} problem(s), first: {first}")
+        self.report = report
