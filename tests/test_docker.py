@@ -287,9 +287,10 @@ def test_the_dockerfile_copies_what_the_package_is_built_from() -> None:
     assert packages | {"pyproject.toml", PYPROJECT["project"]["readme"]} <= copied
 
 
-def test_the_dockerfile_installs_the_package_with_the_postgres_extra_as_a_non_root_user() -> None:
+def test_the_dockerfile_installs_the_server_and_postgres_extras_as_a_non_root_user() -> None:
     runs = " ".join(instruction("RUN"))
-    assert '".[postgres]"' in runs
+    assert '".[server,postgres]"' in runs
+    assert '"liuhen[server,postgres]"' in runs
     # psycopg needs libpq: from its binary wheel, else the image has to install the system's.
     postgres = PYPROJECT["project"]["optional-dependencies"]["postgres"]
     assert any(re.match(r"psycopg\[[^]]*binary", req) for req in postgres) or "libpq5" in runs
