@@ -3,7 +3,7 @@
     .venv/bin/python bench/queries.py [--events 10000000] [--db .cache/bench/queries-ledger.db]
 
 Builds (once; kept at --db and reused while it holds exactly --events entries) the ledger of the
-simulated city of :mod:`ledger.simulate.traffic` at ten times its size (3,800 cameras, 760 staff in three
+simulated city of :mod:`ledger.simulate` at ten times its size (3,800 cameras, 760 staff in three
 systems, ~175k events a day, so 10M events is ~57 days), with planted violations and a steady
 trickle of unlawful accesses (a view without its reason, an export without its watermark, a share
 without desensitization). Every event is encoded and Ed25519-signed as the producer SDK does (on
@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.app.runtime import REGISTRAR_ACTOR
 from ledger.ingest.store import Batch, LedgerStore
-from ledger.simulate.traffic import CHINA_TZ, SimEvent, build_city, simulate
+from ledger.simulate import CHINA_TZ, SimEvent, build_city, simulate
 from ledger.wire.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent
 from ledger.wire.format import Chain, StoredEntry, leaf_hash
 from ledger.wire.keyring import REGISTRAR_SOURCE

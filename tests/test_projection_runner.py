@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import ProjectionError
 from ledger.ingest.store import Batch, LedgerStore
-from ledger.simulate.traffic import build_city, simulate
+from ledger.simulate import build_city, simulate
 from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.format import Chain, StoredEntry, leaf_hash
 from ledger.wire.keys import SigningKey

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.simulate.traffic import (
+from ledger.simulate import (
     DISTRICTS,
     EARLIEST_START,
     PUBLIC_CATEGORIES,

@@ -178,9 +178,9 @@ def run_simulation(
 ) -> dict[str, int]:
     """Create and register the simulated sources' keys, then publish their traffic.
 
-    ``plant`` adds planted violations and near-misses (:func:`ledger.simulate.traffic.planted` lists them).
+    ``plant`` adds planted violations and near-misses (:func:`ledger.simulate.planted` lists them).
     """
-    from ledger.simulate.traffic import build_city, simulate  # noqa: PLC0415
+    from ledger.simulate import build_city, simulate  # noqa: PLC0415
 
     if start is None:
         today = datetime.now(CST).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -222,7 +222,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 def _demo_violations(args: argparse.Namespace, config: Config, start: datetime) -> None:
     """Project the ledger and set the violations found beside those the simulation planted."""
     from ledger.app.runtime import open_store  # noqa: PLC0415
-    from ledger.simulate.traffic import build_city, planted  # noqa: PLC0415
+    from ledger.simulate import build_city, planted  # noqa: PLC0415
     from projections.queries import violations  # noqa: PLC0415
     from projections.runner import ProjectionRunner, open_db  # noqa: PLC0415
 

@@ -1,4 +1,4 @@
-"""The synthetic Zhuzhou city that :mod:`ledger.simulate.traffic` generates audit traffic for.
+"""The synthetic Zhuzhou city that :mod:`ledger.simulate` generates audit traffic for.
 
 Its three video systems (:class:`SourceSystem`), their GB/T 28181 cameras (:class:`Camera`) and
 the people with accounts on them (:class:`Operator`), gathered in a :class:`City`.

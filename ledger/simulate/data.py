@@ -1,4 +1,4 @@
-"""Static tables of the synthetic Zhuzhou city that :mod:`ledger.simulate.traffic` generates traffic for.
+"""Static tables of the synthetic Zhuzhou city that :mod:`ledger.simulate` generates traffic for.
 
 Districts and the location categories cameras may watch, staffing tables, Chinese surnames and
 given names, roads by district, metro stations and the spots watched in them, the central
