@@ -22,8 +22,10 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ledger.app.assembly import build_ingestor
 from ledger.app.config import Config
-from ledger.app.runtime import build_ingestor, ensure_key, register_key
+from ledger.app.keys import ensure_key
+from ledger.app.sources import register_key
 from ledger.sdk import Publisher
 from ledger.wire.avro import SignedEvent
 
@@ -92,9 +94,9 @@ def main() -> None:
                 "LIUHEN_BATCH_SIZE": str(args.batch_size),
             }
         )
-        ledger_key, _ = ensure_key(config, "ledger")
+        ensure_key(config, "ledger")
         key, _ = ensure_key(config, "zz-metro")
-        register_key(config, ledger_key, "zz-metro", key.public)
+        register_key(config, "zz-metro", key.public)
         wires = []
         began = time.perf_counter()
         with Publisher.connect(

@@ -39,8 +39,10 @@ from pathlib import Path
 from ingest import ACTOR, fields, raw_verify_rate
 from kafka import KafkaProducer
 
+from ledger.app.assembly import open_store
 from ledger.app.config import Config
-from ledger.app.runtime import ensure_key, open_store, register_key
+from ledger.app.keys import ensure_key
+from ledger.app.sources import register_key
 from ledger.sdk import Publisher
 
 SOURCES = [f"zz-bench-{n}" for n in range(8)]
@@ -137,11 +139,11 @@ def run(store: str, processes: int, args: argparse.Namespace, keys: Path) -> dic
                 "LIUHEN_SESSION_TIMEOUT_MS": "10000",
             }
             config = Config.from_env(env)
-            ledger_key, _ = ensure_key(config, "ledger")
+            ensure_key(config, "ledger")
             publishers = {}
             for source in SOURCES:
                 key, _ = ensure_key(config, source)
-                register_key(config, ledger_key, source, key.public)
+                register_key(config, source, key.public)
                 publishers[source] = Publisher.connect(
                     bootstrap=args.bootstrap, source_id=source, key=key, state_dir=config.state_dir,
                     topic=config.ingest.topic,

@@ -43,7 +43,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.app.runtime import REGISTRAR_ACTOR
+from ledger.app.keys import REGISTRAR_ACTOR
 from ledger.ingest.store import Batch, LedgerStore
 from ledger.simulate import CHINA_TZ, SimEvent, build_city, simulate
 from ledger.wire.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent

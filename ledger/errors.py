@@ -1,12 +1,18 @@
 """The one error tree of liuhen.
 
-Everything liuhen raises on purpose derives from :class:`LedgerError`; the CLI catches only that
-root and turns it into a message and a non-zero exit. Library errors (Kafka, SQLite, PostgreSQL,
-``cryptography``) are translated at the adapter that calls them, with ``raise ... from exc``::
+Everything liuhen raises on purpose derives from :class:`LedgerError`; the CLI
+(:mod:`ledger.cli`) is the one boundary that turns an error into a message and an exit status, and
+``python -m ledger.verify`` the verifier's. Library errors (Kafka, SQLite, PostgreSQL,
+``cryptography``, the file system) are translated at the adapter that calls them, with
+``raise ... from exc``::
 
     LedgerError
+    ├── UsageError                the command asks for something that cannot mean anything (exit 2)
+    ├── NotFound                  a ledger, camera, person, case, event, violation or key is unknown
     ├── ConfigurationError        a setting, key file or path is missing or wrong
     ├── KeyFileError              a key file cannot be read or written
+    ├── BrokerError               the Kafka broker cannot be reached or refused a request
+    │   └── PublishError          an event could not be handed to Kafka (producer SDK)
     ├── IngestError               one event cannot enter the ledger (carries a machine-readable reason)
     │   ├── BadAvro
     │   ├── UnknownSchema
@@ -15,14 +21,21 @@ root and turns it into a message and a non-zero exit. Library errors (Kafka, SQL
     │   ├── BadSignature
     │   ├── InvalidField
     │   └── Oversized
-    ├── StoreError                the event store refused or failed a write
-    │   └── OwnershipLost         another writer claimed or appended to this log: stop writing it
-    ├── VerificationError         a ledger does not verify
-    │   └── ChainBroken           the hash chain breaks at an index (expected and actual hashes)
+    ├── StoreError                the event store refused or failed a write or a read
+    │   ├── OwnershipLost         another writer claimed or appended to this log: stop writing it
+    │   └── DuplicateEvents       event ids already in the ledger (ledger.ingest.store: carries where)
+    ├── BundleError               an auditor bundle cannot be read (missing file, wrong format)
+    ├── VerificationError         a ledger, proof or checkpoint does not verify
+    │   ├── ChainBroken           the hash chain breaks at an index (expected and actual hashes)
+    │   ├── NotIncluded           an inclusion proof leads to another root (index, size, both roots)
+    │   ├── Inconsistent          two checkpoints of one log are not one history (both, and the proof)
+    │   └── BundleInvalid         a bundle fails verification (ledger.verify.report: carries the report)
     └── ProjectionError           a read model cannot be built or queried
 
 Errors carry their evidence as attributes (position, expected, actual) so that callers and
-reports can name exactly what is wrong and where.
+reports can name exactly what is wrong and where. ``DuplicateEvents`` and ``BundleInvalid`` are
+defined beside the records they carry (a store's ``Seen``, a verifier's ``Report``); every other
+class is here. Imports only the standard library.
 """
 
 from __future__ import annotations
@@ -32,12 +45,31 @@ class LedgerError(Exception):
     """Root of every error liuhen raises on purpose."""
 
 
+class UsageError(LedgerError):
+    """The command line asks for something that cannot mean anything: exit status 2.
+
+    Conflicting or incomplete options, a window that ends before it starts, a count of zero.
+    """
+
+
+class NotFound(LedgerError):
+    """What was asked about is not known to the ledger or its read models."""
+
+
 class ConfigurationError(LedgerError):
     """A setting, key file or path is missing or wrong."""
 
 
 class KeyFileError(LedgerError):
     """A key file cannot be read or written, or holds something other than the expected key."""
+
+
+class BrokerError(LedgerError):
+    """The Kafka broker cannot be reached or refused a request."""
+
+
+class PublishError(BrokerError):
+    """An event could not be handed to Kafka (the producer SDK)."""
 
 
 class IngestError(LedgerError):
@@ -123,8 +155,12 @@ class OwnershipLost(StoreError):
         self.holder = holder
 
 
+class BundleError(LedgerError):
+    """An auditor bundle cannot be read: missing files, wrong format, unreadable content."""
+
+
 class VerificationError(LedgerError):
-    """A ledger, entry or checkpoint does not verify."""
+    """A ledger, entry, proof or checkpoint does not verify."""
 
 
 class ChainBroken(VerificationError):
@@ -136,6 +172,42 @@ class ChainBroken(VerificationError):
         self.index = index
         self.expected = expected
         self.actual = actual
+
+
+class NotIncluded(VerificationError):
+    """An inclusion proof of leaf ``index`` in the tree of ``size`` leads to ``actual``, not ``expected``."""
+
+    def __init__(self, detail: str, *, index: int, size: int, expected: bytes, actual: bytes) -> None:
+        super().__init__(detail)
+        self.index = index
+        self.size = size
+        self.expected = expected
+        self.actual = actual
+
+
+class Inconsistent(VerificationError):
+    """Two checkpoints of one log are not one history: the later does not extend the earlier.
+
+    Carries both tree sizes and roots, and the consistency proof that failed (empty when none
+    could be made, e.g. the later checkpoint is smaller).
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        old_size: int,
+        new_size: int,
+        old_root: bytes,
+        new_root: bytes,
+        proof: tuple[bytes, ...] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.old_size = old_size
+        self.new_size = new_size
+        self.old_root = old_root
+        self.new_root = new_root
+        self.proof = proof
 
 
 class ProjectionError(LedgerError):

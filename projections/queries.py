@@ -9,18 +9,21 @@
 * :func:`violations` — findings of the rules, with the ledger positions of their evidence.
 
 Times in and out are microseconds since the epoch (UTC); the CLI converts to and from ISO 8601
-with the +08:00 offset.
+with the +08:00 offset. An answer means what it says: a camera, person or case the read models
+have never seen raises :class:`~ledger.errors.NotFound` (a typo is not "nobody looked"), and a
+window that ends before it starts is a :class:`~ledger.errors.UsageError`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
-from ledger.errors import ProjectionError
+from ledger.errors import NotFound, UsageError
 
 ACCESS_COLUMNS = (
     "occurred_at, action, actor_id, actor_name, unit, role, camera_id, footage_start, footage_end, reason, "
@@ -35,6 +38,54 @@ def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[s
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _exists(db: sqlite_utils.Database, checks: list[tuple[str, str]]) -> bool:
+    """Whether any ``(table, column)`` holds the value given with each check."""
+    return any(db.execute(sql, [value]).fetchone() for sql, value in checks)
+
+
+def _window(start: int, end: int) -> None:
+    if end <= start:
+        raise UsageError("the window's end (--to) is not after its start (--from)")
+
+
+def check_camera(db: sqlite_utils.Database, camera_id: str) -> None:
+    """Raise :class:`NotFound` unless the camera is registered or its footage was ever acted on."""
+    if not _exists(
+        db,
+        [
+            ("SELECT 1 FROM cameras WHERE camera_id = ?", camera_id),
+            ("SELECT 1 FROM access WHERE camera_id = ? LIMIT 1", camera_id),
+        ],
+    ):
+        raise NotFound(f"camera {camera_id} is unknown: no registration and no access to its footage")
+
+
+def check_actor(db: sqlite_utils.Database, user_id: str) -> None:
+    """Raise :class:`NotFound` unless the person acted on footage or was on a duty roster."""
+    if not _exists(
+        db,
+        [
+            ("SELECT 1 FROM access WHERE actor_id = ? LIMIT 1", user_id),
+            ("SELECT 1 FROM roster WHERE user_id = ? LIMIT 1", user_id),
+        ],
+    ):
+        raise NotFound(f"person {user_id} is unknown: no action on footage and no duty shift")
+
+
+def check_case(db: sqlite_utils.Database, number: str) -> None:
+    """Raise :class:`NotFound` unless some authorization, application or access names the number."""
+    if not _exists(
+        db,
+        [
+            ("SELECT 1 FROM authorizations WHERE case_number = ? LIMIT 1", number),
+            ("SELECT 1 FROM applications WHERE application_id = ?", number),
+            ("SELECT 1 FROM access WHERE case_number = ? LIMIT 1", number),
+            ("SELECT 1 FROM access WHERE application_id = ? LIMIT 1", number),
+        ],
+    ):
+        raise NotFound(f"case, document or application {number} is unknown: nothing in the ledger names it")
+
+
 def longest_footage(db: sqlite_utils.Database, camera_id: str) -> int:
     """The longest footage window any access of the camera covered (bounds the window query)."""
     row = db.execute(
@@ -45,6 +96,8 @@ def longest_footage(db: sqlite_utils.Database, camera_id: str) -> int:
 
 def who(db: sqlite_utils.Database, camera_id: str, start: int, end: int) -> list[dict[str, Any]]:
     """Every action on footage of ``camera_id`` overlapping ``[start, end)``, oldest action first."""
+    _window(start, end)
+    check_camera(db, camera_id)
     # footage_start >= start - longest keeps the index range tight: nothing longer exists. A disk
     # format has no window: it destroyed everything recorded before it, so it overlaps any window
     # that starts before the format.
@@ -64,6 +117,8 @@ _ACTOR_ORDER = "ORDER BY occurred_at, idx, id"  # the actor index's order: a pag
 
 def actor(db: sqlite_utils.Database, user_id: str, start: int, end: int) -> list[dict[str, Any]]:
     """Everything ``user_id`` did on footage in ``[start, end)`` of the events' time."""
+    _window(start, end)
+    check_actor(db, user_id)
     return _rows(db, f"SELECT {ACCESS_COLUMNS} {_ACTOR} {_ACTOR_ORDER}", [user_id, start, end])
 
 
@@ -86,7 +141,9 @@ def actor_page(
     of the index; the cursor names the last row given.
     """
     if limit < 1:
-        raise ProjectionError(f"a page holds at least one row, not {limit}")
+        raise UsageError(f"a page holds at least one row, not {limit}")
+    _window(start, end)
+    check_actor(db, user_id)
     where = _ACTOR
     params: list[Any] = [user_id, start, end]
     (total,) = db.execute(f"SELECT COUNT(*) {where}", params).fetchone()
@@ -96,7 +153,7 @@ def actor_page(
         except ValueError:
             cursor = []
         if len(cursor) != 3:
-            raise ProjectionError(f"{after!r} is not a page cursor: pass the one the previous page gave")
+            raise UsageError(f"{after!r} is not a page cursor: pass the one the previous page gave")
         where += " AND (occurred_at, idx, id) > (?, ?, ?)"
         params += cursor
     found = _rows(
@@ -112,6 +169,7 @@ def actor_page(
 
 def case(db: sqlite_utils.Database, number: str) -> dict[str, list[dict[str, Any]]]:
     """Authorizations, applications and every action under one case or application number."""
+    check_case(db, number)
     actions = _rows(
         db,
         f"SELECT {ACCESS_COLUMNS} FROM access WHERE case_number = ? "  # noqa: S608
@@ -134,7 +192,11 @@ def violations(
     severity: str | None = None,
     since: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Violations, newest first, optionally of one rule, one severity, or since a time."""
+    """Violations, newest first, optionally of one rule (``r1`` or ``R1``), one severity, or since a time."""
+    if rule is not None:
+        rule = rule.strip().upper()
+        if not re.fullmatch(r"R[1-9][0-9]?", rule):
+            raise UsageError(f"{rule!r} is not a rule: rules are R1 to R18 (see 'liuhen violations --help')")
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (("rule", rule), ("severity", severity)):

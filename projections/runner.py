@@ -14,6 +14,7 @@ sort each instead of an index insert per event. A backlog of at least ``PREFETCH
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -54,10 +55,25 @@ class RunStats:
     seconds: float = 0.0
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
-    """The read-model database, with its tables created (WAL, so queries run while it is written)."""
+def open_db(path: Path | str, *, create: bool = True) -> sqlite_utils.Database:
+    """The read-model database, with its tables created (WAL, so queries run while it is written).
+
+    ``create=False`` (the investigators' queries) opens read models that ``liuhen project`` built,
+    of this version, and never creates or drops a table. A file that is not a read-model database
+    raises :class:`ProjectionError` saying how to rebuild it.
+    """
+    try:
+        return _open_db(path, create=create)
+    except sqlite3.DatabaseError as exc:
+        raise ProjectionError(
+            f"{path} is not a liuhen read-model database ({exc}): move it aside and run "
+            "'liuhen project' to build the read models again from the ledger"
+        ) from exc
+
+
+def _open_db(path: Path | str, *, create: bool) -> sqlite_utils.Database:
     new = str(path) == ":memory:" or not Path(path).exists()
-    if str(path) != ":memory:":
+    if str(path) != ":memory:" and create:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite_utils.Database(path)
     if new:
@@ -70,7 +86,14 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
         # The pages every insert touches (each camera's, actor's and source's newest index pages)
         # stay cached: with SQLite's default 2 MiB they are read again from the OS for every event.
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    tables.create(db)
+    if create:
+        tables.create(db)
+    elif tables.version(db) != tables.SCHEMA_VERSION:
+        db.close()
+        raise ProjectionError(
+            f"the read models at {path} are not of this version of liuhen: run 'liuhen project' "
+            "(it rebuilds them from the ledger)"
+        )
     return db
 
 

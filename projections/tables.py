@@ -356,12 +356,8 @@ def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
     table's ``query_indexes``): a rebuild creates them with :func:`create_query_indexes` once it has
     caught up, as one sort each rather than millions of scattered inserts.
     """
-    if db.table(POSITION_TABLE).exists():
-        row = db.execute(
-            f"SELECT notification_id FROM {POSITION_TABLE} WHERE name = 'schema-version'"  # noqa: S608 - constant
-        ).fetchone()
-        if row is None or row[0] != SCHEMA_VERSION:
-            drop(db)
+    if db.table(POSITION_TABLE).exists() and version(db) != SCHEMA_VERSION:
+        drop(db)
     for name, spec in TABLES.items():
         table = db.table(name)
         if not table.exists():
@@ -374,6 +370,16 @@ def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
         db.table(POSITION_TABLE).create({"name": str, "notification_id": int}, pk="name")
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('ledger', 0)")  # noqa: S608 - constant
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('schema-version', ?)", [SCHEMA_VERSION])  # noqa: S608
+
+
+def version(db: sqlite_utils.Database) -> int | None:
+    """The version of the read models in ``db`` (None: it holds none)."""
+    if not db.table(POSITION_TABLE).exists():
+        return None
+    row = db.execute(
+        f"SELECT notification_id FROM {POSITION_TABLE} WHERE name = 'schema-version'"  # noqa: S608 - constant
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def create_query_indexes(db: sqlite_utils.Database) -> None:

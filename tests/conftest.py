@@ -15,7 +15,8 @@ import pytest
 from kafka.errors import KafkaError
 
 from ledger.app.config import Config
-from ledger.ingest.broker import BrokerError, admin
+from ledger.errors import BrokerError
+from ledger.ingest.broker import admin
 
 REPO = Path(__file__).resolve().parent.parent
 BOOTSTRAP = os.environ.get("LIUHEN_KAFKA_BOOTSTRAP", "127.0.0.1:19092")

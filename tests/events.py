@@ -8,8 +8,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ledger.app.assembly import build_ingestor, open_store
 from ledger.app.config import Config
-from ledger.app.runtime import build_ingestor, ensure_key, open_store, register_key
+from ledger.app.keys import ensure_key
+from ledger.app.sources import register_key
+from ledger.errors import NotFound
 from ledger.ingest.consumer import IngestStats
 from ledger.sdk import Publisher
 from ledger.wire.avro import SchemaRegistry, SignedEvent
@@ -51,9 +54,9 @@ def viewed(n: int = 0, **access: Any) -> dict[str, Any]:
 
 def registered_source(config: Config, source_id: str = "zz-metro") -> None:
     """Create a source key and register it in the ledger (a signed registry event)."""
-    ledger_key, _ = ensure_key(config, "ledger")
+    ensure_key(config, "ledger")
     key, _ = ensure_key(config, source_id)
-    register_key(config, ledger_key, source_id, key.public)
+    register_key(config, source_id, key.public)
 
 
 @contextmanager
@@ -102,8 +105,11 @@ def ingest_until_stored(config: Config, entries: int, *, within: float = 120.0) 
 
 
 def stored_logs(config: Config) -> dict[str, list[StoredEntry]]:
-    """Every log's stored entries."""
-    store = open_store(config)
+    """Every log's stored entries (none before ingest has created the ledger)."""
+    try:
+        store = open_store(config)
+    except NotFound:
+        return {}
     try:
         return {origin: list(store.entries(origin)) for origin in store.origins()}
     finally:

@@ -41,8 +41,12 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 from psycopg import sql
 
+from ledger.app.assembly import open_store
+from ledger.app.audit import live_material
 from ledger.app.config import Config
-from ledger.app.runtime import check_chains, ensure_key, live_sources, open_store
+from ledger.app.keys import ensure_key
+from ledger.app.status import check_chains
+from ledger.errors import NotFound
 from ledger.ingest.broker import admin, consumer_for, end_offsets
 from ledger.ingest.store import LedgerStore, kafka_tracking, owner_stream
 from ledger.sdk import Publisher
@@ -502,8 +506,11 @@ def tracked_offsets(store: LedgerStore, config: Config, partitions: int) -> dict
 
 
 def ledger_size(config: Config) -> int:
-    """Entries in all logs together."""
-    store = open_store(config)
+    """Entries in all logs together (0 before ingest has created the ledger)."""
+    try:
+        store = open_store(config)
+    except NotFound:
+        return 0
     try:
         return sum(store.head(origin).size for origin in store.origins())
     finally:
@@ -559,7 +566,8 @@ def audit(
     """Check everything the module docstring lists; ``rejected``: the reasons expected, if known."""
     report = AuditReport()
     check_chains(config)
-    sources, rotations = live_sources(config)
+    material = live_material(config)
+    sources, rotations = material.logs, material.rotations
     trust = Trust(ledger_keys=[ensure_key(config, "ledger")[0].public])
     verify_logs(sources, trust, bundle="live store", kind="full", rotations=rotations)
     accepted: dict[str, list[uuid.UUID]] = {}

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger.app.assembly import open_store
 from ledger.app.config import Config
-from ledger.app.runtime import ensure_key, open_store
+from ledger.app.keys import ensure_key
 from ledger.cli import main
 from ledger.wire.bundle import file_digest, read_entries
 from ledger.wire.format import leaf_hash
@@ -114,7 +115,7 @@ def test_consistency_between_two_checkpoints(ledger: Config, tmp_path: Path) -> 
     old.write_bytes(checkpoints[0][1])
     new.write_bytes(checkpoints[-1][1])
     assert main(["consistency", str(old), str(new)]) == 0
-    assert main(["consistency", str(new), str(old)]) == 1
+    assert main(["consistency", str(new), str(old)]) == 2  # swapped: a usage error
 
 
 def test_witness_cosigns_only_consistent_growth_and_the_verifier_counts_it(
@@ -231,5 +232,5 @@ def test_an_actors_answer_comes_a_page_at_a_time_with_the_cursor_of_the_next(
         after = ["--after", err.split("--after ")[1].split()[0]]
     assert [len(page) for page in pages] == [size, size, len(every) - 2 * size]
     assert [row for page in pages for row in page] == every
-    assert main(["actor", ACTOR["user_id"], *window, "--after", "nonsense"]) == 1
+    assert main(["actor", ACTOR["user_id"], *window, "--after", "nonsense"]) == 2
     assert "not a page cursor" in capsys.readouterr().err

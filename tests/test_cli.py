@@ -24,19 +24,19 @@ def cli_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
 
 def test_help_names_every_command_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
-    assert exit_.value.code == 0
+    assert main(["--help"]) == 0
     out = capsys.readouterr().out
     for verb in ("keys", "schemas", "ingest", "simulate", "status", "demo"):
         assert verb in out
     assert "Exit codes: 0 success, 1 a liuhen error" in out
 
 
-def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["ingest", "--until-idle", "soon"])
-    assert exit_.value.code == 2
+def test_usage_error_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--until-idle", "soon"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "liuhen ingest: argument --until-idle: 'soon' is not a number (see 'liuhen ingest --help')\n"
+    )
 
 
 def test_keys_are_created_private_and_never_overwritten(
@@ -88,12 +88,20 @@ def test_rotation_and_status(
     with publisher(config) as pub:
         old_id = pub.key.public.key_id
         pub.publish("FootageViewed", viewed(0), actor=ACTOR)
+    ingest(config)  # the registration is in the ledger: now it can be rotated
     assert main(["keys", "new", "zz-metro.2026"]) == 0
     new_pub = Path(cli_env["LIUHEN_HOME"]) / "keys" / "zz-metro.2026.pub"
     assert main(["keys", "register", "zz-metro", "--public-key", str(new_pub), "--replaces", old_id]) == 0
     with publisher(config) as pub:  # still signing with the old key
         pub.publish("FootageViewed", viewed(1), actor=ACTOR)
     ingest(config)
+    capsys.readouterr()
+    assert main(["keys", "register", "zz-metro", "--public-key", str(new_pub)]) == 1
+    assert "is already registered for zz-metro" in capsys.readouterr().err
+    assert main(["keys", "revoke", "zz-metro", old_id, "--reason", "again"]) == 1
+    assert f"key {old_id} of zz-metro is already revoked" in capsys.readouterr().err
+    assert main(["keys", "register", "zz-metro"]) == 1  # the revoked key, never again
+    assert "was revoked" in capsys.readouterr().err
     with publisher(config, key_name="zz-metro.2026") as pub:
         new_id = pub.key.public.key_id
         pub.publish("FootageViewed", viewed(2), actor=ACTOR)

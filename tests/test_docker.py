@@ -21,7 +21,8 @@ import yaml
 from eventsourcing.postgres import PostgresFactory
 
 from ledger.app.config import Config
-from ledger.cli import COMMANDS, build_parser, main
+from ledger.cli import main
+from ledger.cli.parser import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -232,10 +233,8 @@ def test_each_command_is_a_real_liuhen_verb(command: list[str], capsys: pytest.C
     assert isinstance(command, list), "use the exec (list) form"
     if command != ["--help"]:
         args = build_parser().parse_args(command)
-        assert args.command in COMMANDS
-    with pytest.raises(SystemExit) as exit_:
-        main([*command, "--help"])
-    assert exit_.value.code == 0
+        assert args.run  # a verb, not a group of verbs
+    assert main([*command, "--help"]) == 0
     assert "usage: liuhen" in capsys.readouterr().out
 
 

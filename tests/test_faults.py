@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger.app.assembly import open_store
 from ledger.app.config import Config
-from ledger.app.runtime import ensure_key, open_store
+from ledger.app.keys import ensure_key
 from ledger.errors import OwnershipLost, StoreError
 from ledger.ingest.store import Batch, LedgerStore, kafka_tracking, owner_stream
 from ledger.ingest.writer import LogWriter, Message
@@ -135,8 +136,8 @@ def test_a_writer_whose_log_was_claimed_cannot_append_even_before_the_new_owner_
     messages = _signed_messages(config, 30)
     first, second, third = messages[:11], messages[11:21], messages[21:]
     with (
-        closing(open_store(config)) as store_a,
-        closing(open_store(config)) as store_b,
+        closing(open_store(config, create=True)) as store_a,
+        closing(open_store(config, create=True)) as store_b,
         ThreadPoolExecutor(2) as pool,
     ):
         old = _writer(config, store_a, pool, owner="ingest-a generation 1")
@@ -181,7 +182,10 @@ def test_a_writer_whose_log_was_claimed_cannot_append_even_before_the_new_owner_
 
 def test_claims_of_two_writers_racing_take_distinct_slots(store_config: Config) -> None:
     config = store_config
-    with closing(open_store(config)) as store_a, closing(open_store(config)) as store_b:
+    with (
+        closing(open_store(config, create=True)) as store_a,
+        closing(open_store(config, create=True)) as store_b,
+    ):
         with ThreadPoolExecutor(8) as claimers:
             slots = list(
                 claimers.map(
@@ -198,7 +202,7 @@ def test_every_store_call_ingest_makes_fails_as_a_store_error_while_the_database
     """Ingest backs off on :class:`StoreError`; a library error escaping instead would kill it."""
     from eventsourcing.persistence import OperationalError  # noqa: PLC0415
 
-    store = open_store(store_config)
+    store = open_store(store_config, create=True)
     try:
         origin = "down/log/0"
 

@@ -65,6 +65,7 @@ ALLOWED: dict[str, set[str]] = {
         STDLIB,
         "kafka",
         "eventsourcing",
+        "sqlite_utils",
         "ledger.errors",
         "ledger.wire",
         "ledger.verify",

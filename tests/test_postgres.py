@@ -19,8 +19,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ledger.app.assembly import build_ingestor, open_store
+from ledger.app.audit import live_material, prove_event
 from ledger.app.config import Config
-from ledger.app.runtime import build_ingestor, check_chains, ensure_key, live_sources, open_store, prove_event
+from ledger.app.keys import ensure_key
+from ledger.app.status import check_chains
 from ledger.errors import ConfigurationError
 from ledger.ingest.store import LedgerStore
 from ledger.verify import Trust, verify_logs
@@ -144,7 +147,8 @@ def test_ingest_into_postgres_chains_checkpoints_and_proves_inclusion(pg_config:
         seen = store.seen(published[321].event_id)
         assert seen is not None
         assert (seen.origin, seen.index) == (proof["origin"], proof["index"])
-        sources, rotations = live_sources(pg_config)
+        material = live_material(pg_config)
+        sources, rotations = material.logs, material.rotations
         report = verify_logs(
             sources,
             Trust(ledger_keys=[ensure_key(pg_config, "ledger")[0].public]),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -12,6 +15,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def investigator_commands() -> list[str]:
+    """The commands of the README's investigators' block (after ``liuhen project``)."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## For investigators.*?```sh\n(.*?)```", text, re.S)
+    assert block, "README.md has no investigators' block"
+    return [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.strip()]
 
 
 def readme_commands() -> list[str]:
@@ -60,3 +71,28 @@ def test_demo_command_works_on_a_fresh_clone(tmp_path: Path, kafka_bootstrap: st
     assert ingested == published + 3  # plus the three sources' key registrations
     assert out.count("chain ok") >= 1
     assert (clone / "var/demo/ledger.db").exists()
+
+    # The investigators' examples, as the README gives them, on the demo's ledger: each answers.
+    commands = investigator_commands()
+    assert commands[0] == "liuhen project"
+    assert len(commands) >= 5
+    for command in commands:
+        words = shlex.split(command)
+        run_ = subprocess.run(
+            [str(clone / ".venv/bin/liuhen"), *words[1:]],
+            cwd=clone,
+            env={**env, "LIUHEN_HOME": "var/demo"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert run_.returncode == 0, f"{command}: {run_.stderr}"
+        answer = run_.stdout.strip()
+        assert answer, f"{command} answered nothing"
+        assert "nothing found" not in answer, command
+        assert "no violations found" not in answer, command
+        if "--csv" in words:
+            rows = list(csv.reader(io.StringIO(run_.stdout)))
+            assert rows[0][:3] == ["id", "rule", "severity"]
+            assert len(rows) > 1

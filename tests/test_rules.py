@@ -18,8 +18,8 @@ from uuid import UUID
 import pytest
 import sqlite_utils
 
+from ledger.app.assembly import open_store
 from ledger.app.config import Config
-from ledger.app.runtime import open_store
 from ledger.errors import ProjectionError
 from ledger.sdk import Publisher
 from projections.projector import micros

@@ -22,9 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from ledger.errors import LedgerError
+from ledger.errors import BundleError, LedgerError
 from ledger.verify import BundleInvalid, Report, Trust, main, verify_bundle
-from ledger.wire.bundle import BundleError
 from ledger.wire.keys import PublicKey
 from ledger.wire.note import Checkpoint, NoteSignature, SignedCheckpoint, cosigner_from_verifier_text
 from tests.fixtures import build_fixtures as bf
@@ -442,7 +441,7 @@ def test_cli_exits_2_for_an_unreadable_entries_file(
 
 def test_cli_exits_2_for_a_missing_key_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(cli(BUNDLES / "golden", "--key", tmp_path / "nowhere.pub")) == 2
-    assert "not a verifier key" in capsys.readouterr().err
+    assert f"no key file {tmp_path / 'nowhere.pub'}" in capsys.readouterr().err
 
 
 def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,7 +65,7 @@ class Config:
         """Read the variables in the module docstring (``os.environ`` by default)."""
         env = os.environ if env is None else env
         home = Path(env.get("LIUHEN_HOME") or "var").resolve()
-        store_env = {k: v for k, v in env.items() if k.startswith(_LIBRARY_PREFIXES)}
+        store_env = {k: v for k, v in env.items() if k.startswith(_LIBRARY_PREFIXES) and v != ""}
         store_env.setdefault("PERSISTENCE_MODULE", "eventsourcing.sqlite")
         if store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
             store_env.setdefault("SQLITE_DBNAME", str(home / "ledger.db"))
@@ -90,6 +90,19 @@ class Config:
             passphrase=passphrase.encode() if passphrase else None,
             projections_db=Path(env["LIUHEN_PROJECTIONS_DB"]) if env.get("LIUHEN_PROJECTIONS_DB") else None,
         )
+
+    def check_home(self) -> None:
+        """Raise :class:`ConfigurationError` if ``LIUHEN_HOME`` exists but is not a folder."""
+        if self.home.exists() and not self.home.is_dir():
+            raise ConfigurationError(f"LIUHEN_HOME={self.home} is a file, not a folder: point it at a folder")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The ledger's SQLite file, when the ledger is kept in one."""
+        name = self.store_env.get("SQLITE_DBNAME", "")
+        if self.store_env.get("PERSISTENCE_MODULE") != "eventsourcing.sqlite" or name in ("", ":memory:"):
+            return None
+        return None if name.startswith("file:") else Path(name)
 
     @property
     def views_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""Kafka plumbing shared by the SDK, ingest and status: topics, clients, lag.
+"""Kafka plumbing for ingest and the composition root: topics, clients, offsets.
 
 Translates ``kafka-python`` errors into :class:`ledger.errors.LedgerError` subclasses.
 """
@@ -14,11 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from ledger.errors import LedgerError
-
-
-class BrokerError(LedgerError):
-    """The Kafka broker cannot be reached or refused a request."""
+from ledger.errors import BrokerError
 
 
 def admin(bootstrap: str) -> KafkaAdminClient:
@@ -47,6 +43,17 @@ def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]]) -> None:
                 client.create_topics(wanted)
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics on {bootstrap}: {exc}") from exc
+    finally:
+        client.close()
+
+
+def existing_topics(bootstrap: str) -> set[str]:
+    """The names of the topics the broker has."""
+    client = admin(bootstrap)
+    try:
+        return set(client.list_topics())
+    except KafkaError as exc:
+        raise BrokerError(f"cannot list the topics of {bootstrap}: {exc}") from exc
     finally:
         client.close()
 

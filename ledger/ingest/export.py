@@ -11,7 +11,7 @@ from typing import Any
 
 import fastavro
 
-from ledger.errors import ConfigurationError, LedgerError
+from ledger.errors import ConfigurationError, NotFound
 from ledger.ingest.store import LedgerStore
 from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.bundle import LogPart, Manifest, entry_record, entry_schema, file_digest
@@ -182,7 +182,7 @@ def _write_selective(
         _write_checkpoints(directory / "checkpoints.jsonl", store, origin, [size])
         manifest.logs.append(LogPart(origin, f"logs/{n}", len(ordered), ordered[0].index, ordered[-1].index))
     if not manifest.logs:
-        raise LedgerError(f"no entry under a signed checkpoint matches {dict(selection)}")
+        raise NotFound(f"no entry under a signed checkpoint matches {dict(selection)}")
     return _finish(out, manifest, ledger_keys, store.rotations())
 
 

@@ -38,12 +38,15 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
+from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
@@ -56,7 +59,7 @@ from eventsourcing.persistence import (
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment, strtobool
 
-from ledger.errors import ConfigurationError, OwnershipLost, StoreError
+from ledger.errors import ConfigurationError, NotFound, OwnershipLost, StoreError
 from ledger.wire.format import Chain, StoredEntry, leaf_hash
 from ledger.wire.keyring import KeyChange
 from ledger.wire.merkle import NodeReader, nodes_needed
@@ -71,6 +74,8 @@ COSIGNATURE_TOPIC = "liuhen.cosignature/1"
 ROTATION_TOPIC = "liuhen.key-rotation/1"
 OWNER_TOPIC = "liuhen.owner/1"
 LOGS_STREAM = "logs"
+BACKENDS = ("eventsourcing.sqlite", "eventsourcing.postgres")
+"""The ``eventsourcing`` persistence modules liuhen keeps its ledger with."""
 _PAGE = 1000
 _CLAIM_ATTEMPTS = 20
 _CREATE_ATTEMPTS = 5
@@ -156,22 +161,67 @@ class LedgerStore:
         self._upper_nodes: dict[tuple[str, int, int], bytes] = {}
 
     @classmethod
-    def open(cls, env: Mapping[str, str]) -> LedgerStore:
-        """Open (and create if needed) the store named by the library's environment variables."""
-        settings = {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y", **env}
+    def open(
+        cls,
+        env: Mapping[str, str],
+        *,
+        create: bool = True,
+        on_slow: Callable[[str], None] | None = None,
+    ) -> LedgerStore:
+        """Open the store named by the library's environment variables.
+
+        ``create``: create its tables if they are missing (ingest, tools that write); otherwise a
+        store that holds no ledger raises :class:`NotFound` and nothing is created. ``on_slow`` is
+        told, once, when connecting takes more than a second (a PostgreSQL server that does not
+        answer is waited for up to ``POSTGRES_CONNECT_TIMEOUT``).
+        """
+        settings = {"ORIGINATOR_ID_TYPE": "text", **env, "CREATE_TABLE": "y" if create else "n"}
+        module = settings.get("PERSISTENCE_MODULE") or "eventsourcing.sqlite"
+        if module not in BACKENDS:
+            raise ConfigurationError(
+                f"PERSISTENCE_MODULE={module!r}: liuhen keeps its ledger with "
+                f"{' or '.join(BACKENDS)}; unset it for SQLite"
+            )
+        settings["PERSISTENCE_MODULE"] = module
+        dbname = settings.get("SQLITE_DBNAME") or ""
+        sqlite_file = module == "eventsourcing.sqlite" and _is_file_name(dbname)
+        if not create and sqlite_file and not Path(dbname).is_file():  # opening would create it
+            raise NotFound(f"no ledger at {dbname}")
         environment = Environment("liuhen", settings)
         try:
             _refuse_unsafe_settings(environment)
             factory = InfrastructureFactory.construct(environment)
-        except (PersistenceError, ValueError, OSError) as exc:
+        except (EventSourcingError, ValueError, OSError) as exc:
             raise ConfigurationError(f"cannot open the event store: {exc}") from exc
+        notice = None
+        if on_slow is not None:
+            timeout = settings.get("POSTGRES_CONNECT_TIMEOUT") or "30"
+            notice = threading.Timer(
+                1.0, on_slow, [f"waiting for the event store at {_describe(settings)} (up to {timeout} s)"]
+            )
+            notice.daemon = True
+            notice.start()
         try:
             # Connects (PostgreSQL: waits up to POSTGRES_CONNECT_TIMEOUT) and creates the tables.
             recorder = _process_recorder(factory)
+            store = cls(recorder=recorder, env=environment)
+            if not create:
+                store.origins()  # a store without liuhen's tables holds no ledger
         except (PersistenceError, ValueError, OSError) as exc:
             factory.close()  # else a PostgreSQL pool keeps trying to connect in the background
+            if not create and _missing_table(exc):
+                raise NotFound(f"{_describe(settings)} holds no ledger") from exc
             raise ConfigurationError(f"cannot open the event store {_describe(settings)}: {exc}") from exc
-        return cls(recorder=recorder, env=environment)
+        except StoreError as exc:
+            factory.close()
+            cause = exc.__cause__
+            if not create and cause is not None and _missing_table(cause):
+                raise NotFound(f"{_describe(settings)} holds no ledger") from exc
+            raise
+        finally:
+            if notice is not None:
+                notice.cancel()
+        return store
 
     def close(self) -> None:
         """Release the backend's connections."""
@@ -533,6 +583,17 @@ def _process_recorder(factory: InfrastructureFactory[Any]) -> ProcessRecorder:
                 raise
             time.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
+
+
+def _is_file_name(dbname: str) -> bool:
+    """Whether ``SQLITE_DBNAME`` names a file (not an in-memory database or a URI)."""
+    return bool(dbname) and dbname != ":memory:" and not dbname.startswith("file:")
+
+
+def _missing_table(exc: BaseException) -> bool:
+    """Whether a library error says the store's tables do not exist (a database with no ledger)."""
+    text = str(exc)
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
 
 
 def _refuse_unsafe_settings(environment: Environment) -> None:

@@ -38,17 +38,13 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ledger.errors import ConfigurationError, LedgerError
+from ledger.errors import ConfigurationError, PublishError
 from ledger.wire.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
 from ledger.wire.keys import SigningKey
 
 DEFAULT_TOPIC = "liuhen.audit"
 MAX_EVENT_BYTES = 64 * 1024
 _SEQ_WIDTH = 20
-
-
-class PublishError(LedgerError):
-    """An event could not be handed to Kafka."""
 
 
 class SequenceFile:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from ledger.errors import BundleError
 from ledger.verify.logcheck import PROCESSES_AFTER, LogSource, Progress, Trust, verify_logs
 from ledger.verify.report import Report
-from ledger.wire.bundle import BundleError, Manifest, file_digest, read_entries, read_jsonl
+from ledger.wire.bundle import Manifest, file_digest, read_entries, read_jsonl
 
 
 def bundle_rotations(bundle: Path) -> list[bytes]:

@@ -8,21 +8,26 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from ledger.errors import ConfigurationError, LedgerError
+from ledger.errors import BundleError, ConfigurationError, LedgerError
 from ledger.verify.bundle import Material
 from ledger.verify.logcheck import Trust, verify_logs
 from ledger.verify.report import BundleInvalid, Report
-from ledger.wire.bundle import BundleError
 from ledger.wire.keys import PublicKey
-from ledger.wire.note import SignedCheckpoint
+from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
 
 
 def _load_key(text: str, *, witness: bool = False) -> PublicKey:
     """A key from a file or from text; a witness key may be cosigner text (type 0x04) or Ed25519 text."""
-    from ledger.wire.note import cosigner_from_verifier_text  # noqa: PLC0415
-
     path = Path(text)
-    value = path.read_text(encoding="utf-8").strip() if path.exists() else text
+    if path.exists():
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"cannot read the key file {path}: {exc}") from exc
+    elif "+" not in text:
+        raise ConfigurationError(f"no key file {path} (and {text!r} is not verifier-key text either)")
+    else:
+        value = text
     if witness:
         try:
             return cosigner_from_verifier_text(value)

@@ -29,15 +29,11 @@ from typing import Any
 
 import fastavro
 
-from ledger.errors import LedgerError
+from ledger.errors import BundleError
 from ledger.wire.avro import load_schema_file
 from ledger.wire.format import StoredEntry
 
 FORMAT = "liuhen-bundle/1"
-
-
-class BundleError(LedgerError):
-    """A bundle cannot be read: missing files, wrong format, unreadable content."""
 
 
 def entry_schema() -> Any:

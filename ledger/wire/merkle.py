@@ -45,9 +45,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TypeAlias
 
-from ledger.errors import VerificationError
+from ledger.errors import Inconsistent, NotIncluded, VerificationError
 from ledger.wire.format import HASH_SIZE, NODE_PREFIX
 
 NodeReader: TypeAlias = Callable[[int, int], bytes]
@@ -207,7 +208,13 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
     if sn != 0:
         raise VerificationError(f"{what} is shorter than the path to the root")
     if r != root:
-        raise VerificationError(f"{what} leads to root {r.hex()}, not the expected {root.hex()}")
+        raise NotIncluded(
+            f"{what} leads to root {r.hex()}, not the expected {root.hex()}",
+            index=index,
+            size=size,
+            expected=root,
+            actual=r,
+        )
 
 
 def verify_consistency(
@@ -222,6 +229,14 @@ def verify_consistency(
     wrong length, or a proof that does not lead to the old or to the new root.
     """
     what = f"consistency proof from tree size {old_size} to {new_size}"
+    inconsistent = partial(
+        Inconsistent,
+        old_size=old_size,
+        new_size=new_size,
+        old_root=old_root,
+        new_root=new_root,
+        proof=tuple(proof),
+    )
     if not 0 <= old_size <= new_size:
         raise VerificationError(f"{what}: the old tree size must be between 0 and the new tree size")
     _check_hash("old root hash", old_root)
@@ -233,7 +248,7 @@ def verify_consistency(
                 f"old root {old_root.hex()} of tree size 0 is not the empty-tree hash {EMPTY_ROOT.hex()}"
             )
         if old_size == new_size and old_root != new_root:
-            raise VerificationError(
+            raise inconsistent(
                 f"trees of the same size {new_size} have different roots "
                 f"{old_root.hex()} and {new_root.hex()}"
             )
@@ -241,9 +256,9 @@ def verify_consistency(
     _check_proof(what, proof, len(_consistency_ranges(old_size, new_size)))
     fr, sr = _consistency_roots(what, old_size, new_size, old_root, proof)
     if fr != old_root:
-        raise VerificationError(f"{what} leads to old root {fr.hex()}, not the expected {old_root.hex()}")
+        raise inconsistent(f"{what} leads to old root {fr.hex()}, not the expected {old_root.hex()}")
     if sr != new_root:
-        raise VerificationError(f"{what} leads to new root {sr.hex()}, not the expected {new_root.hex()}")
+        raise inconsistent(f"{what} leads to new root {sr.hex()}, not the expected {new_root.hex()}")
 
 
 def _consistency_roots(

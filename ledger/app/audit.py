@@ -1,0 +1,296 @@
+"""The auditors' use cases on the operator's store: bundles, proofs, the live check, witnessing.
+
+Every proof is checked against its signed checkpoint before it is handed out, and a bundle is
+written into a folder of its own and moved into place only once complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ledger.app.assembly import open_store, open_views
+from ledger.app.config import Config
+from ledger.app.keys import ledger_key, local_ledger_keys
+from ledger.errors import ConfigurationError, Inconsistent, NotFound, UsageError
+from ledger.ingest.export import by_actor, by_case, export_full, export_positions, export_selective
+from ledger.ingest.store import LedgerStore
+from ledger.verify import LogSource, Material
+from ledger.wire.bundle import Manifest, entry_record
+from ledger.wire.keys import PublicKey, SigningKey
+from ledger.wire.merkle import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
+from ledger.wire.note import SignedCheckpoint, cosign, cosigner_key_id
+
+Progress = Callable[[str], None] | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a selective bundle holds: one case, one person (in a period), or one violation's evidence."""
+
+    case: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    violation: int | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [name for name, value in (("--case", self.case), ("--actor", self.actor),
+                                           ("--violation", self.violation)) if value is not None]  # fmt: skip
+        if len(chosen) > 1:
+            raise UsageError(f"{' and '.join(chosen)} select different bundles: choose one")
+        if (self.since is not None or self.until is not None) and self.actor is None:
+            raise UsageError("--from and --to bound what one person did: give --actor too")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise UsageError(f"--from {self.since.isoformat()} is not before --to {self.until.isoformat()}")
+
+    @property
+    def whole(self) -> bool:
+        """Whether nothing is selected: the bundle holds the whole ledger."""
+        return self.case is None and self.actor is None and self.violation is None
+
+
+def export_bundle(config: Config, out: Path, selection: Selection, *, progress: Progress = None) -> Manifest:
+    """Write a bundle into ``out`` (which must not exist, or be empty); nothing is left of a failed one."""
+    key = ledger_key(config)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigurationError(f"{out} exists and is not an empty folder; export into a new folder")
+    partial_dir = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    store = open_store(config)
+    try:
+        manifest = _export(
+            config, store, partial_dir, selection=selection, keys=[key.public], progress=progress
+        )
+        if out.exists():
+            out.rmdir()
+        partial_dir.rename(out)
+    except OSError as exc:
+        where = exc.filename or out
+        raise ConfigurationError(f"cannot write the bundle to {where}: {exc.strerror or exc}") from exc
+    finally:
+        store.close()
+        shutil.rmtree(partial_dir, ignore_errors=True)
+    return manifest
+
+
+def _export(
+    config: Config,
+    store: LedgerStore,
+    out: Path,
+    *,
+    selection: Selection,
+    keys: list[PublicKey],
+    progress: Progress,
+) -> Manifest:
+    if selection.violation is not None:
+        views = open_views(config)
+        try:
+            row = views.execute(
+                "SELECT rule, evidence FROM violations WHERE id = ?", [selection.violation]
+            ).fetchone()
+        finally:
+            views.close()
+        if row is None:
+            raise NotFound(f"no violation {selection.violation}: see 'liuhen violations'")
+        return export_positions(
+            store,
+            out,
+            positions=[(origin, index) for origin, index in json.loads(row[1])],
+            selection={"violation": selection.violation, "rule": row[0]},
+            ledger_keys=keys,
+        )
+    chosen: dict[str, str | None]
+    if selection.case is not None:
+        select, chosen = by_case(selection.case), {"case": selection.case}
+    elif selection.actor is not None:
+        select = by_actor(selection.actor, selection.since, selection.until)
+        chosen = {
+            "actor": selection.actor,
+            "from": selection.since.isoformat() if selection.since else None,
+            "to": selection.until.isoformat() if selection.until else None,
+        }
+    else:
+        return export_full(store, out, ledger_keys=keys, progress=progress)
+    try:
+        return export_selective(
+            store, out, select=select, selection=chosen, ledger_keys=keys, progress=progress
+        )
+    except NotFound as exc:
+        raise NotFound(f"{exc}: nothing to export") from exc
+
+
+# -- the live check -------------------------------------------------------------------------------
+
+
+def live_material(config: Config) -> Material:
+    """The configured store's logs and key rotations as the verifier reads them (``verify --live``).
+
+    Checkpoints and rotations are read now, and the store closed again; each log's entries are
+    read when the verifier iterates them, through a store opened for that and closed when they
+    have been read (or the reading stops). On PostgreSQL, a store left open keeps its pool of
+    connections until the garbage collector finds it.
+    """
+    store = open_store(config)
+    try:
+        sources = []
+        for origin in store.origins():
+            checkpoints = [
+                (size, note, [line.decode() for line in store.cosignatures(origin, size)])
+                for size, note in store.checkpoints(origin)
+            ]
+            # Verify up to the newest checkpoint: entries after it are still being committed.
+            size = checkpoints[-1][0] if checkpoints else 0
+            sources.append(
+                LogSource(origin, partial(_live_records, config, origin, size), checkpoints, size=size)
+            )
+        return Material("live store", "full", sources, store.rotations())
+    finally:
+        store.close()
+
+
+def _live_records(config: Config, origin: str, size: int) -> Iterator[dict[str, Any]]:
+    """The first ``size`` entries of a log as bundle records, from a store open while they are read."""
+    store = open_store(config)
+    try:
+        yield from map(entry_record, store.entries(origin, stop=size))
+    finally:
+        store.close()
+
+
+# -- proofs ---------------------------------------------------------------------------------------
+
+
+def _latest(store: LedgerStore, origin: str) -> tuple[int, SignedCheckpoint]:
+    latest = store.latest_checkpoint(origin)
+    if latest is None:
+        raise NotFound(f"{origin} has no checkpoint yet: run 'liuhen ingest' first")
+    return latest[0], SignedCheckpoint.parse(latest[1])
+
+
+def prove_event(config: Config, event_id: str) -> dict[str, Any]:
+    """Inclusion proof of an event against its log's newest checkpoint, checked before it is returned."""
+    try:
+        wanted = uuid.UUID(event_id)
+    except ValueError:
+        raise UsageError(f"{event_id!r} is not an event id (a UUID)") from None
+    keys = local_ledger_keys(config)
+    store = open_store(config)
+    try:
+        seen = store.seen(wanted)
+        if seen is None:
+            raise NotFound(f"event {event_id} is not in the ledger")
+        size, signed = _latest(store, seen.origin)
+        if seen.index >= size:
+            raise NotFound(
+                f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
+            )
+        signed.verify(ledger_keys=keys)
+        proof = store.with_nodes(seen.origin, partial(inclusion_proof, seen.index, size))
+        leaf = store.node(seen.origin, 0, seen.index)
+        verify_inclusion(leaf, seen.index, size, proof, signed.checkpoint.root_hash)
+        return {
+            "event_id": event_id,
+            "origin": seen.origin,
+            "index": seen.index,
+            "leaf_hash": leaf.hex(),
+            "size": size,
+            "proof": [digest.hex() for digest in proof],
+            "checkpoint": signed.encode().decode(),
+        }
+    finally:
+        store.close()
+
+
+def prove_consistency(config: Config, old_note: bytes, new_note: bytes) -> dict[str, Any]:
+    """Consistency proof between two signed checkpoints of one log, checked before it is returned."""
+    keys = local_ledger_keys(config)
+    old, new = SignedCheckpoint.parse(old_note), SignedCheckpoint.parse(new_note)
+    for signed in (old, new):
+        signed.verify(ledger_keys=keys)
+    if old.checkpoint.origin != new.checkpoint.origin:
+        raise UsageError(
+            f"the two checkpoints are of different logs ({old.checkpoint.origin}, {new.checkpoint.origin})"
+        )
+    origin = old.checkpoint.origin
+    m, n = old.checkpoint.tree_size, new.checkpoint.tree_size
+    if m > n:
+        raise UsageError(f"the first checkpoint (size {m}) is newer than the second (size {n}): swap them")
+    store = open_store(config)
+    try:
+        if store.head(origin).size < n:
+            raise NotFound(
+                f"this ledger's {origin} holds fewer than {n} entries: not the ledger that signed them"
+            )
+        proof = store.with_nodes(origin, partial(consistency_proof, m, n))
+    finally:
+        store.close()
+    verify_consistency(m, n, old.checkpoint.root_hash, new.checkpoint.root_hash, proof)
+    return {"origin": origin, "old_size": m, "new_size": n, "proof": [digest.hex() for digest in proof]}
+
+
+# -- witnessing -----------------------------------------------------------------------------------
+
+
+def _witness_state(path: Path) -> dict[str, Mapping[str, Any]]:
+    if not path.exists():
+        return {}
+    try:
+        data: dict[str, Mapping[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        for seen in data.values():
+            int(seen["size"])
+            bytes.fromhex(seen["root"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"the witness state {path} is unreadable ({exc}): restore it from a backup; a witness that "
+            "forgets what it cosigned can be shown a rolled-back log"
+        ) from exc
+    return data
+
+
+def witness(config: Config, key: SigningKey, state_dir: Path) -> list[str]:
+    """Cosign each log's newest checkpoint if it extends the last one this witness cosigned.
+
+    The witness keeps ``<state_dir>/<key name>.json``: per log, the size and root it last
+    cosigned. A checkpoint that is not proven consistent with it is refused (exit 1), so two
+    histories can never both carry this witness's cosignature.
+    """
+    keys = local_ledger_keys(config)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_path = state_dir / f"{key.name}.json"
+    seen = _witness_state(state_path)
+    lines = []
+    store = open_store(config)
+    try:
+        for origin in store.origins():
+            size, signed = _latest(store, origin)
+            signed.verify(ledger_keys=keys)
+            last = seen.get(origin)
+            if last is not None:
+                old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])
+                if size < old_size:
+                    raise Inconsistent(
+                        f"{origin}: newest checkpoint {size} is behind {old_size} already cosigned",
+                        old_size=old_size,
+                        new_size=size,
+                        old_root=old_root,
+                        new_root=signed.checkpoint.root_hash,
+                    )
+                proof = consistency_proof(old_size, size, partial(store.node, origin))
+                verify_consistency(old_size, size, old_root, signed.checkpoint.root_hash, proof)
+            cosigned = cosign(signed.checkpoint, key, timestamp=int(time.time()))
+            store.add_cosignature(origin, size, cosigned.line.encode())
+            seen = {**seen, origin: {"size": size, "root": signed.checkpoint.root_hash.hex()}}
+            lines.append(f"cosigned {origin} at size {size} as {cosigner_key_id(key.public)}")
+    finally:
+        store.close()
+    state_path.write_text(json.dumps(seen, indent=2))
+    return lines

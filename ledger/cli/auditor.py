@@ -1,0 +1,96 @@
+"""The auditors' verbs: export, verify, prove, consistency, witness.
+
+``liuhen verify BUNDLE`` runs with liuhen's core alone (cryptography and fastavro), like
+``python -m ledger.verify``; the other verbs read the operator's store and need the server extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import partial
+from pathlib import Path
+
+from ledger.app.config import Config
+from ledger.cli.output import note, out
+from ledger.errors import ConfigurationError, UsageError
+from ledger.verify import Material, run
+from ledger.wire.keys import SigningKey
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def export(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen export``: a whole-ledger or selective bundle for auditors."""
+    from ledger.app.audit import Selection, export_bundle  # noqa: PLC0415 - the server extra, not for verify
+
+    selection = Selection(
+        case=args.case, actor=args.actor, since=args.since, until=args.until, violation=args.violation
+    )
+    manifest = export_bundle(config, args.out, selection, progress=note)
+    entries = sum(part.entries for part in manifest.logs)
+    out(f"wrote {manifest.kind} bundle {args.out}: {len(manifest.logs)} log(s), {entries} entries")
+    out(f"verify offline: python -m ledger.verify {args.out} --key {config.keys_dir / 'ledger.pub'}")
+    return 0
+
+
+def verify(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen verify``: the offline verifier, on a bundle or (``--live``) on the running store."""
+    if args.live:
+        if args.bundle is not None:
+            raise UsageError("give a bundle folder or --live, not both")
+        from ledger.app.audit import live_material  # noqa: PLC0415 - the server extra, only for --live
+
+        return run(args, partial(live_material, config))
+    if args.bundle is None:
+        raise UsageError("name a bundle folder, or use --live to check the running store")
+    return run(args, partial(Material.bundle, args.bundle))
+
+
+def prove(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen prove EVENT_ID``: inclusion proof of one event against the latest checkpoint."""
+    from ledger.app.audit import prove_event  # noqa: PLC0415 - the server extra, not for verify
+
+    proof = prove_event(config, args.event_id)
+    if args.json:
+        out(json.dumps(proof, indent=2))
+        return 0
+    out(f"event {args.event_id} is entry {proof['index']} of {proof['origin']}")
+    out(f"leaf hash   {proof['leaf_hash']}")
+    out(f"proof ({len(proof['proof'])} hashes, RFC 9162 inclusion in tree size {proof['size']}):")
+    for digest in proof["proof"]:
+        out(f"  {digest}")
+    out("checkpoint:")
+    out(proof["checkpoint"].rstrip("\n"))
+    out("verified: the proof leads to the signed root")
+    return 0
+
+
+def consistency(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen consistency OLD NEW``: prove a newer checkpoint extends an older one."""
+    from ledger.app.audit import prove_consistency  # noqa: PLC0415 - the server extra, not for verify
+
+    result = prove_consistency(config, _read(args.old, "checkpoint"), _read(args.new, "checkpoint"))
+    if args.json:
+        out(json.dumps(result, indent=2))
+        return 0
+    out(f"{result['origin']}: size {result['old_size']} -> {result['new_size']}")
+    for digest in result["proof"]:
+        out(f"  {digest}")
+    out("verified: the newer checkpoint extends the older one (history was not rewritten)")
+    return 0
+
+
+def witness(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen witness``: cosign each log's newest checkpoint once it is proven consistent."""
+    from ledger.app.audit import witness as cosign_logs  # noqa: PLC0415 - the server extra, not for verify
+
+    key = SigningKey.load(args.key, passphrase=config.passphrase)
+    for line in cosign_logs(config, key, args.state):
+        out(line)
+    return 0
