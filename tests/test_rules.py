@@ -24,6 +24,17 @@ from ledger.errors import ProjectionError
 from ledger.sdk import Publisher
 from projections.projector import micros
 from projections.queries import actor, actor_page, case, violations, who
+from projections.rules.catalog import (
+    R9_OUTAGE,
+    R9_STOPPED,
+    R11_CHANGED,
+    R11_LOST,
+    R12_BULK,
+    R12_OFF_DUTY,
+    R13,
+    RULES,
+    Rule,
+)
 from projections.runner import ProjectionRunner, open_db
 from tests.events import ACTOR, CAMERA, decode, ingest, publisher, registered_source, stored_logs
 
@@ -47,20 +58,6 @@ VMS = {
     "name": "录像存储",
     "unit": "株洲轨道交通",
     "role": "system",
-}
-RULES = {  # rule: (severity, article)
-    "R2": ("critical", "ZZ 15(3)"),
-    "R5": ("high", "ZZ 13, 14, 16(2)"),
-    "R1": ("critical", "ZZ 12(5), 15(3)"),
-    "R3": ("high", "ZZ 12(5)"),
-    "R4": ("medium", "ZZ 12(4), 13"),
-    "R6": ("high", "ZZ 12(4), 15(4)"),
-    "R7": ("high", "ZZ 13, 16(1)"),
-    "R10": ("critical", "ZZ 8"),
-    "R13": ("high", "separation of duties"),
-    "R8": ("high", "ZZ 15(7)"),
-    "R9": ("high", "ZZ 15(6)"),  # an outage too long is ZZ 12(1), medium
-    "R12": ("high", "ZZ 12(3)"),  # bulk access is ZZ 16(3)
 }
 BASIS = "《刑事诉讼法》第一百三十七条"
 FOOTAGE = (NOW - timedelta(days=2), NOW - timedelta(days=2) + timedelta(minutes=10))  # 10 minutes
@@ -181,20 +178,33 @@ def scenario(config: Config, tmp_path: Path) -> Iterator[Scenario]:
     s.project()
 
 
+def facet(rule: str | Rule) -> Rule:
+    """The catalog's entry for ``rule``: an entry, or the id of a rule that has only one."""
+    if isinstance(rule, Rule):
+        return rule
+    [entry] = [r for r in RULES if r.id == rule]
+    return entry
+
+
+def facet_of(v: Mapping[str, Any]) -> Rule | None:
+    """The catalog's entry a violation row is of: the one with its rule, severity and article."""
+    row = (v["rule"], v["severity"], v["article"])
+    return next((r for r in RULES if (r.id, r.severity, r.article) == row), None)
+
+
 def check(
     v: Mapping[str, Any],
-    rule: str,
+    rule: str | Rule,
     camera: str | None,
     by: str,
     evidence: list[list[Any]] | None,
     at: datetime = NOW,
 ) -> None:
     """A violation's fields; its explanation names its article; it cites exactly ``evidence``."""
-    severity, article = RULES[rule]
-    assert (v["rule"], v["severity"], v["article"]) == (rule, severity, article)
+    assert facet_of(v) == facet(rule)
     assert (v["camera_id"], v["actor_id"], v["system_id"]) == (camera, by, SYSTEM)
     assert v["occurred_at"] == micros(at)
-    assert article in v["explanation"]
+    assert facet(rule).article in v["explanation"]
     if evidence is not None:
         assert sorted(v["evidence"]) == evidence
 
@@ -438,7 +448,7 @@ def test_r13_self_approved_authorization_fires(config: Config, tmp_path: Path) -
         s.authorize("self", "AUTH-9", requester="p3300", approver="p3300")
     [v] = violations(s.db)
     # Every field, the explanation naming its article.
-    assert (v["rule"], v["severity"], v["article"], v["camera_id"]) == ("R13", *RULES["R13"], None)
+    assert (facet_of(v), v["camera_id"]) == (R13, None)
     assert (v["actor_id"], v["system_id"], v["occurred_at"]) == ("p3300", SYSTEM, micros(NOW - days(1)))
     assert v["explanation"] == (
         "Authorization AUTH-9 was approved by p3300, who also requested it: "
@@ -707,9 +717,9 @@ def test_r9_stops_without_a_ticket_and_long_outages_fire(config: Config, tmp_pat
         s.send("report-2", "FootageInventoryReported", NOW + days(1), VMS, camera_id=CAM_C, **inventory)
     found = {tuple(v["evidence"][-1]): v for v in violations(s.db, rule="R9")}
     assert set(found) == {tuple(s.at(label)[0]) for label in ("stopped", "long-on", "report")}
-    check(found[tuple(s.at("stopped")[0])], "R9", CAM_A, "u0007", s.at("stopped"))
+    check(found[tuple(s.at("stopped")[0])], R9_STOPPED, CAM_A, "u0007", s.at("stopped"))
     long_outage = found[tuple(s.at("long-on")[0])]
-    assert (long_outage["severity"], long_outage["actor_id"]) == ("medium", None)
+    assert (facet_of(long_outage), long_outage["actor_id"]) == (R9_OUTAGE, None)
     assert sorted(long_outage["evidence"]) == s.at("long-off", "long-on")
     assert "off line for 5.0 hours" in long_outage["explanation"]
     still_off = found[tuple(s.at("report")[0])]
@@ -734,11 +744,12 @@ def test_r11_records_changed_without_a_ticket_and_sequence_gaps_fire(config: Con
         s.send("revealing", "FootageViewed", NOW, ACTOR, access=access(CAM_A, *FOOTAGE), mode="PLAYBACK")
     found = {tuple(v["evidence"][-1]): v for v in violations(s.db, rule="R11")}
     assert set(found) == {tuple(s.at(label)[0]) for label in ("cleared", "clock", "revealing")}
-    assert found[tuple(s.at("cleared")[0])]["severity"] == "critical"
+    assert facet_of(found[tuple(s.at("cleared")[0])]) == R11_LOST
+    assert facet_of(found[tuple(s.at("clock")[0])]) == R11_CHANGED
     assert "moved by -3600.0 s" in found[tuple(s.at("clock")[0])]["explanation"]
     gap = found[tuple(s.at("revealing")[0])]
-    assert (gap["severity"], gap["actor_id"], gap["camera_id"], gap["system_id"]) == (
-        "critical",
+    assert (facet_of(gap), gap["actor_id"], gap["camera_id"], gap["system_id"]) == (
+        R11_LOST,
         None,
         None,
         SYSTEM,
@@ -766,10 +777,10 @@ def test_r12_access_off_duty_or_in_bulk_fires(config: Config, tmp_path: Path) ->
     found = violations(s.db, rule="R12")
     assert len(found) == 2
     off = s.citing("R12", "off")
-    check(off, "R12", CAM_A, "u2002", s.at("off"))
+    check(off, R12_OFF_DUTY, CAM_A, "u2002", s.at("off"))
     assert "not on duty" in off["explanation"]
     bulk = next(v for v in found if v is not off and v["id"] != off["id"])
-    assert bulk["actor_id"] == "u2001"
+    assert (facet_of(bulk), bulk["actor_id"]) == (R12_BULK, "u2001")
     assert bulk["occurred_at"] == micros(NOW + timedelta(seconds=1490))  # the hour's 150th access
     assert sorted(bulk["evidence"]) == s.at("on", *(f"bulk-{n}" for n in range(1, 150)))
     assert "made 150 accesses within one hour" in bulk["explanation"]

@@ -37,7 +37,7 @@ from ledger.wire.avro import SchemaRegistry
 from projections.feed import item_of
 from projections.projector import Projector, micros
 from projections.queries import violations
-from projections.rules import PROHIBITED, Rules
+from projections.rules import PROHIBITED, RULES
 from projections.runner import open_db
 
 START = datetime(2026, 5, 3, tzinfo=UTC)
@@ -376,7 +376,7 @@ PLANTED_TYPES = {
     "WorkOrderClosed", "RecordingStopped", "RecordingStarted", "DeviceStatusChanged", "LogCleared",
     "ClockChanged",
 }  # fmt: skip
-IMPLEMENTED = {f"R{m[2:].split('_')[0]}" for m in dir(Rules) if re.fullmatch(r"_r\d+_\w+", m)}
+IMPLEMENTED = {rule.id for rule in RULES}  # the catalog of rules
 
 
 def digest(events: Iterable[SimEvent]) -> str:

@@ -1,152 +1,62 @@
 """Detection rules: each violation cites its article and the ledger entries that prove it.
 
 Rules judge by the events' own times, never the wall clock, so replaying the ledger next year
-finds the same violations. Implemented here:
+finds the same violations. What each rule is, how grave and under which article, is one table:
+:data:`~projections.rules.catalog.RULES`. The rules themselves, by concern:
 
-=====  ==================================================================  ==================
-rule   violation                                                           article
-=====  ==================================================================  ==================
-R1     footage deleted, overwritten, expired or formatted while younger    ZZ 12(5), 15(3)
-       than its retention period (never less than 30 days) or under a
-       legal hold, without a deletion order covering it; an order, hold
-       or release issued before a deletion but logged after it makes the
-       deletion judged again, so the verdict follows the events' times
-R2     footage missing inside the retention window per the recorder's     ZZ 15(3)
-       inventory, with no logged deletion or outage to explain it (a
-       silent deletion); gaps shorter than ``gap_tolerance`` are ignored
-R3     retention policy set below 30 days                                  ZZ 12(5)
-R4     view/copy/export missing reason, unit or name; an investigator's     ZZ 12(4), 13
-       access missing legal basis or case number
-R5     access under an authorization or Art. 14 application outside its     ZZ 13, 14, 16(2)
-       cameras, footage window, validity or grantee (an authorization the
-       ledger does not hold yet is not judged: it may arrive from another log)
-R6     export, copy or download without watermark or file hash              ZZ 12(4), 15(4)
-R7     share or public release without a desensitization profile            ZZ 13, 16(1)
-R10    camera registered in a prohibited private space                      ZZ 8
-R13    an authorization approved by its own requester                       separation of duties
-=====  ==================================================================  ==================
+=====================================  ==========================================================
+module                                 rules
+=====================================  ==========================================================
+:mod:`~projections.rules.catalog`      every rule's id, severity, article and title
+:mod:`~projections.rules.base`         ledger positions, thresholds, recording a violation
+:mod:`~projections.rules.retention`    R1 deletions, R2 silent gaps, R3 retention policies
+:mod:`~projections.rules.access`       R4 traces, R5 scope, R6 copies, R7 shares, R13 approvals
+:mod:`~projections.rules.registry`     R10 cameras in private spaces
+:mod:`~projections.rules.operations`   R8 work orders, R9 stops and outages, R11 records
+:mod:`~projections.rules.duty`         R12 duty roster and bulk access
+=====================================  ==========================================================
 
-R8, R9, R11 and R12 (work orders, outages, operating records, duty) are in
-:mod:`projections.rules.operations`, with their configurable thresholds.
+:class:`Rules` combines them and routes each projected event to the rules that judge its type.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlite_utils
 
 from projections.feed import AccessRow
-from projections.rules.operations import OperationsRules, Position, Thresholds
-from projections.tables import DELETION_ACTIONS, PendingAccess
-
-__all__ = ["GAP_TOLERANCE_US", "LEGAL_MINIMUM_DAYS", "PROHIBITED", "Position", "Rules", "Thresholds"]
-
-LEGAL_MINIMUM_DAYS = 30
-DAY_US = 86_400 * 1_000_000
-PROHIBITED = frozenset(
-    {"HOTEL_ROOM", "DORMITORY", "BATHING_ROOM", "TOILET", "CHANGING_ROOM", "FITTING_ROOM", "NURSING_ROOM"}
+from projections.rules.access import COPIES, SHARES, VIEWS, AccessRules
+from projections.rules.base import Position, Thresholds
+from projections.rules.catalog import RULES, Rule
+from projections.rules.duty import ON_DUTY, DutyRules
+from projections.rules.operations import STOPS, TAMPERING, TICKETED, OperationsRules
+from projections.rules.registry import PROHIBITED, RegistryRules
+from projections.rules.retention import (
+    DELETIONS,
+    GAP_TOLERANCE_US,
+    LEGAL_MINIMUM_DAYS,
+    RetentionRules,
 )
-DELETIONS = frozenset({"FootageDeleted", "FootageOverwritten", "FootageExpired", "DiskFormatted"})
-VIEWS = frozenset({"FootageViewed", "FootageCopied", "FootageExported", "FootageDownloaded"})
-COPIES = frozenset({"FootageExported", "FootageCopied", "FootageDownloaded"})
-SHARES = frozenset({"FootageShared", "FootageReleased"})
-INVESTIGATOR_ROLES = frozenset({"investigator", "police"})
+from projections.tables import PendingAccess
 
+__all__ = [
+    "GAP_TOLERANCE_US",
+    "LEGAL_MINIMUM_DAYS",
+    "PROHIBITED",
+    "RULES",
+    "Position",
+    "Rule",
+    "Rules",
+    "Thresholds",
+]
 
-VERBS = {"FootageExpired": "expired", "FootageOverwritten": "overwritten", "DiskFormatted": "formatted"}
-_DELETIONS = (
-    "SELECT origin, idx, event_type, camera_id, occurred_at, footage_start, footage_end, "
-    "deletion_order_id, outcome, actor_id, source_system_id FROM access"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Deletion:
-    """One camera's footage deleted (or attempted) by one ledger entry, as the access index holds it."""
-
-    origin: str
-    idx: int
-    event_type: str
-    camera_id: str
-    occurred_at: int
-    footage_start: int | None
-    footage_end: int | None
-    order_id: str | None
-    outcome: str
-    actor_id: str
-    system_id: str
-
-    @classmethod
-    def of(cls, row: AccessRow) -> Deletion:
-        """The deletion an access row records."""
-        return cls(
-            row.origin,
-            row.idx,
-            row.event_type,
-            str(row.camera_id),
-            row.occurred_at,
-            row.footage_start,
-            row.footage_end,
-            row.deletion_order_id,
-            str(row.outcome),
-            row.actor_id,
-            row.source_system_id,
-        )
-
-
-CHINA = timezone(timedelta(hours=8))
-
-
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, CHINA).isoformat(timespec="minutes")
-
-
-def uncovered(left: list[tuple[int, int]], covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of the intervals ``left`` that no interval of ``covered`` overlaps, in order."""
-    for cover_start, cover_end in covered:
-        nxt = []
-        for a, b in left:
-            if cover_end <= a or cover_start >= b:
-                nxt.append((a, b))
-                continue
-            if a < cover_start:
-                nxt.append((a, cover_start))
-            if cover_end < b:
-                nxt.append((cover_end, b))
-        left = nxt
-    return left
-
-
-GAP_TOLERANCE_US = 10 * 60 * 1_000_000
-"""Default: missing footage shorter than 10 minutes is not reported as a silent deletion (R2)."""
-
-# R2: what explains a camera's missing footage [start, end) at a time `when`
-_OUTAGES_OVER = (
-    'SELECT start, COALESCE("end", ?) FROM outages WHERE (camera_id = ? OR (camera_id IS NULL '
-    'AND system_id = ?)) AND start < ? AND COALESCE("end", ?) > ?'
-)
-_DELETIONS_OVER = (
-    "SELECT COALESCE(footage_start, 0), COALESCE(footage_end, occurred_at) FROM access "  # noqa: S608
-    f"WHERE camera_id = ? AND {DELETION_ACTIONS} "
-    "AND outcome = 'ALLOWED' AND occurred_at <= ? "
-    "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?"
-)
-_REPORTED_OVER = 'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?'
-
-
-TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
-TAMPERING = frozenset({"CameraDirectionChanged", "CameraTamperAlarm"})
-ON_DUTY = VIEWS | SHARES | {"FootageDeleted"}
-Check = Callable[["Position", str, Mapping[str, Any]], None]
+Check = Callable[[Position, str, Mapping[str, Any]], None]
 RowCheck = Callable[[AccessRow], None]
 
 
-class Rules(OperationsRules):
+class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRules):
     """Runs every rule on each projected event and records violations."""
 
     def __init__(
@@ -195,13 +105,10 @@ class Rules(OperationsRules):
         on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
         on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))
         on(TAMPERING, self._r8_camera_tampering)
-        on(["SystemStopped", "RecordingStopped"], self._r9_stopped)
+        on(STOPS, self._r9_stopped)
         on(["DeviceStatusChanged", "FootageInventoryReported"], self._r9_outage)
         on(TICKETED, self._r11_records)
         return table
-
-    def _forget_camera(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        self._cameras.pop(record["camera_id"], None)  # registered again: read it anew
 
     def access(self, row: AccessRow) -> None:
         """Every rule that can fire on an access row (its event's only row)."""
@@ -215,359 +122,3 @@ class Rules(OperationsRules):
             rule(at, event_type, record)
         envelope = record["envelope"]
         self._r11_sequence(record, envelope["source_system_id"], envelope["source_seq"], at.origin, at.idx)
-
-    # -- R1 -----------------------------------------------------------------------------------
-
-    def retention(self, camera_id: str, when: int) -> tuple[int, Position | None]:
-        """Retention days in force for a camera at ``when``, and the entry that set them."""
-        system_id = self.camera(camera_id)[0]
-        row = self.db.execute(
-            "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND set_at <= ? "
-            "AND (camera_id = ? OR camera_id IS NULL) "
-            "ORDER BY camera_id IS NULL, set_at DESC, id DESC LIMIT 1",
-            [system_id, when, camera_id],
-        ).fetchone()
-        if row:
-            return int(row[0]), Position(row[1], row[2])
-        system = self.db.execute(
-            "SELECT retention_days, origin, idx FROM systems WHERE system_id = ?", [system_id]
-        ).fetchone()
-        if system:
-            return int(system[0]), Position(system[1], system[2])
-        return LEGAL_MINIMUM_DAYS, None
-
-    def judge_deletion(self, row: AccessRow) -> None:
-        """R1 on one camera's deletion (an access row of a deletion, expiry, overwrite or format)."""
-        self._judge_r1(Deletion.of(row))
-
-    def _r1_late_evidence(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        """An order, hold or release issued before deletions but logged after them: judge them again."""
-        when = record["envelope"]["occurred_at"]
-        self.pending.flush()
-        if event_type == "DeletionOrdered":
-            where = "WHERE camera_id = ? AND deletion_order_id = ? AND occurred_at >= ?"
-            args: list[Any] = [record["camera_id"], record["order_id"], when]
-        elif event_type == "LegalHoldPlaced":
-            where = (
-                "WHERE camera_id = ? AND occurred_at >= ? AND COALESCE(footage_start, 0) < ? "
-                "AND COALESCE(footage_end, occurred_at) > ?"
-            )
-            args = [record["camera_id"], when, record["footage_end"], record["footage_start"]]
-        else:  # LegalHoldReleased
-            where = "WHERE camera_id IN (SELECT camera_id FROM holds WHERE hold_id = ?) AND occurred_at >= ?"
-            args = [record["hold_id"], when]
-        deletions = self.db.execute(
-            f"{_DELETIONS} {where} AND {DELETION_ACTIONS} AND outcome = 'ALLOWED' ORDER BY id",
-            args,
-        ).fetchall()
-        for row in deletions:
-            self._judge_r1(Deletion(*row))
-
-    def _judge_r1(self, d: Deletion) -> None:
-        """Write the R1 verdict on one camera's deletion, replacing an earlier one that differs."""
-        verdict = self._r1_verdict(d) if d.outcome == "ALLOWED" else None
-        earlier = self.db.execute(
-            "SELECT id, explanation, evidence FROM violations "
-            "WHERE subject_origin = ? AND subject_idx = ? AND rule = 'R1' AND camera_id = ?",
-            [d.origin, d.idx, d.camera_id],
-        ).fetchall()
-        if verdict is not None and [(e, v) for _, e, v in earlier] == [
-            (verdict["explanation"], verdict["evidence"])
-        ]:
-            return
-        for row in earlier:
-            self.db.execute("DELETE FROM violations WHERE id = ?", [row[0]])
-        if verdict is not None:
-            self.db.table("violations").insert(verdict)
-
-    def _r1_verdict(self, d: Deletion) -> dict[str, Any] | None:
-        """The R1 violation row of one camera's deletion, or ``None`` if it was lawful."""
-        when, camera_id, order_id = d.occurred_at, d.camera_id, d.order_id
-        windowed = d.footage_start is not None
-        start = d.footage_start or 0
-        end = d.footage_end or when  # a format destroys everything up to now
-        days, policy = self.retention(camera_id, when)
-        threshold = max(days, LEGAL_MINIMUM_DAYS)
-        young = end > when - threshold * DAY_US
-        hold = self.db.execute(
-            "SELECT hold_id, origin, idx FROM holds WHERE camera_id = ? AND footage_start < ? "
-            "AND footage_end > ? AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
-            [camera_id, end, start, when, when],
-        ).fetchone()
-        if not young and hold is None:
-            return None
-        order = cited = None
-        if order_id:
-            # A windowed deletion needs an order covering its window; a format (no window) an
-            # order for the camera.
-            order = self.db.execute(
-                "SELECT origin, idx FROM deletion_orders WHERE order_id = ? AND camera_id = ? "
-                "AND ordered_at <= ? AND (? = 0 OR (footage_start <= ? AND footage_end >= ?))",
-                [order_id, camera_id, when, int(windowed), start, end],
-            ).fetchone()
-            if order is not None:
-                return None
-            cited = self.db.execute(
-                "SELECT origin, idx FROM deletion_orders WHERE order_id = ? "
-                "ORDER BY camera_id = ? DESC LIMIT 1",
-                [order_id, camera_id],
-            ).fetchone()
-        evidence = (
-            [Position(d.origin, d.idx)]
-            + ([policy] if policy and young else [])
-            + ([Position(hold[1], hold[2])] if hold else [])
-            + ([Position(cited[0], cited[1])] if cited else [])
-        )
-        why = []
-        if young:
-            age = (when - end) / DAY_US
-            why.append(
-                f"the footage was {max(age, 0):.1f} days old, inside its {threshold}-day retention period"
-                + (f" (the system's own policy said {days})" if days < LEGAL_MINIMUM_DAYS else "")
-            )
-        if hold:
-            why.append(f"it was under legal hold {hold[0]}")
-        missing = "no deletion order was cited"
-        if order_id:
-            missing = f"deletion order {order_id} does not cover it"
-        verb = VERBS.get(d.event_type, "deleted")
-        return {
-            "rule": "R1",
-            "severity": "critical",
-            "article": "ZZ 12(5), 15(3)",
-            "actor_id": d.actor_id,
-            "system_id": d.system_id,
-            "camera_id": camera_id,
-            "occurred_at": when,
-            "explanation": (
-                f"Footage of camera {camera_id} was {verb} although "
-                f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days, and never "
-                "deleted inside its retention period or under a legal hold (ZZ 12(5), 15(3))."
-            ),
-            "evidence": json.dumps([[p.origin, p.idx] for p in evidence]),
-            "subject_origin": d.origin,
-            "subject_idx": d.idx,
-        }
-
-    # -- R2 -----------------------------------------------------------------------------------
-
-    def _unexplained(self, camera_id: str, start: int, end: int, when: int) -> list[tuple[int, int]]:
-        """What the ledger does not explain of the camera's footage missing at ``when``.
-
-        The parts of ``[start, end)`` that no outage, deletion, expiry or format explains and R2
-        has not reported yet. Each kind of explanation is read only while something is left
-        unexplained: the daily inventory lists every gap of the retention period again.
-        """
-        system_id = self.camera(camera_id)[0]
-        self.pending.flush()
-        left = [(start, end)]
-        for sql, args in (
-            (_OUTAGES_OVER, [when, camera_id, system_id, end, when, start]),
-            (_DELETIONS_OVER, [camera_id, when, end, start]),
-            (_REPORTED_OVER, [camera_id, end, start]),
-        ):
-            left = uncovered(left, [(int(a), int(b)) for a, b in self.db.execute(sql, args).fetchall()])
-            if not left:
-                break
-        return left
-
-    def _r2_silent_gap(self, at: Position, record: Mapping[str, Any]) -> None:
-        camera_id = record["camera_id"]
-        when = record["envelope"]["occurred_at"]
-        days, policy = self.retention(camera_id, when)
-        threshold = max(days, LEGAL_MINIMUM_DAYS)
-        window_start = when - threshold * DAY_US
-        live = self.camera(camera_id)[1]
-        if live:
-            went_live = datetime.fromisoformat(live).replace(tzinfo=CHINA)
-            window_start = max(window_start, int(went_live.timestamp()) * 1_000_000)
-        missing = []
-        earliest = record["earliest_available"] or 0
-        if earliest > window_start:
-            missing.append((window_start, earliest))
-        for gap in record.get("gaps", ()):
-            start, end = max(gap["start"] or 0, window_start), min(gap["end"] or 0, when)
-            if end > start:
-                missing.append((start, end))
-        for start, end in missing:
-            for silent_start, silent_end in self._unexplained(camera_id, start, end, when):
-                if silent_end - silent_start < self.gap_tolerance_us:
-                    continue
-                self.db.table("reported_gaps").insert(
-                    {"camera_id": camera_id, "start": silent_start, "end": silent_end}, replace=True
-                )
-                hours = (silent_end - silent_start) / 3_600_000_000
-                self.violation(
-                    rule="R2",
-                    severity="critical",
-                    article="ZZ 15(3)",
-                    record=record,
-                    camera_id=camera_id,
-                    explanation=(
-                        f"Camera {camera_id}'s recorder no longer holds {hours:.1f} hours of footage from "
-                        f"{_iso(silent_start)} to {_iso(silent_end)}, inside its {threshold}-day retention "
-                        "period, and the ledger records no deletion, expiry, format or outage that explains "
-                        "it: a silent deletion of original footage (ZZ 15(3))."
-                    ),
-                    evidence=[at] + ([policy] if policy else []),
-                )
-
-    # -- the rest -----------------------------------------------------------------------------
-
-    def _r3_retention(self, at: Position, record: Mapping[str, Any]) -> None:
-        days = record["retention_days"]
-        if days >= LEGAL_MINIMUM_DAYS:
-            return
-        scope = (
-            f"camera {record['camera_id']}" if record.get("camera_id") else f"system {record['system_id']}"
-        )
-        self.violation(
-            rule="R3",
-            severity="high",
-            article="ZZ 12(5)",
-            record=record,
-            system_id=record["system_id"],
-            camera_id=record.get("camera_id"),
-            explanation=f"Retention for {scope} was set to {days} days; the regulation requires at least 30 "
-            "(ZZ 12(5)).",
-            evidence=[at],
-        )
-
-    def _r4_trace(self, row: AccessRow) -> None:
-        if row.reason and row.unit and row.actor_name and row.role not in INVESTIGATOR_ROLES:
-            return  # the common case, decided without building a list
-        missing = [
-            name
-            for name, value in (("reason", row.reason), ("unit", row.unit), ("name", row.actor_name))
-            if not value
-        ]
-        if row.role in INVESTIGATOR_ROLES:
-            missing += [
-                name
-                for name, value in (("legal_basis", row.legal_basis), ("case_number", row.case_number))
-                if not value
-            ]
-        if not missing or row.actor_kind != "PERSON":
-            return
-        self.violation(
-            rule="R4",
-            severity="medium",
-            article="ZZ 12(4), 13",
-            record=row,
-            camera_id=row.camera_id,
-            explanation=f"{row.event_type} of camera {row.camera_id} by {row.actor_id} does not "
-            f"record {', '.join(missing)}: every viewing must leave a trace of reason, unit and name, and "
-            "state organs must cite their legal basis and case (ZZ 12(4), 13).",
-            evidence=[Position(row.origin, row.idx)],
-        )
-
-    def _r5_scope(self, row: AccessRow) -> None:
-        if row.outcome != "ALLOWED" or not (row.authorization_id or row.application_id):
-            return
-        when = row.occurred_at
-        for kind, key, grant_id, table, person, since in (
-            (
-                "authorization",
-                "authorization_id",
-                row.authorization_id,
-                "authorizations",
-                "grantee_id",
-                "granted_at",
-            ),
-            ("application", "application_id", row.application_id, "applications", "handler_id", "decided_at"),
-        ):
-            if not grant_id:
-                continue
-            found = self.db.execute(
-                f"SELECT camera_ids, footage_start, footage_end, expires_at, {person}, {since}, origin, idx "  # noqa: S608
-                f"FROM {table} WHERE {key} = ? AND camera_ids IS NOT NULL",
-                [grant_id],
-            ).fetchone()
-            if found is None:
-                continue
-            cameras, start, end, expires, grantee, granted, origin, idx = found
-            faults = []
-            if row.camera_id not in json.loads(cameras):
-                faults.append(f"camera {row.camera_id} is not one of its cameras")
-            if (row.footage_start or 0) < start or (row.footage_end or 0) > end:
-                faults.append("the footage lies outside its window")
-            if when > expires or (granted is not None and when < granted):
-                faults.append("it was not in force at the time")
-            if row.actor_id != grantee:
-                faults.append(f"it was granted to {grantee}, not {row.actor_id}")
-            if not faults:
-                continue
-            self.violation(
-                rule="R5",
-                severity="high",
-                article="ZZ 13, 14, 16(2)",
-                record=row,
-                camera_id=row.camera_id,
-                explanation=f"{row.event_type} by {row.actor_id} under {kind} {grant_id}, but "
-                f"{'; '.join(faults)}: access is lawful only within the scope granted (ZZ 13, 14, 16(2)).",
-                evidence=[Position(row.origin, row.idx), Position(origin, idx)],
-            )
-
-    def _r6_watermark(self, row: AccessRow) -> None:
-        missing = [
-            name
-            for name, value in (("watermark_id", row.watermark_id), ("file_hash", row.file_hash))
-            if not value
-        ]
-        if not missing or row.outcome != "ALLOWED":
-            return
-        self.violation(
-            rule="R6",
-            severity="high",
-            article="ZZ 12(4), 15(4)",
-            record=row,
-            camera_id=row.camera_id,
-            explanation=f"{row.event_type} of camera {row.camera_id} footage to "
-            f"{row.destination} has no {' and no '.join(missing)}: a copy that leaves the system "
-            "must be traceable "
-            "(ZZ 12(4), 15(4)).",
-            evidence=[Position(row.origin, row.idx)],
-        )
-
-    def _r7_desensitization(self, row: AccessRow) -> None:
-        if row.desensitization_profile or row.outcome != "ALLOWED":
-            return
-        self.violation(
-            rule="R7",
-            severity="high",
-            article="ZZ 13, 16(1)",
-            record=row,
-            camera_id=row.camera_id,
-            explanation=f"{row.event_type} of camera {row.camera_id} footage without desensitization "
-            "(脱敏): shared footage must be desensitized (ZZ 13, 16(1)).",
-            evidence=[Position(row.origin, row.idx)],
-        )
-
-    def _r10_private_space(self, at: Position, record: Mapping[str, Any]) -> None:
-        if record["location_category"] not in PROHIBITED:
-            return
-        self.violation(
-            rule="R10",
-            severity="critical",
-            article="ZZ 8",
-            record=record,
-            system_id=record["system_id"],
-            camera_id=record["camera_id"],
-            explanation=f"Camera {record['camera_id']} at {record['location']} is registered in a "
-            f"{record['location_category'].lower().replace('_', ' ')}, where cameras are prohibited (ZZ 8).",
-            evidence=[at],
-        )
-
-    def _r13_self_approval(self, at: Position, record: Mapping[str, Any]) -> None:
-        if record["approver_user_id"] != record["requester_user_id"]:
-            return
-        self.violation(
-            rule="R13",
-            severity="high",
-            article="separation of duties",
-            record=record,
-            explanation=f"Authorization {record['authorization_id']} was approved by "
-            f"{record['approver_user_id']}, who also requested it: no one may approve their own request "
-            "(separation of duties).",
-            evidence=[at],
-        )

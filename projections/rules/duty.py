@@ -1,0 +1,157 @@
+"""Detection rules about who may use footage when: the duty roster, and bulk access.
+
+=====  ==================================================================  ==================
+rule   violation                                                           article
+=====  ==================================================================  ==================
+R12    footage accessed or deleted by someone not on duty while their      ZZ 12(3)
+       unit's roster covers that time (units with no roster: not judged)
+R12    in any hour, more views, copies, exports or shares than             ZZ 16(3)
+       ``bulk_factor`` times the actor's hourly average over the previous
+       30 days and at least ``bulk_minimum``
+=====  ==================================================================  ==================
+
+R12 looks at every access by a person: the state it keeps (each person's accesses per hour, their
+usual pace, the shift that covers a person's last access) is held in memory for one batch and
+written by :meth:`DutyRules.flush` before the batch's position is. The limits are
+:class:`~projections.rules.base.Thresholds`.
+"""
+
+from __future__ import annotations
+
+from projections.feed import AccessRow
+from projections.rules.access import SHARES, VIEWS
+from projections.rules.base import HOUR_US, Position, RulesBase
+from projections.rules.catalog import R12_BULK, R12_OFF_DUTY
+
+ON_DUTY = VIEWS | SHARES | {"FootageDeleted"}
+_BULK = "accesses within one hour"
+"""The words of a bulk access's explanation that tell it from an access off duty (same rule id)."""
+
+
+class DutyRules(RulesBase):
+    """R12 (see the module docstring)."""
+
+    def begin(self) -> None:
+        """Start a batch: forget the state of any batch that was rolled back."""
+        super().begin()
+        self._hours: dict[tuple[str, int], list[int]] = {}  # counted this batch: written by flush()
+        self._read_hours: dict[tuple[str, int], list[int] | None] = {}  # as the table holds them
+        self._baselines: dict[str, tuple[int, float | None]] = {}  # actor -> (hour, its baseline)
+        self._shifts: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def flush(self) -> None:
+        """Write the batch's access rows and the state held in memory."""
+        super().flush()
+        if self._hours:
+            self.db.conn.executemany(
+                "INSERT INTO actor_hours (actor_id, hour, accesses, previous) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (actor_id, hour) DO UPDATE SET accesses = excluded.accesses",
+                [(actor, hour, *counts) for (actor, hour), counts in self._hours.items()],
+            )
+
+    def _on_duty(self, column: str, key: str, when: int) -> bool:
+        """Whether a roster shift of the person (``column`` ``user_id``) or unit covers ``when``."""
+        shift = self._shifts.get((column, key))
+        if shift is not None and shift[0] <= when < shift[1]:
+            return True  # shifts are only ever added: one that covered an access still does
+        found = self.db.execute(
+            f"SELECT shift_start, shift_end FROM roster WHERE {column} = ? AND shift_start <= ? "  # noqa: S608
+            "AND shift_end > ? ORDER BY shift_start DESC LIMIT 1",
+            [key, when, when],
+        ).fetchone()
+        if found is None:
+            return False
+        self._shifts[column, key] = (found[0], found[1])
+        return True
+
+    def _r12_duty(self, row: AccessRow) -> None:
+        if row.actor_kind != "PERSON" or row.outcome != "ALLOWED":
+            return
+        when, user_id, camera_id = row.occurred_at, row.actor_id, row.camera_id
+        if not self._on_duty("user_id", user_id, when) and self._on_duty("unit", row.unit, when):
+            self.violation(
+                rule=R12_OFF_DUTY,
+                record=row,
+                camera_id=camera_id,
+                explanation=f"{row.event_type} of camera {camera_id} by {user_id} ({row.actor_name}), "
+                f"who was not on duty: {row.unit}'s roster for that time does not name them. Only the staff "
+                f"on watch may use the monitoring system ({R12_OFF_DUTY.article}).",
+                evidence=[Position(row.origin, row.idx)],
+            )
+        if row.event_type != "FootageDeleted":
+            self._r12_bulk(row)
+
+    def _hour(self, user_id: str, hour: int) -> list[int] | None:
+        """``[accesses, previous]`` of the person's clock hour, or ``None`` if none was counted."""
+        key = (user_id, hour)
+        counts = self._hours.get(key)
+        if counts is None:
+            if key not in self._read_hours:
+                found = self.db.execute(
+                    "SELECT accesses, previous FROM actor_hours WHERE actor_id = ? AND hour = ?",
+                    [user_id, hour],
+                ).fetchone()
+                self._read_hours[key] = [found[0], found[1]] if found else None
+            counts = self._read_hours[key]
+        return counts
+
+    def _baseline(self, user_id: str, hour: int) -> float | None:
+        """The person's average accesses per counted hour over the ``baseline_days`` before ``hour - 1``."""
+        cached = self._baselines.get(user_id)
+        if cached is not None and cached[0] == hour:
+            return cached[1]
+        self.flush()  # the hours counted so far
+        days = self.thresholds.baseline_days
+        (average,) = self.db.execute(
+            "SELECT AVG(accesses) FROM actor_hours WHERE actor_id = ? AND hour >= ? AND hour < ?",
+            [user_id, hour - days * 24, hour - 1],
+        ).fetchone()
+        baseline = None if average is None else float(average)
+        self._baselines[user_id] = (hour, baseline)
+        return baseline
+
+    def _r12_bulk(self, row: AccessRow) -> None:
+        user_id, when = row.actor_id, row.occurred_at
+        hour = when // HOUR_US
+        t = self.thresholds
+        counts = self._hour(user_id, hour)
+        if counts is None:  # the hour's first access: the hour before's count is its "previous"
+            before = self._hour(user_id, hour - 1)
+            counts = [0, before[0] if before else 0]
+        self._hours[user_id, hour] = counts
+        counts[0] += 1
+        cached = self._baselines.get(user_id)
+        if cached is not None and hour < cached[0] - 1:
+            del self._baselines[user_id]  # a late access, inside the cached baseline's 30 days
+        if counts[0] + counts[1] < t.bulk_minimum:
+            return  # neither this clock hour nor the one before it can hold the minimum
+        baseline = self._baseline(user_id, hour)
+        limit = max(t.bulk_minimum, t.bulk_factor * (baseline or 0))
+        before = self._hour(user_id, hour - 1)
+        if counts[0] + (before[0] if before else 0) < limit:
+            return  # the last hour's accesses lie in this clock hour and the one before
+        self.flush()  # the query below reads the access rows written so far
+        rows = self.db.execute(
+            "SELECT origin, idx FROM access WHERE actor_id = ? AND occurred_at > ? AND occurred_at <= ? "
+            "AND outcome = 'ALLOWED' AND action NOT IN ('delete', 'overwrite', 'expire', 'format') "
+            "ORDER BY occurred_at, id",
+            [user_id, when - HOUR_US, when],
+        ).fetchall()
+        if len(rows) < limit:
+            return
+        already = self.db.execute(
+            "SELECT 1 FROM violations WHERE rule = ? AND actor_id = ? AND occurred_at > ? "
+            "AND explanation LIKE ? LIMIT 1",
+            [R12_BULK.id, user_id, when - HOUR_US, f"%{_BULK}%"],
+        ).fetchone()
+        if already:
+            return
+        usual = f"their usual {baseline:.1f} an hour" if baseline else "none in the 30 days before"
+        self.violation(
+            rule=R12_BULK,
+            record=row,
+            explanation=f"{user_id} ({row.actor_name}) made {len(rows)} {_BULK}, "
+            f"against {usual}: bulk access far beyond the work's need ({R12_BULK.article}); "
+            f"the limit is {t.bulk_factor:g} times the usual pace and at least {t.bulk_minimum}.",
+            evidence=[Position(origin, idx) for origin, idx in rows],
+        )
