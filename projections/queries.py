@@ -17,13 +17,20 @@ window that ends before it starts is a :class:`~ledger.errors.UsageError`.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
 from ledger.errors import NotFound, UsageError
+from projections.rules.catalog import RULES
+
+RULE_IDS = tuple(sorted({rule.id for rule in RULES}, key=lambda rule_id: int(rule_id[1:])))
+SEVERITIES = tuple(
+    severity
+    for severity in ("critical", "high", "medium", "low")
+    if any(r.severity == severity for r in RULES)
+)
 
 ACCESS_COLUMNS = (
     "occurred_at, action, actor_id, actor_name, unit, role, camera_id, footage_start, footage_end, reason, "
@@ -195,8 +202,12 @@ def violations(
     """Violations, newest first, optionally of one rule (``r1`` or ``R1``), one severity, or since a time."""
     if rule is not None:
         rule = rule.strip().upper()
-        if not re.fullmatch(r"R[1-9][0-9]?", rule):
-            raise UsageError(f"{rule!r} is not a rule: rules are R1 to R18 (see 'liuhen violations --help')")
+        if rule not in RULE_IDS:
+            raise UsageError(f"{rule!r} is not a rule: the rules are {', '.join(RULE_IDS)}")
+    if severity is not None:
+        severity = severity.strip().lower()
+        if severity not in SEVERITIES:
+            raise UsageError(f"{severity!r} is not a severity: {', '.join(SEVERITIES)}")
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (("rule", rule), ("severity", severity)):

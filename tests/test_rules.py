@@ -20,7 +20,7 @@ import sqlite_utils
 
 from ledger.app.assembly import open_store
 from ledger.app.config import Config
-from ledger.errors import ProjectionError
+from ledger.errors import NotFound, UsageError
 from ledger.sdk import Publisher
 from projections.projector import micros
 from projections.queries import actor, actor_page, case, violations, who
@@ -512,13 +512,14 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
     )
     assert rows(actor(s.db, "u2001", *span(day, day + days(1)))) == expect("alice")
     assert actor(s.db, "u2001", *span(day + timedelta(seconds=1), NOW)) == []
-    assert actor(s.db, "u1024", *span(BEFORE, NOW)) == []
+    with pytest.raises(NotFound, match="person u1024 is unknown"):  # nobody of that id in this world
+        actor(s.db, "u1024", *span(BEFORE, NOW))
     everything = actor(s.db, "p2002", *span(BEFORE, NOW))
     first = actor_page(s.db, "p2002", *span(BEFORE, NOW), limit=2)
     assert (first.rows, first.total) == (everything[:2], 3)
     last = actor_page(s.db, "p2002", *span(BEFORE, NOW), limit=2, after=first.after)
     assert (last.rows, last.total, last.after) == (everything[2:], 3, None)
-    with pytest.raises(ProjectionError, match="not a page cursor"):
+    with pytest.raises(UsageError, match="not a page cursor"):
         actor_page(s.db, "p2002", *span(BEFORE, NOW), limit=2, after="yesterday")
 
     a1 = case(s.db, "A-1")
@@ -529,7 +530,8 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
     assert a1["applications"] == []
     b2 = case(s.db, "B-2")
     assert (b2["authorizations"], rows(b2["actions"])) == ([], expect("carol-export"))
-    assert case(s.db, "A-9") == {"authorizations": [], "applications": [], "actions": []}
+    with pytest.raises(NotFound, match="A-9 is unknown"):  # no authorization, application or access names it
+        case(s.db, "A-9")
 
 
 # -- found while writing these tests: strict xfails, each a reproduction ----------------------------
