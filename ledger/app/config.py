@@ -12,7 +12,7 @@ variable                       default                     meaning
 ``LIUHEN_DEPLOYMENT``          ``liuhen``                  first part of each log's origin string
 ``LIUHEN_MAX_EVENT_BYTES``     ``65536``                   larger messages are rejected as ``oversized``
 ``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
-``LIUHEN_VERIFY_THREADS``      ``2``                       worker processes verifying source signatures
+``LIUHEN_VERIFY_PROCESSES``    ``2``                       worker processes verifying source signatures
 ``LIUHEN_SESSION_TIMEOUT_MS``  (client default, 45000)     silence after which the group moves a member's
                                                            partitions to the other ingest processes
 ``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files
@@ -64,6 +64,10 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read the variables in the module docstring (``os.environ`` by default)."""
         env = os.environ if env is None else env
+        if env.get("LIUHEN_VERIFY_THREADS"):
+            raise ConfigurationError(
+                "LIUHEN_VERIFY_THREADS is now LIUHEN_VERIFY_PROCESSES (it counts worker processes): rename it"
+            )
         home = Path(env.get("LIUHEN_HOME") or "var").resolve()
         store_env = {k: v for k, v in env.items() if k.startswith(_LIBRARY_PREFIXES) and v != ""}
         store_env.setdefault("PERSISTENCE_MODULE", "eventsourcing.sqlite")
@@ -78,7 +82,7 @@ class Config:
             deployment=env.get("LIUHEN_DEPLOYMENT") or "liuhen",
             max_event_bytes=_int(env, "LIUHEN_MAX_EVENT_BYTES", 64 * 1024),
             batch_size=_int(env, "LIUHEN_BATCH_SIZE", 1000),
-            verify_threads=_int(env, "LIUHEN_VERIFY_THREADS", 2),
+            verify_processes=_int(env, "LIUHEN_VERIFY_PROCESSES", 2),
             session_timeout_ms=_int(env, "LIUHEN_SESSION_TIMEOUT_MS", 0) or None,
         )
         passphrase = env.get("LIUHEN_KEY_PASSPHRASE")

@@ -11,7 +11,6 @@ after reporting success.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,14 +18,12 @@ from typing import TYPE_CHECKING, Any
 from ledger.app.config import Config
 from ledger.errors import ConfigurationError, NotFound, UsageError
 from ledger.ingest.store import LedgerStore
-from ledger.wire.keys import PublicKey, SigningKey
+from ledger.wire.keys import FILE_SAFE_NAME, PublicKey, SigningKey
 from ledger.wire.rotation import Rotation
 
 if TYPE_CHECKING:
     from ledger.sdk import Publisher
 
-KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-"""Names of keys and source systems: they name files in ``keys/`` and ``state/``."""
 
 REGISTRAR_ACTOR: Mapping[str, Any] = {
     "kind": "SYSTEM",
@@ -42,7 +39,7 @@ REGISTRAR_ACTOR: Mapping[str, Any] = {
 
 def check_name(name: str, what: str = "key name") -> None:
     """Raise :class:`UsageError` unless ``name`` can safely name a key file (no path, no spaces)."""
-    if not KEY_NAME.fullmatch(name):
+    if not FILE_SAFE_NAME.fullmatch(name):
         raise UsageError(
             f"{what} {name!r} must be letters, digits, '.', '_' or '-', starting with a letter or digit "
             "(it names files in the keys folder)"

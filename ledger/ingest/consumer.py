@@ -140,7 +140,7 @@ class Ingestor:
         self.stats = IngestStats()
         self.stopping = threading.Event()
         self._poll_backoff = 0.5
-        self.pool = VerifyingWorkers(max(1, settings.verify_threads))
+        self.pool = VerifyingWorkers(max(1, settings.verify_processes))
 
     # partition ownership ----------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ class IngestSettings:
     deployment: str = "liuhen"
     max_event_bytes: int = 64 * 1024
     batch_size: int = 1000
-    verify_threads: int = 2
-    """How many worker processes check source signatures (:class:`VerifyingWorkers`)."""
+    verify_processes: int = 2
+    """How many worker processes check source signatures (:class:`ledger.ingest.workers.VerifyingWorkers`)."""
     recent_ids: int = 200_000
     session_timeout_ms: int | None = None
     """How long the group waits for a silent member before giving its partitions to others

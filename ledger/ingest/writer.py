@@ -263,7 +263,7 @@ class LogWriter:
             seen.add(key)
 
     def _start_verifying(self, jobs: list[_Job]) -> list[Future[list[int]]]:
-        workers = self.settings.verify_threads
+        workers = self.settings.verify_processes
         step = max(64, -(-len(jobs) // workers))
         return [
             self.pool.submit(failed_raw_signatures, jobs[i : i + step]) for i in range(0, len(jobs), step)

@@ -40,7 +40,7 @@ from kafka.errors import KafkaError
 
 from ledger.errors import ConfigurationError, PublishError
 from ledger.wire.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
-from ledger.wire.keys import SigningKey
+from ledger.wire.keys import FILE_SAFE_NAME, SigningKey
 
 DEFAULT_TOPIC = "liuhen.audit"
 MAX_EVENT_BYTES = 64 * 1024
@@ -140,6 +140,11 @@ class Publisher:
             "bootstrap_timeout_ms": 10_000,
         }
         config.update(producer_config)
+        if not FILE_SAFE_NAME.fullmatch(source_id):
+            raise ConfigurationError(
+                f"source id {source_id!r} must be letters, digits, '.', '_' or '-', starting with a letter "
+                "or digit (it names the source's sequence file)"
+            )
         try:
             producer = KafkaProducer(**config)
         except KafkaError as exc:

@@ -31,6 +31,9 @@ from ledger.errors import BadSignature, ConfigurationError, KeyFileError
 
 ED25519_ALG = 0x01
 _NAME = re.compile(r"[^\s+]+")
+FILE_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""Names of keys and source systems that also name files (``keys/<name>.key``, ``state/<id>.seq``):
+no path separators, no leading dot, no spaces."""
 
 
 def check_key_name(name: str) -> None:
