@@ -387,8 +387,9 @@ def synthetic(limit: int) -> CountingReader:
 
 
 def random_leaves(seed: int, size: int) -> list[bytes]:
+    """``size`` distinct leaf hashes (two equal leaves would make swapping them no attack at all)."""
     rng = random.Random(seed)
-    return [leaf_hash(rng.randbytes(rng.randrange(0, 40))) for _ in range(size)]
+    return [leaf_hash(n.to_bytes(4, "big") + rng.randbytes(rng.randrange(0, 40))) for n in range(size)]
 
 
 VECTOR_LEAVES = [leaf_hash(entry) for entry in LEAF_INPUTS]
