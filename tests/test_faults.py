@@ -29,8 +29,9 @@ from ledger.app.runtime import ensure_key, open_store
 from ledger.errors import OwnershipLost, StoreError
 from ledger.ingest.store import Batch, LedgerStore, kafka_tracking, owner_stream
 from ledger.ingest.writer import LogWriter, Message
+from ledger.wire.appender import LogAppender
 from ledger.wire.avro import FINGERPRINT_HEADER, SignedEvent
-from ledger.wire.format import Chain, StoredEntry, verify_chain
+from ledger.wire.format import Chain, verify_chain
 from ledger.wire.keyring import REGISTRAR_SOURCE
 from tests.events import ACTOR, REGISTRY, publisher, registered_source, viewed
 from tests.faults import (
@@ -207,7 +208,8 @@ def test_every_store_call_ingest_makes_fails_as_a_store_error_while_the_database
 
         for name in ("select_events", "insert_events", "max_tracking_id", "insert_tracking"):
             monkeypatch.setattr(store.recorder, name, down)
-        entry = StoredEntry(0, 0, 0, Chain().append(b"x"), b"x")
+        ledger_key, _ = ensure_key(store_config, "ledger")
+        entry = LogAppender(origin=origin, key=ledger_key).append(b"x", kafka_offset=0, ingested_at_us=0)
         calls = {
             "head": lambda: store.head(origin),
             "entry": lambda: store.entry(origin, 0),
