@@ -19,8 +19,11 @@ import time
 from functools import partial
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from ledger.ingest.store import Batch, LedgerStore
-from ledger.wire.format import Chain, StoredEntry, leaf_hash
+from ledger.wire.appender import LogAppender
+from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import (
     CompactRange,
     consistency_proof,
@@ -33,23 +36,22 @@ ORIGIN = "bench/liuhen.audit/0"
 
 
 def build(store: LedgerStore, entries: int) -> None:
-    chain, tree = store.head(ORIGIN), CompactRange()
-    if chain.size:
-        tree = CompactRange.from_nodes(chain.size, partial(store.node, ORIGIN))
+    ledger = SigningKey("ledger", Ed25519PrivateKey.from_private_bytes(bytes(32)))
+    log = LogAppender.resume(
+        origin=ORIGIN, key=ledger, chain=store.head(ORIGIN), node=partial(store.node, ORIGIN)
+    )
     rng = random.Random(7)
     began = time.perf_counter()
-    while chain.size < entries:
-        before = Chain(chain.size, chain.head)
-        batch = []
-        for _ in range(min(20_000, entries - chain.size)):
-            entry = rng.randbytes(200)
-            leaf = leaf_hash(entry)
-            nodes = tuple(h for _, h in tree.append(leaf))
-            batch.append(StoredEntry(chain.size, chain.size, 0, chain.append_leaf(leaf), entry, nodes))
+    while log.size < entries:
+        before = log.chain
+        batch = [
+            log.append(rng.randbytes(200), kafka_offset=log.size, ingested_at_us=0)
+            for _ in range(min(20_000, entries - log.size))
+        ]
         store.append(Batch(origin=ORIGIN, entries=batch, event_ids={}), expected=before)
-        if chain.size % 1_000_000 == 0:
-            rate = chain.size / (time.perf_counter() - began)
-            print(f"  built {chain.size:,} entries ({rate:,.0f}/s)", flush=True)
+        if log.size % 1_000_000 == 0:
+            rate = log.size / (time.perf_counter() - began)
+            print(f"  built {log.size:,} entries ({rate:,.0f}/s)", flush=True)
 
 
 def evict(db: Path) -> None:

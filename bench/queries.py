@@ -46,12 +46,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.app.keys import REGISTRAR_ACTOR
 from ledger.ingest.store import Batch, LedgerStore
 from ledger.simulate import CHINA_TZ, SimEvent, build_city, simulate
+from ledger.wire.appender import LogAppender
 from ledger.wire.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent
-from ledger.wire.format import Chain, StoredEntry, leaf_hash
+from ledger.wire.format import Chain, StoredEntry
 from ledger.wire.keyring import REGISTRAR_SOURCE
 from ledger.wire.keys import SigningKey
-from ledger.wire.merkle import CompactRange
-from ledger.wire.note import Checkpoint, SignedCheckpoint
 from projections import queries
 from projections.runner import ProjectionRunner, open_db
 
@@ -146,12 +145,10 @@ def _seal(jobs: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
 
 @dataclass
 class Log:
-    """One log being appended: chain, compact Merkle range, and the batch not yet written."""
+    """One log being appended: its appender, and the batch not yet written."""
 
-    origin: str
+    appender: LogAppender
     stored: int
-    chain: Chain
-    tree: CompactRange
     seen: int = 0
     before: Chain = field(default_factory=Chain)
     """The chain before the batch being gathered."""
@@ -167,8 +164,8 @@ def build(db: Path, count: int, signers: int) -> None:
     logs: dict[str, Log] = {}
     for origin in store.origins():
         head = store.head(origin)
-        tree = CompactRange.from_nodes(head.size, partial(store.node, origin))
-        logs[origin] = Log(origin, head.size, head, tree)
+        appender = LogAppender.resume(origin=origin, key=ledger, chain=head, node=partial(store.node, origin))
+        logs[origin] = Log(appender, head.size)
     done = sum(log.stored for log in logs.values())
     print(f"building {count:,} entries in {db} (holds {done:,})", flush=True)
     ids = random.Random(f"bench|ids|{SEED}")
@@ -179,15 +176,12 @@ def build(db: Path, count: int, signers: int) -> None:
 
     def flush(log: Log) -> None:
         nonlocal written
-        checkpoint = Checkpoint.for_log(
-            origin=log.origin, tree_size=log.chain.size, root_hash=log.tree.root(), chain_head=log.chain.head
-        )
         store.append(
             Batch(
-                origin=log.origin,
+                origin=log.appender.origin,
                 entries=log.entries,
                 event_ids=log.event_ids,
-                checkpoint=SignedCheckpoint.sign(checkpoint, ledger).encode(),
+                checkpoint=log.appender.checkpoint(),
             ),
             expected=log.before,
         )
@@ -207,7 +201,7 @@ def build(db: Path, count: int, signers: int) -> None:
                 continue
             log = logs.get(origin)
             if log is None:
-                log = logs[origin] = Log(origin, 0, Chain(), CompactRange())
+                log = logs[origin] = Log(LogAppender(origin=origin, key=ledger), 0)
             log.seen += 1
             if log.seen <= log.stored:
                 continue  # written by an earlier, interrupted build
@@ -230,13 +224,11 @@ def build(db: Path, count: int, signers: int) -> None:
 
     def append(chunk: list[tuple[Log, uuid.UUID]], wires: list[bytes]) -> None:
         for (log, event_id), wire in zip(chunk, wires, strict=True):
-            leaf = leaf_hash(wire)
-            nodes = tuple(h for _, h in log.tree.append(leaf))
-            index = log.chain.size
             if not log.entries:
-                log.before = Chain(index, log.chain.head)
-            log.entries.append(StoredEntry(index, -1, 0, log.chain.append_leaf(leaf), wire, nodes))
-            log.event_ids[index] = event_id
+                log.before = log.appender.chain
+            stored = log.appender.append(wire, kafka_offset=-1, ingested_at_us=0)
+            log.entries.append(stored)
+            log.event_ids[stored.index] = event_id
             if len(log.entries) == BATCH:
                 flush(log)
 

@@ -23,12 +23,10 @@ import fastavro
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.verify import Trust, verify_bundle
+from ledger.wire.appender import LogAppender
 from ledger.wire.avro import SchemaRegistry, SignedEvent
-from ledger.wire.bundle import LogPart, Manifest, entry_schema
-from ledger.wire.format import Chain, leaf_hash
+from ledger.wire.bundle import LogPart, Manifest, entry_record, entry_schema
 from ledger.wire.keys import SigningKey
-from ledger.wire.merkle import CompactRange
-from ledger.wire.note import Checkpoint, SignedCheckpoint
 
 ORIGIN = "bench/liuhen.audit/0"
 ACTOR = {
@@ -87,26 +85,15 @@ def build(directory: Path, entries: int, ledger: SigningKey, source: SigningKey)
         wires.append(signed("FootageViewed", fields, source, n, "zz-metro"))
     log_dir = directory / "logs" / "0"
     log_dir.mkdir(parents=True)
-    chain, tree = Chain(), CompactRange()
+    log = LogAppender(origin=ORIGIN, key=ledger)
     notes = []
 
     def records():
         for index, wire in enumerate(wires):
-            leaf = leaf_hash(wire)
-            link = chain.append_leaf(leaf)
-            tree.append(leaf)
-            if chain.size % 1000 == 0 or chain.size == len(wires):
-                checkpoint = Checkpoint.for_log(
-                    origin=ORIGIN, tree_size=chain.size, root_hash=tree.root(), chain_head=chain.head
-                )
-                notes.append((chain.size, SignedCheckpoint.sign(checkpoint, ledger).encode().decode()))
-            yield {
-                "index": index,
-                "kafka_offset": index,
-                "ingested_at_us": 0,
-                "chain_hash": link,
-                "entry": wire,
-            }
+            stored = log.append(wire, kafka_offset=index, ingested_at_us=0)
+            if log.size % 1000 == 0 or log.size == len(wires):
+                notes.append((log.size, log.checkpoint().decode()))
+            yield entry_record(stored)
 
     with (log_dir / "entries.avro").open("wb") as out:
         fastavro.writer(out, entry_schema(), records())

@@ -12,7 +12,7 @@ Everything liuhen raises on purpose derives from :class:`LedgerError`; the CLI
     ├── ConfigurationError        a setting, key file or path is missing or wrong
     ├── KeyFileError              a key file cannot be read or written
     ├── BrokerError               the Kafka broker cannot be reached or refused a request
-    │   └── PublishError          an event could not be handed to Kafka (producer SDK)
+    ├── PublishError              the producer SDK cannot make an event or hand it to Kafka
     ├── IngestError               one event cannot enter the ledger (carries a machine-readable reason)
     │   ├── BadAvro
     │   ├── UnknownSchema
@@ -68,8 +68,8 @@ class BrokerError(LedgerError):
     """The Kafka broker cannot be reached or refused a request."""
 
 
-class PublishError(BrokerError):
-    """An event could not be handed to Kafka (the producer SDK)."""
+class PublishError(LedgerError):
+    """The producer SDK could not make an event (wrong fields, too large) or hand it to Kafka."""
 
 
 class IngestError(LedgerError):

@@ -1,22 +1,34 @@
-"""Helpers to build signed events and run ingest in tests, through the real SDK and broker."""
+"""Helpers to build signed events and run ingest in tests: through the real SDK and broker, or without Kafka.
+
+:class:`OfflineLedger` is ingest without the broker: the SDK's :class:`EventSigner` makes the
+messages a source would publish, and the real :class:`LogWriter` appends them (validation, source
+signatures checked against the key ring, dedupe, chaining, checkpoints) to a real SQLite store.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ledger.app.assembly import build_ingestor, open_store
 from ledger.app.config import Config
-from ledger.app.keys import ensure_key
+from ledger.app.keys import REGISTRAR_ACTOR, ensure_key
 from ledger.app.sources import register_key
 from ledger.errors import NotFound
 from ledger.ingest.consumer import IngestStats
-from ledger.sdk import Publisher
+from ledger.ingest.settings import IngestSettings
+from ledger.ingest.store import LedgerStore
+from ledger.ingest.writer import BatchResult, LogWriter, Message
+from ledger.sdk import EventSigner, Published, Publisher, kafka_headers
 from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.format import StoredEntry
+from ledger.wire.keyring import REGISTRAR_SOURCE
+from ledger.wire.keys import SigningKey
 
 CAMERA = "43020200001310000001"
 T0 = datetime(2026, 5, 3, 6, 0, tzinfo=UTC)
@@ -121,3 +133,105 @@ def decode(entry: bytes) -> tuple[str, dict[str, Any]]:
     signed = SignedEvent.decode(entry)
     event_type, record = REGISTRY.decode(signed.schema, signed.body)
     return event_type.name, record
+
+
+# -- without Kafka ------------------------------------------------------------------------------
+
+
+def kafka_message(offset: int, wire: bytes, key: bytes | None = None) -> Message:
+    """``wire`` as Kafka delivers what the SDK sent: at ``offset``, with the SDK's headers."""
+    return Message(offset, wire, key, kafka_headers(wire), 1_700_000_000_000)
+
+
+def log_writer(
+    settings: IngestSettings, store: LedgerStore, ledger_key: SigningKey, pool: Executor, owner: str
+) -> LogWriter:
+    """The writer of partition 0's log, the ledger key its only registrar (as ``liuhen ingest`` has it)."""
+    return LogWriter(
+        settings=settings,
+        partition=0,
+        store=store,
+        registry=REGISTRY,
+        ledger_key=ledger_key,
+        registrars=[ledger_key.public],
+        pool=pool,
+        owner=owner,
+    )
+
+
+class OfflinePublisher:
+    """:class:`Publisher`'s ``sign`` and ``publish``, with what it publishes kept as Kafka messages.
+
+    The events are the SDK's (its :class:`EventSigner`); sequence numbers are counted in memory.
+    """
+
+    def __init__(self, signer: EventSigner, sent: list[Message]) -> None:
+        self.signer = signer
+        self.sent = sent
+        self.last_seq = 0
+
+    def sign(self, event_type: str, fields: Mapping[str, Any], **envelope: Any) -> tuple[bytes, Published]:
+        """Sign one event with the next sequence number, used whether it is sent or not.
+
+        ``envelope``: ``actor``, and optionally ``occurred_at`` and ``event_id`` (as the SDK takes them).
+        """
+        self.last_seq += 1
+        return self.signer.sign(event_type, fields, seq=self.last_seq, **envelope)
+
+    def publish(
+        self, event_type: str, fields: Mapping[str, Any], *, kafka_key: str | None = None, **envelope: Any
+    ) -> Published:
+        """Sign one event; keep it as the partition's next message, keyed by source (or ``kafka_key``)."""
+        wire, published = self.sign(event_type, fields, **envelope)
+        key = (kafka_key or self.signer.source_id).encode()
+        self.sent.append(kafka_message(len(self.sent), wire, key))
+        return published
+
+
+class OfflineLedger:
+    """A ledger in a SQLite file under ``home``, fed by :class:`OfflinePublisher` through :class:`LogWriter`.
+
+    All sources share one partition (one log); its messages are appended a batch at a time, as
+    ingest appends what one poll returns.
+    """
+
+    def __init__(self, home: Path, *, batch_size: int = 200) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.settings = IngestSettings(bootstrap="", batch_size=batch_size)
+        self.store_env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(home / "ledger.db"),
+        }
+        self.ledger_key = SigningKey.generate("ledger")
+        self.messages: list[Message] = []
+        signer = EventSigner(source_id=REGISTRAR_SOURCE, key=self.ledger_key, registry=REGISTRY)
+        self.registrar = OfflinePublisher(signer, self.messages)
+
+    def publisher(self, source_id: str = "zz-metro") -> OfflinePublisher:
+        """A new source's publisher, its key registered first (a registry event signed by the ledger key)."""
+        key = SigningKey.generate(source_id)
+        self.registrar.publish(
+            "SourceKeyRegistered",
+            {"system_id": source_id, "public_key": key.public.verifier_text, "replaces_key_id": None},
+            actor=REGISTRAR_ACTOR,
+            kafka_key=source_id,
+        )
+        return OfflinePublisher(EventSigner(source_id=source_id, key=key, registry=REGISTRY), self.messages)
+
+    def open_store(self) -> LedgerStore:
+        """The ledger's store (the caller closes it)."""
+        return LedgerStore.open(self.store_env)
+
+    def ingest(self) -> BatchResult:
+        """Append the messages not in the log yet; return what their batches did, added up."""
+        total = BatchResult()
+        with closing(self.open_store()) as store, ThreadPoolExecutor(self.settings.verify_processes) as pool:
+            writer = log_writer(self.settings, store, self.ledger_key, pool, "tests")
+            pending = self.messages[writer.next_offset() or 0 :]
+            size = self.settings.batch_size
+            for batch in (pending[n : n + size] for n in range(0, len(pending), size)):
+                result = writer.write(batch)
+                total.appended += result.appended
+                total.rejected += result.rejected
+                total.duplicates += result.duplicates
+        return total

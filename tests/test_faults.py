@@ -30,10 +30,11 @@ from ledger.app.keys import ensure_key
 from ledger.errors import OwnershipLost, StoreError
 from ledger.ingest.store import Batch, LedgerStore, kafka_tracking, owner_stream
 from ledger.ingest.writer import LogWriter, Message
-from ledger.wire.avro import FINGERPRINT_HEADER, SignedEvent
-from ledger.wire.format import Chain, StoredEntry, verify_chain
+from ledger.wire.appender import LogAppender
+from ledger.wire.avro import SignedEvent
+from ledger.wire.format import Chain, verify_chain
 from ledger.wire.keyring import REGISTRAR_SOURCE
-from tests.events import ACTOR, REGISTRY, publisher, registered_source, viewed
+from tests.events import ACTOR, REGISTRY, kafka_message, log_writer, publisher, registered_source, viewed
 from tests.faults import (
     POISON_REASONS,
     IngestProcess,
@@ -96,24 +97,12 @@ def _signed_messages(config: Config, count: int) -> list[Message]:
         )
     with publisher(config) as pub:
         wires = [registration] + [pub.sign("FootageViewed", viewed(n), actor=ACTOR)[0] for n in range(count)]
-    return [
-        Message(offset, wire, None, [(FINGERPRINT_HEADER, wire[:32].hex().encode())], 1_700_000_000_000)
-        for offset, wire in enumerate(wires)
-    ]
+    return [kafka_message(offset, wire) for offset, wire in enumerate(wires)]
 
 
 def _writer(config: Config, store: LedgerStore, pool: ThreadPoolExecutor, owner: str) -> LogWriter:
     ledger_key, _ = ensure_key(config, "ledger")
-    return LogWriter(
-        settings=config.ingest,
-        partition=0,
-        store=store,
-        registry=REGISTRY,
-        ledger_key=ledger_key,
-        registrars=[ledger_key.public],
-        pool=pool,
-        owner=owner,
-    )
+    return log_writer(config.ingest, store, ledger_key, pool, owner)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -211,7 +200,8 @@ def test_every_store_call_ingest_makes_fails_as_a_store_error_while_the_database
 
         for name in ("select_events", "insert_events", "max_tracking_id", "insert_tracking"):
             monkeypatch.setattr(store.recorder, name, down)
-        entry = StoredEntry(0, 0, 0, Chain().append(b"x"), b"x")
+        ledger_key, _ = ensure_key(store_config, "ledger")
+        entry = LogAppender(origin=origin, key=ledger_key).append(b"x", kafka_offset=0, ingested_at_us=0)
         calls = {
             "head": lambda: store.head(origin),
             "entry": lambda: store.entry(origin, 0),

@@ -18,16 +18,17 @@ from hypothesis import strategies as st
 from ledger.errors import ProjectionError
 from ledger.ingest.store import Batch, LedgerStore
 from ledger.simulate import build_city, simulate
+from ledger.wire.appender import LogAppender
 from ledger.wire.avro import SchemaRegistry, SignedEvent
-from ledger.wire.format import Chain, StoredEntry, leaf_hash
+from ledger.wire.format import Chain, StoredEntry
 from ledger.wire.keys import SigningKey
-from ledger.wire.merkle import CompactRange
 from projections import queries, tables
 from projections.runner import ProjectionRunner, RunStats, open_db
 from tests.test_postgres import postgres_schema
 
 REGISTRY = SchemaRegistry.load()
 KEY = SigningKey.generate("sim")
+LEDGER = SigningKey.generate("ledger")
 
 
 def signed(event: Any, seq: int) -> bytes:
@@ -60,7 +61,7 @@ def ledger_of(
     city = build_city(seed=seed, scale=0.1)
     start = datetime(2026, 5, 3, tzinfo=UTC)
     events = list(simulate(city, seed=seed, start=start, days=hours / 24, plant=plant))
-    chains: dict[str, tuple[Chain, CompactRange]] = {}
+    logs: dict[str, LogAppender] = {}
     pending: dict[str, tuple[Chain, list[StoredEntry]]] = {}
 
     def flush(origin: str) -> None:
@@ -69,12 +70,11 @@ def ledger_of(
 
     for seq, event in enumerate(events, start=1):
         origin = f"test/{event.source_id}"
-        chain, tree = chains.setdefault(origin, (Chain(), CompactRange()))
-        _, entries = pending.setdefault(origin, (Chain(chain.size, chain.head), []))
-        wire = signed(event, seq)
-        leaf = leaf_hash(wire)
-        nodes = tuple(h for _, h in tree.append(leaf))
-        entries.append(StoredEntry(chain.size, seq, 0, chain.append_leaf(leaf), wire, nodes))
+        if origin not in logs:
+            logs[origin] = LogAppender(origin=origin, key=LEDGER)
+        log = logs[origin]
+        _, entries = pending.setdefault(origin, (log.chain, []))
+        entries.append(log.append(signed(event, seq), kafka_offset=seq, ingested_at_us=0))
         if len(entries) >= batch:
             flush(origin)
     for origin in list(pending):

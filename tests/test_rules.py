@@ -1,15 +1,18 @@
-"""Detection rules and investigators' queries, from signed events through the real broker and ledger.
+"""Detection rules and investigators' queries, from signed events through the real ledger.
 
-Each test publishes its events with the SDK in one session, ingests them once, projects the ledger
-and checks the violations (or their absence) and the ledger positions they cite, found by decoding
-the stored entries. The events' own times decide: the scenarios are set in 2031, years from the wall
-clock, so a rule that consulted the clock would judge the near-misses wrongly.
+Each test signs its events with the SDK in one session, ingests them once, projects the ledger and
+checks the violations (or their absence) and the ledger positions they cite, found by decoding the
+stored entries. Most scenarios reach the ledger without Kafka (:class:`tests.events.OfflineLedger`:
+the real log writer, its validation, signature checks and dedupe, on a real SQLite store); those
+marked ``kafka`` go end to end, through the real broker and ingest's consumer loop. The events' own
+times decide: the scenarios are set in 2031, years from the wall clock, so a rule that consulted
+the clock would judge the near-misses wrongly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import sqlite_utils
 from ledger.app.assembly import open_store
 from ledger.app.config import Config
 from ledger.errors import NotFound, UsageError
+from ledger.ingest.store import LedgerStore
 from ledger.sdk import Publisher
 from projections.projector import micros
 from projections.queries import actor, actor_page, case, violations, who
@@ -36,9 +40,16 @@ from projections.rules.catalog import (
     Rule,
 )
 from projections.runner import ProjectionRunner, open_db
-from tests.events import ACTOR, CAMERA, decode, ingest, publisher, registered_source, stored_logs
-
-pytestmark = pytest.mark.kafka
+from tests.events import (
+    ACTOR,
+    CAMERA,
+    OfflineLedger,
+    OfflinePublisher,
+    decode,
+    ingest,
+    publisher,
+    registered_source,
+)
 
 NOW = datetime(2031, 3, 15, 2, 0, tzinfo=UTC)  # when the deletions happen, by the events' clocks
 BEFORE = NOW - timedelta(days=400)  # when the system and its cameras were registered
@@ -83,8 +94,8 @@ def deletion(camera: str, start: datetime, end: datetime, **extra: Any) -> dict[
 class Scenario:
     """One test's events, each published under a label so its ledger position can be found."""
 
-    def __init__(self, pub: Publisher, config: Config, tmp_path: Path) -> None:
-        self.pub, self.config, self.tmp_path = pub, config, tmp_path
+    def __init__(self, pub: Publisher | OfflinePublisher, tmp_path: Path) -> None:
+        self.pub, self.tmp_path = pub, tmp_path
         self.ids: dict[str, UUID] = {}
         self.positions: dict[UUID, list[Any]] = {}
         self.db: sqlite_utils.Database
@@ -127,18 +138,12 @@ class Scenario:
             expires_at=NOW + days(7),
         )
 
-    def project(self) -> None:
-        """Ingest once, project the whole ledger, and decode the stored entries to place each event."""
-        stats = ingest(self.config, idle=1.0)
-        assert stats.rejected == 0, stats.by_reason
-        store = open_store(self.config)
-        try:
-            self.db = open_db(self.tmp_path / "views.db")
-            ProjectionRunner(store=store, db=self.db).run()
-        finally:
-            store.close()
-        for origin, entries in stored_logs(self.config).items():
-            for entry in entries:
+    def project(self, store: LedgerStore) -> None:
+        """Project the whole ledger, and decode the stored entries to place each event."""
+        self.db = open_db(self.tmp_path / "views.db")
+        ProjectionRunner(store=store, db=self.db).run()
+        for origin in store.origins():
+            for entry in store.entries(origin):
                 self.positions[decode(entry.entry)[1]["envelope"]["event_id"]] = [origin, entry.index]
         assert set(self.ids.values()) <= self.positions.keys()
 
@@ -154,12 +159,21 @@ class Scenario:
 
 
 @contextmanager
-def scenario(config: Config, tmp_path: Path) -> Iterator[Scenario]:
+def scenario(tmp_path: Path, config: Config | None = None) -> Iterator[Scenario]:
     """A registered source, its system ("system", 30 days' retention) and cameras A, B, C; then
-    everything the test sends, in one publisher session; then ingest and projection."""
-    registered_source(config)
-    with publisher(config) as pub:
-        s = Scenario(pub, config, tmp_path)
+    everything the test sends, in one publisher session; then ingest and projection.
+
+    With ``config``, through the real broker and ingest; without, through an :class:`OfflineLedger`.
+    """
+    offline = OfflineLedger(tmp_path / "ledger") if config is None else None
+    with ExitStack() as session:
+        if offline is not None:
+            pub: Publisher | OfflinePublisher = offline.publisher()
+        else:
+            assert config is not None
+            registered_source(config)
+            pub = session.enter_context(publisher(config))
+        s = Scenario(pub, tmp_path)
         system = {"name": "轨交视频系统", "owner": "株洲轨道交通", "manager": "李强", "retention_days": 30}
         s.send("system", "SystemRegistered", BEFORE, ADMIN, system_id=SYSTEM, **system)
         place = {"system_id": SYSTEM, "location": "神农城站", "location_category": "TRANSPORT_HUB"}
@@ -175,7 +189,33 @@ def scenario(config: Config, tmp_path: Path) -> Iterator[Scenario]:
                 **place,
             )
         yield s
-    s.project()
+    if offline is not None:
+        result = offline.ingest()
+        assert not result.rejected, [item.error for _, item in result.rejected]
+        store = offline.open_store()
+    else:
+        assert config is not None
+        stats = ingest(config, idle=1.0)
+        assert stats.rejected == 0, stats.by_reason
+        store = open_store(config)
+    try:
+        s.project(store)
+    finally:
+        store.close()
+
+
+def test_the_offline_ledger_checks_signatures_and_dedupes_as_ingest_does(tmp_path: Path) -> None:
+    """What the scenarios rely on without Kafka: an altered event is refused, a redelivered one kept once."""
+    ledger = OfflineLedger(tmp_path)
+    pub = ledger.publisher(SYSTEM)
+    for _ in range(2):
+        pub.publish("FootageViewed", {"access": access(CAM_A, *FOOTAGE), "mode": "LIVE"}, actor=ACTOR)
+    _, first, second = ledger.messages
+    altered = second.value.replace("巡查回放".encode(), "巡查回看".encode())
+    ledger.messages += [first._replace(offset=3), second._replace(offset=4, value=altered)]
+    result = ledger.ingest()
+    assert (result.appended, result.duplicates) == (3, 1)
+    assert [item.error.reason for _, item in result.rejected if item.error] == ["bad_signature"]
 
 
 def facet(rule: str | Rule) -> Rule:
@@ -225,10 +265,11 @@ def span(start: datetime, end: datetime) -> tuple[int, int]:
 # -- R1 (and R3): deletion inside the retention window ----------------------------------------------
 
 
+@pytest.mark.kafka
 def test_r1_user_deletes_footage_inside_the_systems_own_longer_retention(
     config: Config, tmp_path: Path
 ) -> None:
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path, config) as s:
         s.send("policy", "RetentionPolicySet", NOW - days(200), ADMIN, system_id=SYSTEM, retention_days=90)
         s.send("deleted", "FootageDeleted", NOW, deletion=deletion(CAM_A, NOW - days(46), NOW - days(45)))
     [v] = violations(s.db)
@@ -237,10 +278,8 @@ def test_r1_user_deletes_footage_inside_the_systems_own_longer_retention(
     assert "no deletion order was cited" in v["explanation"]
 
 
-def test_r1_expiry_of_31_day_old_footage_under_a_30_day_policy_is_no_violation(
-    config: Config, tmp_path: Path
-) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_expiry_of_31_day_old_footage_under_a_30_day_policy_is_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("policy", "RetentionPolicySet", NOW - days(200), ADMIN, system_id=SYSTEM, retention_days=30)
         expired = deletion(CAM_A, NOW - days(32), NOW - days(31))
         s.send("expired", "FootageExpired", NOW, VMS, deletion=expired, policy_days=30)
@@ -250,8 +289,8 @@ def test_r1_expiry_of_31_day_old_footage_under_a_30_day_policy_is_no_violation(
     assert [row["origin"], row["idx"]] == s.at("expired")[0]
 
 
-def test_r1_automatic_expiry_under_a_7_day_policy_fires_r1_and_r3(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_automatic_expiry_under_a_7_day_policy_fires_r1_and_r3(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("policy", "RetentionPolicySet", NOW - days(60), ADMIN, system_id=SYSTEM, retention_days=7)
         expired = deletion(CAM_A, NOW - days(11), NOW - days(10))
         s.send("expired", "FootageExpired", NOW, VMS, deletion=expired, policy_days=7)
@@ -265,9 +304,9 @@ def test_r1_automatic_expiry_under_a_7_day_policy_fires_r1_and_r3(config: Config
     assert f"Retention for system {SYSTEM} was set to 7 days" in r3["explanation"]
 
 
-def test_r1_deletion_of_old_footage_under_a_legal_hold(config: Config, tmp_path: Path) -> None:
+def test_r1_deletion_of_old_footage_under_a_legal_hold(tmp_path: Path) -> None:
     old = (NOW - days(60), NOW - days(60) + timedelta(hours=1))
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path) as s:
         s.hold("hold", "H-1", CAM_A, NOW - days(61), NOW - days(59), at=NOW - days(50))
         # near-miss: camera B's hold was released the day before its old footage went
         s.hold("hold-b", "H-2", CAM_B, NOW - days(61), NOW - days(59), at=NOW - days(50))
@@ -282,18 +321,16 @@ def test_r1_deletion_of_old_footage_under_a_legal_hold(config: Config, tmp_path:
     assert pos(*s.at("deleted", "hold")) <= cited(v) <= pos(*s.at("deleted", "hold", "system"))
 
 
-def test_r1_deletion_covered_by_a_deletion_order_is_no_violation(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_deletion_covered_by_a_deletion_order_is_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.order("order", "O-1", CAM_A, NOW - days(4), NOW - days(2), at=NOW - days(1))
         covered = deletion(CAM_A, NOW - days(3), NOW - days(2), deletion_order_id="O-1")
         s.send("deleted", "FootageDeleted", NOW, deletion=covered)
     assert violations(s.db) == []
 
 
-def test_r1_deletion_order_not_covering_the_camera_or_window_or_issued_later(
-    config: Config, tmp_path: Path
-) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_deletion_order_not_covering_the_camera_or_window_or_issued_later(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.order("order-b", "O-2", CAM_B, NOW - days(4), NOW - days(2), at=NOW - days(1))  # another camera
         s.order("order-early", "O-3", CAM_A, NOW - days(6), NOW - days(5), at=NOW - days(1))  # another window
         s.order("order-late", "O-4", CAM_A, NOW - days(4), NOW - days(2), at=NOW + timedelta(hours=1))
@@ -313,9 +350,9 @@ def test_r1_deletion_order_not_covering_the_camera_or_window_or_issued_later(
         assert pos(*s.at(label, "system")) <= cited(v) <= pos(*s.at(label, "system", order))
 
 
-def test_r1_denied_or_failed_deletion_attempts_are_no_violation(config: Config, tmp_path: Path) -> None:
+def test_r1_denied_or_failed_deletion_attempts_are_no_violation(tmp_path: Path) -> None:
     young = (NOW - days(3), NOW - days(2))
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path) as s:
         s.send("denied", "FootageDeleted", NOW, deletion=deletion(CAM_A, *young, outcome="DENIED"))
         s.send("failed", "FootageOverwritten", NOW, VMS, deletion=deletion(CAM_B, *young, outcome="FAILED"))
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A, CAM_C], outcome="DENIED")
@@ -330,8 +367,8 @@ def test_r1_denied_or_failed_deletion_attempts_are_no_violation(config: Config, 
     assert (formatted["action"], formatted["outcome"]) == ("format", "DENIED")
 
 
-def test_r1_disk_format_fires_for_each_camera_on_the_disk(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_disk_format_fires_for_each_camera_on_the_disk(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A, CAM_B], outcome="ALLOWED")
     found = violations(s.db)
     assert sorted(v["camera_id"] for v in found) == [CAM_A, CAM_B]  # not camera C: not on that disk
@@ -343,9 +380,9 @@ def test_r1_disk_format_fires_for_each_camera_on_the_disk(config: Config, tmp_pa
 # -- R4, R6, R7: traces of access -------------------------------------------------------------------
 
 
-def test_r4_access_without_reason_unit_name_or_case_fires(config: Config, tmp_path: Path) -> None:
+def test_r4_access_without_reason_unit_name_or_case_fires(tmp_path: Path) -> None:
     nameless = {**ACTOR, "user_id": "u1999", "name": "", "unit": ""}
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path) as s:
         s.send("no-reason", "FootageViewed", NOW, access=access(CAM_A, *FOOTAGE, reason=None), mode="LIVE")
         s.send("nameless", "FootageViewed", NOW, nameless, access=access(CAM_B, *FOOTAGE), mode="LIVE")
         no_case = access(CAM_C, *FOOTAGE, legal_basis=BASIS)
@@ -361,8 +398,8 @@ def test_r4_access_without_reason_unit_name_or_case_fires(config: Config, tmp_pa
         assert v["explanation"].startswith(f"{kind} of camera {camera} by {by} does not record {missing}:")
 
 
-def test_r4_complete_traces_and_automatic_access_are_no_violation(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r4_complete_traces_and_automatic_access_are_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("operator", "FootageViewed", NOW, access=access(CAM_A, *FOOTAGE), mode="PLAYBACK")
         lawful = access(CAM_B, *FOOTAGE, legal_basis=BASIS, case_number="A-1")
         s.send("police", "FootageExported", NOW, INVESTIGATOR, access=lawful, **TRACED)
@@ -370,8 +407,8 @@ def test_r4_complete_traces_and_automatic_access_are_no_violation(config: Config
     assert violations(s.db) == []
 
 
-def test_r6_export_or_download_without_watermark_or_hash_fires(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r6_export_or_download_without_watermark_or_hash_fires(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send(
             "export",
             "FootageExported",
@@ -391,16 +428,16 @@ def test_r6_export_or_download_without_watermark_or_hash_fires(config: Config, t
         assert says in v["explanation"]
 
 
-def test_r6_traced_or_refused_copies_are_no_violation(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r6_traced_or_refused_copies_are_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("export", "FootageExported", NOW, access=access(CAM_A, *FOOTAGE), **TRACED)
         refused = access(CAM_B, *FOOTAGE, outcome="DENIED")
         s.send("copy", "FootageCopied", NOW, access=refused, destination="U盘")
     assert violations(s.db) == []
 
 
-def test_r7_share_or_release_without_desensitization_fires(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r7_share_or_release_without_desensitization_fires(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("share", "FootageShared", NOW, access=access(CAM_A, *FOOTAGE), recipient="市交通运输局")
         s.send("release", "FootageReleased", NOW, access=access(CAM_B, *FOOTAGE), channel="政务微博")
     assert len(violations(s.db)) == 2
@@ -410,8 +447,8 @@ def test_r7_share_or_release_without_desensitization_fires(config: Config, tmp_p
         assert v["explanation"].startswith(f"{kind} of camera {camera} footage without desensitization")
 
 
-def test_r7_desensitized_or_refused_shares_are_no_violation(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r7_desensitized_or_refused_shares_are_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         shared = {"recipient": "市交通运输局", "desensitization_profile": "faces+plates"}
         s.send("share", "FootageShared", NOW, access=access(CAM_A, *FOOTAGE), **shared)
         refused = access(CAM_B, *FOOTAGE, outcome="DENIED")
@@ -427,24 +464,24 @@ def register(s: Scenario, label: str, camera: str, category: str) -> None:
     s.send(label, "CameraRegistered", NOW, ADMIN, camera_id=camera, name=label, **place)
 
 
-def test_r10_camera_registered_in_a_toilet_fires(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r10_camera_registered_in_a_toilet_fires(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         register(s, "toilet", "43020200001310000009", "TOILET")
     [v] = violations(s.db)
     check(v, "R10", "43020200001310000009", "u0007", s.at("toilet"))
     assert "at 某宾馆 is registered in a toilet, where cameras are prohibited" in v["explanation"]
 
 
-def test_r10_cameras_in_public_areas_are_no_violation(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r10_cameras_in_public_areas_are_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         register(s, "lobby", "43020200001310000009", "COMMERCIAL")
         register(s, "corridor", "43020200001310000010", "RESIDENTIAL_COMMON_AREA")
         register(s, "ward-hall", "43020200001310000011", "HOSPITAL_PUBLIC_AREA")
     assert violations(s.db) == []
 
 
-def test_r13_self_approved_authorization_fires(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r13_self_approved_authorization_fires(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.authorize("self", "AUTH-9", requester="p3300", approver="p3300")
     [v] = violations(s.db)
     # Every field, the explanation naming its article.
@@ -457,8 +494,8 @@ def test_r13_self_approved_authorization_fires(config: Config, tmp_path: Path) -
     assert v["evidence"] == s.at("self")
 
 
-def test_r13_authorization_approved_by_someone_else_is_no_violation(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r13_authorization_approved_by_someone_else_is_no_violation(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.authorize("other", "AUTH-8", requester="p3300", approver="p3100")
     assert violations(s.db) == []
 
@@ -466,6 +503,7 @@ def test_r13_authorization_approved_by_someone_else_is_no_violation(config: Conf
 # -- queries --------------------------------------------------------------------------------------
 
 
+@pytest.mark.kafka
 def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
     config: Config, tmp_path: Path
 ) -> None:
@@ -474,7 +512,7 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
     people = {"alice": {**ACTOR, "user_id": "u2001"}, "bob": {**INVESTIGATOR, "user_id": "p2002"}}
     carol = people["carol"] = {**ACTOR, "user_id": "u2003"}
     day = NOW - days(1)  # the day of every action but bob's earlier look at window 1
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path, config) as s:
         s.authorize("auth", "AUTH-1", requester="p2002", approver="p3100", grantee="p2002")
         bob, hour = people["bob"], timedelta(hours=1)
         s.send("bob-early", "FootageViewed", NOW - days(1.5), bob, access=access(CAM_A, *w1), mode="PLAYBACK")
@@ -537,8 +575,8 @@ def test_who_actor_and_case_return_exactly_the_planted_people_and_windows(
 # -- found while writing these tests: strict xfails, each a reproduction ----------------------------
 
 
-def test_r1_evidence_is_exactly_what_the_explanation_relies_on(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_evidence_is_exactly_what_the_explanation_relies_on(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.hold("hold", "H-1", CAM_A, NOW - days(61), NOW - days(59), at=NOW - days(50))
         s.send("old", "FootageDeleted", NOW, deletion=deletion(CAM_A, NOW - days(60), NOW - days(59)))
         s.order("order", "O-2", CAM_B, NOW - days(4), NOW - days(2), at=NOW - days(1))
@@ -550,15 +588,15 @@ def test_r1_evidence_is_exactly_what_the_explanation_relies_on(config: Config, t
     assert sorted(s.citing("R1", "old")["evidence"]) == s.at("old", "hold")
 
 
-def test_r13_explanation_names_separation_of_duties(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r13_explanation_names_separation_of_duties(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.authorize("self", "AUTH-9", requester="p3300", approver="p3300")
     [v] = violations(s.db, rule="R13")
     assert "separation of duties" in v["explanation"]
 
 
-def test_r1_order_and_hold_logged_after_the_deletion_still_count(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r1_order_and_hold_logged_after_the_deletion_still_count(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         covered = deletion(CAM_A, NOW - days(3), NOW - days(2), deletion_order_id="O-1")
         s.send("covered", "FootageDeleted", NOW, deletion=covered)
         s.send("held", "FootageDeleted", NOW, deletion=deletion(CAM_B, NOW - days(60), NOW - days(59)))
@@ -571,8 +609,8 @@ def test_r1_order_and_hold_logged_after_the_deletion_still_count(config: Config,
     assert "under legal hold H-1" in held["explanation"]
 
 
-def test_who_names_the_format_that_destroyed_the_footage(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_who_names_the_format_that_destroyed_the_footage(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A], outcome="ALLOWED")
         s.send("deleted", "FootageDeleted", NOW, deletion=deletion(CAM_B, *FOOTAGE))
     assert [(r["action"], r["actor_id"]) for r in who(s.db, CAM_B, *span(*FOOTAGE))] == [("delete", "u1024")]
@@ -580,10 +618,10 @@ def test_who_names_the_format_that_destroyed_the_footage(config: Config, tmp_pat
     assert [(r["action"], r["actor_id"]) for r in who(s.db, CAM_A, *span(*FOOTAGE))] == [("format", "u1024")]
 
 
-def test_r2_footage_gone_with_nothing_logged_is_a_silent_deletion(config: Config, tmp_path: Path) -> None:
+def test_r2_footage_gone_with_nothing_logged_is_a_silent_deletion(tmp_path: Path) -> None:
     silent = (NOW - days(5), NOW - days(5) + timedelta(hours=3))
     outage = (NOW - days(6), NOW - days(6) + timedelta(hours=2))
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path) as s:
         # Camera B's gap is a logged outage (off, then on): explained. Camera A's is not.
         s.send("off", "DeviceStatusChanged", outage[0], VMS, camera_id=CAM_B, status="OFF", ticket_id="T-1")
         s.send("on", "DeviceStatusChanged", outage[1], VMS, camera_id=CAM_B, status="ON", ticket_id="T-1")
@@ -614,12 +652,10 @@ def test_r2_footage_gone_with_nothing_logged_is_a_silent_deletion(config: Config
     assert "3.0 hours" in v["explanation"]
 
 
-def test_r5_access_outside_its_authorization_fires_and_inside_does_not(
-    config: Config, tmp_path: Path
-) -> None:
+def test_r5_access_outside_its_authorization_fires_and_inside_does_not(tmp_path: Path) -> None:
     """AUTH-5 grants p3301 camera A's footage of NOW-3d..NOW-1d until NOW+7d."""
     under = {"legal_basis": BASIS, "case_number": "A-1", "authorization_id": "AUTH-5"}
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path) as s:
         s.authorize("auth", "AUTH-5", requester="p3301", approver="u0007")
         s.send(
             "inside",
@@ -675,8 +711,8 @@ def work_order(s: Scenario, label: str, order_id: str, cameras: list[str], at: d
     )
 
 
-def test_r8_camera_moved_or_blocked_without_an_open_work_order_fires(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r8_camera_moved_or_blocked_without_an_open_work_order_fires(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         work_order(s, "wo", "WO-1", [CAM_A], NOW - days(1))
         alarm = {"work_order_id": None}
         s.send("covered", "CameraTamperAlarm", NOW, VMS, camera_id=CAM_A, alarm="OCCLUSION", **alarm)
@@ -702,8 +738,8 @@ def test_r8_camera_moved_or_blocked_without_an_open_work_order_fires(config: Con
     check(found[tuple(s.at("after")[0])], "R8", CAM_A, "vms-storage", s.at("after"), at=NOW + days(2))
 
 
-def test_r9_stops_without_a_ticket_and_long_outages_fire(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+def test_r9_stops_without_a_ticket_and_long_outages_fire(tmp_path: Path) -> None:
+    with scenario(tmp_path) as s:
         s.send("stopped", "RecordingStopped", NOW, ADMIN, camera_id=CAM_A, reason="调试", ticket_id=None)
         work_order(s, "wo", "WO-2", [], NOW + days(3))  # for the whole system, so for every camera
         later = NOW + days(3) + timedelta(hours=1)
@@ -729,8 +765,9 @@ def test_r9_stops_without_a_ticket_and_long_outages_fire(config: Config, tmp_pat
     assert sorted(still_off["evidence"]) == s.at("dead", "report")
 
 
+@pytest.mark.kafka
 def test_r11_records_changed_without_a_ticket_and_sequence_gaps_fire(config: Config, tmp_path: Path) -> None:
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path, config) as s:
         s.send("cleared", "LogCleared", NOW, ADMIN, system_id=SYSTEM, log_name="操作日志", ticket_id=None)
         work_order(s, "wo", "WO-3", [], NOW + days(3))
         upgrade = {"component": "VMS", "from_version": "5.1", "to_version": "5.2", "ticket_id": "WO-3"}
@@ -761,14 +798,14 @@ def test_r11_records_changed_without_a_ticket_and_sequence_gaps_fire(config: Con
     assert "(2 events) of zz-metro never reached the ledger" in gap["explanation"]
 
 
-def test_r12_access_off_duty_or_in_bulk_fires(config: Config, tmp_path: Path) -> None:
+def test_r12_access_off_duty_or_in_bulk_fires(tmp_path: Path) -> None:
     unit = "株洲轨道交通"
     on_duty = {**ACTOR, "user_id": "u2001", "name": "周敏", "unit": unit}
     off_duty = {**ACTOR, "user_id": "u2002", "name": "吴刚", "unit": unit}
     unrostered = {**ACTOR, "user_id": "u3001", "name": "郑洁", "unit": "天元分局"}
     shift = {"unit": unit, "post": "监控值班", "shift_start": NOW - days(0.5), "shift_end": NOW + days(0.5)}
     view = {"access": access(CAM_A, *FOOTAGE), "mode": "PLAYBACK"}
-    with scenario(config, tmp_path) as s:
+    with scenario(tmp_path) as s:
         s.send("shift", "DutyShiftAssigned", NOW - days(1), ADMIN, user_id="u2001", **shift)
         s.send("on", "FootageViewed", NOW, on_duty, **view)
         s.send("off", "FootageViewed", NOW, off_duty, **view)

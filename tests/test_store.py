@@ -17,14 +17,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import Tracking
 from psycopg import sql
 
 from ledger.errors import ChainBroken, OwnershipLost, VerificationError
 from ledger.ingest.store import Batch, DuplicateEvents, LedgerStore, log_stream
-from ledger.wire.format import Chain, StoredEntry, leaf_hash, verify_chain
+from ledger.wire.appender import LogAppender
+from ledger.wire.format import Chain, leaf_hash, verify_chain
+from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import (
-    CompactRange,
     consistency_proof,
     inclusion_proof,
     nodes_needed,
@@ -33,6 +35,7 @@ from ledger.wire.merkle import (
 from tests.test_postgres import SERVER, postgres_schema
 
 ORIGIN = "test/liuhen.audit/0"
+LEDGER_KEY = SigningKey("ledger", Ed25519PrivateKey.from_private_bytes(bytes(32)))
 
 Rows = list[tuple[Any, ...]]
 
@@ -90,21 +93,21 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                 store.close()
 
 
-def batch_of(chain: Chain, payloads: list[bytes], *, first_offset: int = 0) -> tuple[Batch, Chain]:
-    start = Chain(chain.size, chain.head)
-    entries = []
-    ids = {}
-    for n, payload in enumerate(payloads):
-        index = start.size
-        entries.append(StoredEntry(index, first_offset + n, 0, start.append(payload), payload))
-        ids[index] = uuid.uuid5(uuid.NAMESPACE_OID, payload.hex())
+def new_log() -> LogAppender:
+    return LogAppender(origin=ORIGIN, key=LEDGER_KEY)
+
+
+def batch_of(log: LogAppender, payloads: list[bytes], *, first_offset: int = 0) -> tuple[Batch, Chain]:
+    """A batch of ``payloads`` appended to ``log`` (each its own event id), and the chain after it."""
+    entries = [log.append(p, kafka_offset=first_offset + n, ingested_at_us=0) for n, p in enumerate(payloads)]
+    ids = {e.index: uuid.uuid5(uuid.NAMESPACE_OID, e.entry.hex()) for e in entries}
     tracking = Tracking("kafka:t:0", first_offset + len(payloads) - 1)
-    return Batch(origin=ORIGIN, entries=entries, event_ids=ids, tracking=tracking), start
+    return Batch(origin=ORIGIN, entries=entries, event_ids=ids, tracking=tracking), log.chain
 
 
 def test_a_batch_is_appended_whole_with_its_offset(backend: Backend) -> None:
     store = backend.open()
-    batch, after = batch_of(Chain(), [b"a", b"b", b"c"])
+    batch, after = batch_of(new_log(), [b"a", b"b", b"c"])
     store.append(batch, expected=Chain())
     assert store.head(ORIGIN) == after
     assert [e.entry for e in store.entries(ORIGIN)] == [b"a", b"b", b"c"]
@@ -117,7 +120,7 @@ def test_a_batch_is_appended_whole_with_its_offset(backend: Backend) -> None:
 def test_an_event_id_marker_is_the_json_it_always_was(backend: Backend, origin: str, given: bool) -> None:
     """Markers are written without json.dumps for speed; their bytes must not change."""
     store = backend.open()
-    batch, _ = batch_of(Chain(), [b"a", b"b"])
+    batch, _ = batch_of(new_log(), [b"a", b"b"])
     batch = replace(batch, origin=origin, leaves=[leaf_hash(b"a"), leaf_hash(b"b")] if given else ())
     store.append(batch, expected=Chain())
     for index, event_id in batch.event_ids.items():
@@ -134,9 +137,9 @@ def test_an_event_id_marker_is_the_json_it_always_was(backend: Backend, origin: 
 def test_a_second_writer_cannot_fork_the_log(backend: Backend) -> None:
     """A stale writer that still thinks the log is empty fails and appends nothing."""
     owner, stale = backend.open(), backend.open()
-    batch, _ = batch_of(Chain(), [b"a", b"b"])
+    batch, _ = batch_of(new_log(), [b"a", b"b"])
     owner.append(batch, expected=Chain())
-    fork, _ = batch_of(Chain(), [b"x", b"y"], first_offset=5)
+    fork, _ = batch_of(new_log(), [b"x", b"y"], first_offset=5)
     with pytest.raises(OwnershipLost):
         stale.append(fork, expected=Chain())
     assert [e.entry for e in owner.entries(ORIGIN)] == [b"a", b"b"]
@@ -145,9 +148,10 @@ def test_a_second_writer_cannot_fork_the_log(backend: Backend) -> None:
 
 def test_an_old_offset_cannot_be_recorded_again(backend: Backend) -> None:
     store = backend.open()
-    first, chain = batch_of(Chain(), [b"a", b"b"], first_offset=10)
+    log = new_log()
+    first, chain = batch_of(log, [b"a", b"b"], first_offset=10)
     store.append(first, expected=Chain())
-    replay, _ = batch_of(chain, [b"c"], first_offset=11)  # offset 11 <= 11 already recorded
+    replay, _ = batch_of(log, [b"c"], first_offset=11)  # offset 11 <= 11 already recorded
     with pytest.raises(OwnershipLost):
         store.append(replay, expected=chain)
     assert store.head(ORIGIN) == chain
@@ -155,9 +159,10 @@ def test_an_old_offset_cannot_be_recorded_again(backend: Backend) -> None:
 
 def test_an_event_id_already_in_the_ledger_is_reported_with_its_position(backend: Backend) -> None:
     store = backend.open()
-    first, chain = batch_of(Chain(), [b"a", b"b"])
+    log = new_log()
+    first, chain = batch_of(log, [b"a", b"b"])
     store.append(first, expected=Chain())
-    again, _ = batch_of(chain, [b"c", b"b"], first_offset=2)
+    again, _ = batch_of(log, [b"c", b"b"], first_offset=2)
     with pytest.raises(DuplicateEvents) as dup:
         store.append(again, expected=chain)
     ((event_id, seen),) = dup.value.seen.items()
@@ -180,10 +185,10 @@ def test_a_position_recorded_on_its_own_only_moves_forward(backend: Backend) -> 
 
 def test_checkpoints_cosignatures_and_rotations_read_back_in_order(backend: Backend) -> None:
     store = backend.open()
-    before = Chain()
+    log, before = new_log(), Chain()
     for size in (2, 5):
         payloads = [f"event {n}".encode() for n in range(before.size, size)]
-        batch, after = batch_of(before, payloads, first_offset=before.size)
+        batch, after = batch_of(log, payloads, first_offset=before.size)
         store.append(replace(batch, checkpoint=f"note {size}\n".encode()), expected=before)
         before = after
     assert list(store.checkpoints(ORIGIN)) == [(2, b"note 2\n"), (5, b"note 5\n")]
@@ -203,12 +208,10 @@ def test_the_nodes_of_a_proof_are_read_in_one_query_and_equal_those_read_one_by_
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payloads = [f"event {n}".encode() for n in range(37)]
-    tree, chain, entries = CompactRange(), Chain(), []
-    for index, payload in enumerate(payloads):
-        nodes = tuple(digest for _, digest in tree.append(leaf_hash(payload)))
-        entries.append(StoredEntry(index, index, 0, chain.append(payload), payload, nodes))
+    log = new_log()
+    batch, _ = batch_of(log, payloads)
     store = backend.open()
-    store.append(Batch(origin=ORIGIN, entries=entries, event_ids={}), expected=Chain())
+    store.append(batch, expected=Chain())
     positions = nodes_needed(partial(inclusion_proof, 11, 37)) + nodes_needed(
         partial(consistency_proof, 13, 37)
     )
@@ -222,13 +225,13 @@ def test_the_nodes_of_a_proof_are_read_in_one_query_and_equal_those_read_one_by_
     monkeypatch.setattr(fresh.recorder, "select_events", read_one_by_one)
     assert fresh.nodes(ORIGIN, positions) == one_by_one
     proof = fresh.with_nodes(ORIGIN, partial(inclusion_proof, 11, 37))
-    verify_inclusion(leaf_hash(payloads[11]), 11, 37, proof, tree.root())
+    verify_inclusion(leaf_hash(payloads[11]), 11, 37, proof, log.root)
 
 
 @pytest.mark.parametrize("index", [0, 7, 19])
 def test_a_byte_flipped_in_the_stored_entries_is_located(backend: Backend, index: int) -> None:
     store = backend.open()
-    batch, _ = batch_of(Chain(), [f"event {n}".encode() for n in range(20)])
+    batch, _ = batch_of(new_log(), [f"event {n}".encode() for n in range(20)])
     store.append(batch, expected=Chain())
     ((state,),) = backend.execute(
         "SELECT state FROM {table} WHERE originator_id=? AND originator_version=?",
@@ -247,7 +250,7 @@ def test_a_byte_flipped_in_the_stored_entries_is_located(backend: Backend, index
 
 def test_a_row_deleted_from_the_stored_entries_is_located(backend: Backend) -> None:
     store = backend.open()
-    batch, _ = batch_of(Chain(), [f"event {n}".encode() for n in range(20)])
+    batch, _ = batch_of(new_log(), [f"event {n}".encode() for n in range(20)])
     store.append(batch, expected=Chain())
     backend.execute(
         "DELETE FROM {table} WHERE originator_id=? AND originator_version=?", (log_stream(ORIGIN), 12)

@@ -157,7 +157,7 @@ class Ingestor:
             self.pending.pop(tp.partition, None)
             writer = self.writers.pop(tp.partition, None)
             if writer is not None:
-                log.info("released %s at entry %d", writer.origin, writer.chain.size)
+                log.info("released %s at entry %d", writer.origin, writer.log.size)
 
     def _owner(self) -> str:
         """Who this process is in its group, as recorded in the claims and batches it stores."""
@@ -227,7 +227,7 @@ class Ingestor:
             else:
                 self.consumer.seek(tp, offset)
             self.consumer.resume(tp)
-            log.info("claimed %s at entry %d, offset %s", writer.origin, writer.chain.size, offset or 0)
+            log.info("claimed %s at entry %d, offset %s", writer.origin, writer.log.size, offset or 0)
         return 0.5
 
     def _release(self, writer: LogWriter) -> None:

@@ -32,12 +32,11 @@ from ledger.errors import (
 from ledger.ingest.settings import IngestSettings
 from ledger.ingest.store import Batch, DuplicateEvents, LedgerStore, kafka_tracking
 from ledger.ingest.validation import validate
+from ledger.wire.appender import LogAppender
 from ledger.wire.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
-from ledger.wire.format import Chain, StoredEntry, leaf_hash
+from ledger.wire.format import StoredEntry, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, KeyChange, KeyRing, key_changes
 from ledger.wire.keys import PublicKey, SigningKey, failed_raw_signatures
-from ledger.wire.merkle import CompactRange
-from ledger.wire.note import Checkpoint, SignedCheckpoint
 
 REJECTION_NAMESPACE = uuid.UUID("5d0f3c1e-8f0e-4a43-9d55-6c1a4f3b8e21")
 
@@ -126,8 +125,13 @@ class LogWriter:
         self.owner = owner
         self.slot = store.claim(self.origin, owner)
         """The last fence slot this writer took (its claim, then its batches)."""
-        self.chain = store.head(self.origin)
-        self.tree = CompactRange.from_nodes(self.chain.size, partial(store.node, self.origin))
+        self.log = LogAppender.resume(
+            origin=self.origin,
+            key=ledger_key,
+            chain=store.head(self.origin),
+            node=partial(store.node, self.origin),
+        )
+        """The log as stored: its chain, Merkle border and checkpoint key."""
         self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
         """The key ring after the last appended entry."""
         self.next_ring = self.keyring
@@ -271,13 +275,6 @@ class LogWriter:
 
     # chaining and appending -------------------------------------------------------------------
 
-    def sign_checkpoint(self, chain: Chain, tree: CompactRange) -> bytes:
-        """The ledger-signed checkpoint (C2SP note) of the log after a batch."""
-        checkpoint = Checkpoint.for_log(
-            origin=self.origin, tree_size=chain.size, root_hash=tree.root(), chain_head=chain.head
-        )
-        return SignedCheckpoint.sign(checkpoint, self.ledger_key).encode()
-
     def rejection_entry(self, item: Classified) -> bytes:
         """The ledger-signed ``EventRejected`` recording why a message was refused.
 
@@ -327,9 +324,9 @@ class LogWriter:
             prepared = self.prepare(messages, base=self.keyring)
         while True:
             self._finish(prepared)
-            result, batch, chain, tree = self._chain(prepared.items)
+            result, batch, log = self._chain(prepared.items)
             try:
-                self.store.append(batch, expected=self.chain)
+                self.store.append(batch, expected=self.log.chain)
             except DuplicateEvents as dup:
                 # Classify again knowing what the store holds; batches prepared after this one
                 # may have seen another key ring: make them stale.
@@ -343,20 +340,20 @@ class LogWriter:
         self.slot += 1
         if batch.tracking is not None:
             self.stored_offset = batch.tracking.notification_id
-        self.chain = chain
-        self.tree = tree
+        self.log = log
         self.keyring = ring
         self.rejection_count += len(batch.rejections)
-        first = chain.size - len(batch.entries)
+        first = log.size - len(batch.entries)
         for index, event_id in batch.event_ids.items():
             self.recent[event_id.int] = batch.leaves[index - first]
         while len(self.recent) > self.settings.recent_ids:
             self.recent.popitem(last=False)
         return result
 
-    def _chain(self, items: Sequence[Classified]) -> tuple[BatchResult, Batch, Chain, CompactRange]:
-        chain = Chain(self.chain.size, self.chain.head)
-        tree = self.tree.copy()
+    def _chain(self, items: Sequence[Classified]) -> tuple[BatchResult, Batch, LogAppender]:
+        """The batch's entries, appended to a copy of the log (adopted once the store took them)."""
+        log = self.log.copy()
+        append = log.append
         now = time.time_ns() // 1000
         result = BatchResult()
         entries: list[StoredEntry] = []
@@ -368,12 +365,10 @@ class LogWriter:
             if item.duplicate and item.error is None:
                 result.duplicates += 1
                 continue
-            index = chain.size
             data = item.message.value if item.error is None else self.rejection_entry(item)
             leaf = leaf_hash(data)
-            completed = tree.append(leaf)  # half the entries complete no subtree
-            nodes = tuple([digest for _, digest in completed]) if completed else ()
-            stored = StoredEntry(index, item.message.offset, now, chain.append_leaf(leaf), data, nodes)
+            stored = append(data, kafka_offset=item.message.offset, ingested_at_us=now, leaf=leaf)
+            index = stored.index
             entries.append(stored)
             leaves.append(leaf)
             if item.error is None:
@@ -393,9 +388,9 @@ class LogWriter:
             key_changes_before=self.keyring.changes,
             rejections=rejections,
             rejections_before=self.rejection_count,
-            checkpoint=self.sign_checkpoint(chain, tree) if entries else None,
+            checkpoint=log.checkpoint() if entries else None,
             tracking=Tracking(self.tracking_name, items[-1].message.offset) if items else None,
             fence=self.slot + 1,
             owner=self.owner,
         )
-        return result, batch, chain, tree
+        return result, batch, log

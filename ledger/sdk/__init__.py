@@ -15,7 +15,9 @@ For each event the SDK fills the envelope (event id, schema version, time, sourc
 per-source sequence number, key id), encodes the body with the event type's current schema,
 signs ``liuhen/event/v1 || fingerprint || body`` with the source's Ed25519 key, and sends the
 ``liuhen.SignedEvent`` keyed by the source id (so one source's events stay ordered in one
-partition) with acks from all in-sync replicas and an idempotent producer.
+partition), with its schema fingerprint as a header (:func:`kafka_headers`), with acks from all
+in-sync replicas and an idempotent producer. The signing is :class:`EventSigner`, which needs no
+Kafka: a tool or a test can make the same signed events and deliver them its own way.
 
 Sequence numbers are persisted in ``<state_dir>/<source_id>.seq``: each number is written before
 its event is sent (a process crash never reuses one; at worst it leaves a visible gap), and the
@@ -39,7 +41,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ledger.errors import ConfigurationError, PublishError
-from ledger.wire.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
+from ledger.wire.avro import FINGERPRINT_HEADER, FINGERPRINT_SIZE, SchemaRegistry, SignedEvent
 from ledger.wire.keys import FILE_SAFE_NAME, SigningKey
 
 DEFAULT_TOPIC = "liuhen.audit"
@@ -94,8 +96,64 @@ class Published:
     size: int
 
 
+def kafka_headers(wire: bytes) -> list[tuple[str, bytes]]:
+    """The Kafka headers the SDK sends with a signed event: its schema fingerprint, in hex."""
+    return [(FINGERPRINT_HEADER, wire[:FINGERPRINT_SIZE].hex().encode())]
+
+
+class EventSigner:
+    """Makes one source's signed events: envelope filled, body Avro-encoded, signed by the source key.
+
+    The SDK's signing without Kafka: :class:`Publisher` sends what its signer makes. The caller
+    gives each event its sequence number (a publisher takes the next from its sequence file).
+    """
+
+    def __init__(self, *, source_id: str, key: SigningKey, registry: SchemaRegistry) -> None:
+        self.source_id = source_id
+        self.key = key
+        self.registry = registry
+        self._key_id = key.public.key_id
+
+    def sign(
+        self,
+        event_type: str,
+        fields: Mapping[str, Any],
+        *,
+        seq: int,
+        actor: Mapping[str, Any],
+        occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> tuple[bytes, Published]:
+        """Fill the envelope (sequence number ``seq``), encode and sign one event; return its wire bytes.
+
+        ``occurred_at`` defaults to now and ``event_id`` to a random UUID. Raises
+        :class:`PublishError` if the fields do not fit the event type's schema or the signed event
+        is larger than the ledger accepts.
+        """
+        kind = self.registry.event_type(event_type)
+        event_id = event_id or uuid.uuid4()
+        envelope = {
+            "event_id": event_id,
+            "schema_version": kind.version,
+            "occurred_at": occurred_at or datetime.now(UTC),
+            "source_system_id": self.source_id,
+            "source_seq": seq,
+            "actor": dict(actor),
+            "key_id": self._key_id,
+        }
+        try:
+            fingerprint, body = self.registry.encode(event_type, {**fields, "envelope": envelope})
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PublishError(f"{event_type} does not match its schema: {exc}") from exc
+        signature = self.key.sign(SignedEvent(fingerprint, body, b"").signed_message)
+        wire = SignedEvent(fingerprint, body, signature).encode()
+        if len(wire) > MAX_EVENT_BYTES:
+            raise PublishError(f"{event_type} is {len(wire)} bytes; the ledger accepts {MAX_EVENT_BYTES}")
+        return wire, Published(event_id, seq, len(wire))
+
+
 class Publisher:
-    """Signs and publishes one source system's events."""
+    """Signs (with an :class:`EventSigner`) and publishes one source system's events."""
 
     def __init__(
         self,
@@ -108,12 +166,12 @@ class Publisher:
         topic: str = DEFAULT_TOPIC,
     ) -> None:
         self.producer = producer
+        self.signer = EventSigner(source_id=source_id, key=key, registry=registry)
         self.source_id = source_id
         self.key = key
         self.sequence = sequence
         self.registry = registry
         self.topic = topic
-        self._key_id = key.public.key_id
         self._kafka_key = source_id.encode()
         self._failures: list[BaseException] = []
 
@@ -167,29 +225,13 @@ class Publisher:
         occurred_at: datetime | None = None,
         event_id: uuid.UUID | None = None,
     ) -> tuple[bytes, Published]:
-        """Fill the envelope, encode and sign one event; return its wire bytes."""
-        kind = self.registry.event_type(event_type)
+        """Sign one event (:meth:`EventSigner.sign`) with the next sequence number; return its wire bytes."""
         seq = self.sequence.last + 1
-        event_id = event_id or uuid.uuid4()
-        envelope = {
-            "event_id": event_id,
-            "schema_version": kind.version,
-            "occurred_at": occurred_at or datetime.now(UTC),
-            "source_system_id": self.source_id,
-            "source_seq": seq,
-            "actor": dict(actor),
-            "key_id": self._key_id,
-        }
-        try:
-            fingerprint, body = self.registry.encode(event_type, {**fields, "envelope": envelope})
-        except (ValueError, TypeError, KeyError) as exc:
-            raise PublishError(f"{event_type} does not match its schema: {exc}") from exc
-        signature = self.key.sign(SignedEvent(fingerprint, body, b"").signed_message)
-        wire = SignedEvent(fingerprint, body, signature).encode()
-        if len(wire) > MAX_EVENT_BYTES:
-            raise PublishError(f"{event_type} is {len(wire)} bytes; the ledger accepts {MAX_EVENT_BYTES}")
+        signed = self.signer.sign(
+            event_type, fields, seq=seq, actor=actor, occurred_at=occurred_at, event_id=event_id
+        )
         self.sequence.take(seq)
-        return wire, Published(event_id, seq, len(wire))
+        return signed
 
     def publish(
         self,
@@ -209,13 +251,12 @@ class Publisher:
         wire, published = self.sign(
             event_type, fields, actor=actor, occurred_at=occurred_at, event_id=event_id
         )
-        fingerprint = wire[:32].hex().encode()
         try:
             future = self.producer.send(
                 self.topic,
                 value=wire,
                 key=kafka_key.encode() if kafka_key else self._kafka_key,
-                headers=[(FINGERPRINT_HEADER, fingerprint)],
+                headers=kafka_headers(wire),
             )
         except KafkaError as exc:
             raise PublishError(f"Kafka refused {event_type} seq {published.source_seq}: {exc}") from exc
