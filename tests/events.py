@@ -195,14 +195,14 @@ class OfflineLedger:
     ingest appends what one poll returns.
     """
 
-    def __init__(self, home: Path, *, batch_size: int = 200) -> None:
+    def __init__(self, home: Path, *, batch_size: int = 200, ledger_key: SigningKey | None = None) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.settings = IngestSettings(bootstrap="", batch_size=batch_size)
         self.store_env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(home / "ledger.db"),
         }
-        self.ledger_key = SigningKey.generate("ledger")
+        self.ledger_key = ledger_key or SigningKey.generate("ledger")
         self.messages: list[Message] = []
         signer = EventSigner(source_id=REGISTRAR_SOURCE, key=self.ledger_key, registry=REGISTRY)
         self.registrar = OfflinePublisher(signer, self.messages)

@@ -10,9 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 
 from ledger.app.config import Config
+from ledger.app.simulation import DEMO_MARK, prepare_demo, reset_demo
 from ledger.cli import main
+from ledger.errors import ConfigurationError
+from ledger.ingest.broker import ensure_topics, existing_topics
 from tests.events import ACTOR, decode, ingest, publisher, stored_logs, viewed
 
 
@@ -127,3 +131,41 @@ def test_rotation_and_status(
     table = capsys.readouterr().out
     assert row["origin"] in table
     assert "+08:00" in table
+
+
+@pytest.mark.kafka
+def test_demo_fresh_deletes_only_its_own_home_and_the_topics_it_created(config: Config) -> None:
+    """The demo marks its home with the topics it created; --fresh deletes just those, never others."""
+    bootstrap, topic, rejected = config.ingest.bootstrap, config.ingest.topic, config.ingest.rejected_topic
+    prepare_demo(config)
+    mark = json.loads((config.home / DEMO_MARK).read_text())
+    assert mark == {"created_topics": [topic, rejected]}
+    assert reset_demo(config) is True
+    assert not config.home.exists()
+    assert {topic, rejected} & existing_topics(bootstrap) == set()
+
+    # An audit topic someone else made (empty) is used, but --fresh leaves it alone.
+    ensure_topics(bootstrap, [(topic, 1)])
+    prepare_demo(config)
+    assert json.loads((config.home / DEMO_MARK).read_text()) == {"created_topics": [rejected]}
+    assert reset_demo(config) is True
+    assert topic in existing_topics(bootstrap)
+    assert rejected not in existing_topics(bootstrap)
+
+    # An audit topic holding events the demo did not publish is refused: no synthetic events in it.
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(topic, b"a real platform's event").get(timeout=30)
+    producer.close()
+    with pytest.raises(
+        ConfigurationError, match=f"topic {topic} .* already holds 1 events the demo did not publish"
+    ):
+        prepare_demo(config)
+    assert not config.home.exists()
+
+
+def test_demo_fresh_refuses_a_home_it_did_not_make(config: Config) -> None:
+    config.home.mkdir(parents=True)
+    (config.home / "ledger.db").write_bytes(b"someone's ledger")
+    with pytest.raises(ConfigurationError, match="was not created by 'liuhen demo'"):
+        reset_demo(config)
+    assert (config.home / "ledger.db").read_bytes() == b"someone's ledger"

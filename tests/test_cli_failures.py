@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger.wire.keys import SigningKey
+from tests.events import ACTOR, OfflineLedger, viewed
+
 REPO = Path(__file__).resolve().parent.parent
 KEYS = REPO / "tests/fixtures/bundles/keys"
 
@@ -30,7 +33,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     home: str = "empty"
     """``empty`` (no folder), ``file`` (LIUHEN_HOME is a file), ``junk-ledger``, ``junk-views``,
-    ``keys`` (only the ledger key)."""
+    ``keys`` (only the ledger key), ``ledger`` (the ledger key and a small ledger, not projected)."""
 
 
 CASES = {
@@ -150,6 +153,37 @@ CASES = {
     "demo --fresh on a home it did not make": Case(
         ("demo", "--fresh"), 1, "was not created by 'liuhen demo'", home="keys"
     ),
+    # with a ledger
+    "export into a folder under a file": Case(
+        ("export", "--out", "{tmp}/junk.bin/bundle"),
+        1,
+        "cannot write the bundle to {tmp}/junk.bin/",
+        home="ledger",
+    ),
+    "export into a folder that holds files": Case(
+        ("export", "--out", "{tmp}"), 1, "is not an empty folder", home="ledger"
+    ),
+    "export a case nothing names": Case(
+        ("export", "--out", "{tmp}/b", "--case", "Z-404"),
+        1,
+        "no entry under a signed checkpoint",
+        home="ledger",
+    ),
+    "prove an event the ledger does not hold": Case(
+        ("prove", "00000000-0000-0000-0000-000000000001"), 1, "is not in the ledger", home="ledger"
+    ),
+    "who before the ledger is projected": Case(
+        ("who", "--camera", "1", "--from", "2026-05-03T14:00", "--to", "2026-05-03T15:00"),
+        1,
+        "run 'liuhen project' first",
+        home="ledger",
+    ),
+    "revoke a key of another source": Case(
+        ("keys", "revoke", "zz-bus", "{zz-metro key}", "--reason", "lost"),
+        1,
+        "is not registered for zz-bus",
+        home="ledger",
+    ),
     # Kafka down: one line, not a page of client errors
     "ingest with the broker down": Case(
         ("ingest", "--until-idle", "1"),
@@ -177,13 +211,20 @@ def make_home(kind: str, home: Path) -> None:
         (home / "ledger.db").write_bytes(b"this is not an SQLite database, " * 100)
     elif kind == "junk-views":
         (home / "views.db").write_bytes(os.urandom(4096))
-    elif kind == "keys":
+    if kind in ("keys", "ledger"):
         subprocess.run(
             [sys.executable, "-m", "ledger.cli", "keys", "init"],
             env={**os.environ, "LIUHEN_HOME": str(home)},
             check=True,
             capture_output=True,
         )
+    if kind == "ledger":
+        ledger = OfflineLedger(home, ledger_key=SigningKey.load(home / "keys" / "ledger.key"))
+        pub = ledger.publisher("zz-metro")
+        for n in range(3):
+            pub.publish("FootageViewed", viewed(n), actor=ACTOR)
+        assert ledger.ingest().appended == 4
+        (home / "zz-metro.key-id").write_text(pub.signer.key.public.key_id)
 
 
 def liuhen(argv: list[str | bytes], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -209,7 +250,8 @@ def test_failure_is_one_line_and_no_traceback(name: str, tmp_path: Path) -> None
         "LIUHEN_HOME": str(home),
         **case.env,
     }
-    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in case.argv]
+    key_id = (home / "zz-metro.key-id").read_text() if case.home == "ledger" else ""
+    argv = [arg.replace("{tmp}", str(tmp_path)).replace("{zz-metro key}", key_id) for arg in case.argv]
     run = liuhen(list(argv), env)
     lines = run.stderr.splitlines()
     verb = " ".join(argv[:2]) if argv[0] == "keys" else argv[0]
@@ -220,6 +262,7 @@ def test_failure_is_one_line_and_no_traceback(name: str, tmp_path: Path) -> None
     assert case.says.replace("{tmp}", str(tmp_path)) in lines[0]
     after = sorted(p.name for p in home.iterdir()) if home.is_dir() else None
     assert after == before, "a failed command created or removed something in the home"
+    assert not list(tmp_path.rglob("*partial*")), "a failed export left a partial bundle behind"
 
 
 def test_arguments_that_are_not_utf8_are_a_usage_error(tmp_path: Path) -> None:
