@@ -181,7 +181,7 @@ def build(db: Path, count: int, signers: int) -> None:
                 origin=log.appender.origin,
                 entries=log.entries,
                 event_ids=log.event_ids,
-                checkpoint=log.appender.checkpoint(),
+                checkpoint=log.appender.checkpoint(time_us=time.time_ns() // 1000, logs=store.origins()),
             ),
             expected=log.before,
         )

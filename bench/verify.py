@@ -92,7 +92,7 @@ def build(directory: Path, entries: int, ledger: SigningKey, source: SigningKey)
         for index, wire in enumerate(wires):
             stored = log.append(wire, kafka_offset=index, ingested_at_us=0)
             if log.size % 1000 == 0 or log.size == len(wires):
-                notes.append((log.size, log.checkpoint().decode()))
+                notes.append((log.size, log.checkpoint(time_us=0, logs=[ORIGIN]).decode()))
             yield entry_record(stored)
 
     with (log_dir / "entries.avro").open("wb") as out:

@@ -26,10 +26,11 @@ from ledger.wire.appender import LogAppender
 from ledger.wire.format import ZERO_HASH, Chain, StoredEntry, leaf_hash, verify_chain
 from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import EMPTY_ROOT, NodeReader, root_of_leaves
-from ledger.wire.note import SignedCheckpoint
+from ledger.wire.note import SignedCheckpoint, logs_digest
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ORIGIN = "test/liuhen.audit/0"
+OTHER_ORIGIN = "test/liuhen.audit/1"
 KEY = SigningKey("ledger", Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"appender").digest()))
 OTHER = SigningKey("ledger", Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"other").digest()))
 
@@ -78,28 +79,48 @@ def test_each_entry_stores_the_perfect_subtrees_it_completes(entries: list[bytes
         assert StoredEntry.decode(stored.index, stored.encode()) == stored
 
 
+def checkpoint_of(log: LogAppender) -> bytes:
+    return log.checkpoint(time_us=1_700_000_000_000_000, logs=[ORIGIN])
+
+
 @SETTINGS
 @given(ENTRIES)
 def test_the_checkpoint_verifies_with_the_key_and_names_size_root_and_head(entries: list[bytes]) -> None:
     log = LogAppender(origin=ORIGIN, key=KEY)
     appended(entries, log)
-    signed = SignedCheckpoint.parse(log.checkpoint())
-    signed.verify(ledger_keys=[KEY.public])
+    signed = SignedCheckpoint.parse(log.checkpoint(time_us=1234, logs=[OTHER_ORIGIN]))
+    signed.verify_log(ledger_keys=[KEY.public])
+    assert [s.name for s in signed.signatures] == [ORIGIN]  # the key signs under the origin's name
     body = signed.checkpoint
-    assert (body.origin, body.tree_size, body.root_hash, body.chain_head) == (
+    assert (body.origin, body.tree_size, body.root_hash, body.chain_head, body.time_us) == (
         ORIGIN,
         len(entries),
         log.root,
         log.head,
+        1234,
     )
+    assert body.logs == (2, logs_digest([OTHER_ORIGIN, ORIGIN]))  # a new log comes last
     with pytest.raises(VerificationError, match="no signature by a ledger key"):
-        signed.verify(ledger_keys=[OTHER.public])
+        signed.verify_log(ledger_keys=[OTHER.public])
+    with pytest.raises(VerificationError, match="no signature by a ledger key"):
+        signed.verify(ledger_keys=[KEY.public])  # under the key's own name ("ledger"): not this log's
+
+
+def test_a_checkpoints_time_never_goes_back() -> None:
+    log = LogAppender(origin=ORIGIN, key=KEY)
+    appended([b"a"], log)
+    first = SignedCheckpoint.parse(log.checkpoint(time_us=2_000, logs=[ORIGIN])).checkpoint
+    appended([b"b"], log)
+    second = SignedCheckpoint.parse(
+        log.checkpoint(time_us=1_000, logs=[ORIGIN])
+    ).checkpoint  # clock stepped back
+    assert (first.time_us, second.time_us, log.time_us) == (2_000, 2_000, 2_000)
 
 
 def test_the_empty_log_has_the_empty_root_and_the_zero_chain_head() -> None:
     log = LogAppender(origin=ORIGIN, key=KEY)
     assert (log.size, log.head, log.root) == (0, ZERO_HASH, EMPTY_ROOT)
-    body = SignedCheckpoint.parse(log.checkpoint()).checkpoint
+    body = SignedCheckpoint.parse(log.checkpoint(time_us=0, logs=[ORIGIN])).checkpoint
     assert (body.tree_size, body.root_hash, body.chain_head) == (0, EMPTY_ROOT, ZERO_HASH)
 
 
@@ -121,11 +142,11 @@ def test_a_copy_and_its_original_never_change_each_other(
 ) -> None:
     original = LogAppender(origin=ORIGIN, key=KEY)
     appended(before, original)
-    state = (original.size, original.head, original.root, original.checkpoint())
+    state = (original.size, original.head, original.root, checkpoint_of(original))
     twin = original.copy()
-    assert (twin.size, twin.head, twin.root, twin.checkpoint()) == state
+    assert (twin.size, twin.head, twin.root, checkpoint_of(twin)) == state
     copied = appended(on_copy, twin)
-    assert (original.size, original.head, original.root, original.checkpoint()) == state
+    assert (original.size, original.head, original.root, checkpoint_of(original)) == state
     appended(on_original, original)
     assert [s.index for s in copied] == list(range(len(before), len(before) + len(on_copy)))
     assert verify_chain(copied, start=Chain(state[0], state[1])) == twin.chain
@@ -141,7 +162,7 @@ def test_a_resumed_log_continues_exactly_where_it_stopped(first: list[bytes], th
     resumed = LogAppender.resume(origin=ORIGIN, key=KEY, chain=whole.chain, node=node_reader(stored))
     assert (resumed.size, resumed.head, resumed.root) == (whole.size, whole.head, whole.root)
     assert appended(then, resumed) == appended(then, whole)
-    assert resumed.checkpoint() == whole.checkpoint()
+    assert checkpoint_of(resumed) == checkpoint_of(whole)
 
 
 def test_a_log_resumed_from_a_real_store_continues_its_chain_and_tree(tmp_path: Path) -> None:
@@ -153,14 +174,14 @@ def test_a_log_resumed_from_a_real_store_continues_its_chain_and_tree(tmp_path: 
             before = log.chain
             batch = appended([f"event {n}".encode() for n in range(log.size, size)], log)
             store.append(
-                Batch(origin=ORIGIN, entries=batch, event_ids={}, checkpoint=log.checkpoint()),
+                Batch(origin=ORIGIN, entries=batch, event_ids={}, checkpoint=checkpoint_of(log)),
                 expected=before,
             )
         resumed = LogAppender.resume(
             origin=ORIGIN, key=KEY, chain=store.head(ORIGIN), node=partial(store.node, ORIGIN)
         )
         assert (resumed.size, resumed.head, resumed.root) == (log.size, log.head, log.root)
-        assert store.latest_checkpoint(ORIGIN) == (37, resumed.checkpoint())
+        assert store.latest_checkpoint(ORIGIN) == (37, checkpoint_of(resumed))
         more = [b"after the restart", b"and one more"]
         assert appended(more, resumed) == appended(more, log)
         assert verify_chain(store.entries(ORIGIN)) == Chain(37, store.head(ORIGIN).head)

@@ -52,7 +52,7 @@ def test_every_batch_ends_with_a_signed_checkpoint_of_the_stored_log(ledger: Con
     key = ensure_key(ledger, "ledger")[0].public
     for size, note in checkpoints:
         signed = SignedCheckpoint.parse(note)
-        signed.verify(ledger_keys=[key])
+        signed.verify_log(ledger_keys=[key])
         assert (signed.checkpoint.origin, signed.checkpoint.tree_size) == (origin, size)
     assert SignedCheckpoint.parse(checkpoints[-1][1]).checkpoint.chain_head == head.head
 
@@ -93,7 +93,7 @@ def test_prove_an_event_and_check_the_proof_independently(ledger: Config, capsys
     proof = json.loads(capsys.readouterr().out)
     assert proof["index"] == 123
     signed = SignedCheckpoint.parse(proof["checkpoint"].encode())
-    signed.verify(ledger_keys=[ensure_key(ledger, "ledger")[0].public])
+    signed.verify_log(ledger_keys=[ensure_key(ledger, "ledger")[0].public])
     verify_inclusion(
         leaf_hash(target.entry),
         123,
@@ -159,7 +159,7 @@ def test_ledger_key_rotation_is_followed_from_the_key_the_auditor_trusts(
         newest = SignedCheckpoint.parse(store.latest_checkpoint(origin)[1])
     finally:
         store.close()
-    newest.verify(ledger_keys=[PublicKey.load(ledger.keys_dir / "ledger.pub")])  # signed by the new key
+    newest.verify_log(ledger_keys=[PublicKey.load(ledger.keys_dir / "ledger.pub")])  # signed by the new key
     out = tmp_path / "bundle"
     assert main(["export", "--out", str(out)]) == 0
     assert main(["verify", str(out), "--key", str(first), "--quiet"]) == 0  # old key -> rotation -> new key

@@ -136,8 +136,11 @@ WITNESSES = [seeded(f"witness.example/w{i}", 100 + i) for i in range(3)]
 W_PUBLIC = [w.public for w in WITNESSES]
 ROOT = hashlib.sha256(b"root").digest()
 HEAD = hashlib.sha256(b"head").digest()
+ORIGIN = "liuhen.example/dev/liuhen.audit/0"
+LOGS = (ORIGIN, "liuhen.example/dev/liuhen.audit/1")
+WHEN = 1_777_788_000_123_456
 CHECKPOINT = Checkpoint.for_log(
-    origin="liuhen.example/dev/liuhen.audit/0", tree_size=42, root_hash=ROOT, chain_head=HEAD
+    origin=ORIGIN, tree_size=42, root_hash=ROOT, chain_head=HEAD, time_us=WHEN, logs=LOGS
 )
 
 
@@ -328,21 +331,33 @@ def test_sigsum_log_checkpoint_is_reproduced_byte_for_byte() -> None:
     parsed.verify(ledger_keys=[key.public])
 
 
-def test_liuhen_checkpoint_carries_the_chain_head_in_one_extension_line() -> None:
-    """for_log writes origin, size, root and 'liuhen-chain <base64 head>'; parse reads it back."""
+def test_liuhen_checkpoint_carries_chain_head_time_and_logs_in_three_extension_lines() -> None:
+    """for_log writes origin, size, root and the chain, time and logs lines; parse reads them back."""
     body = CHECKPOINT.body()
+    digest = hashlib.sha256(b"liuhen-logs/v1\n" + "".join(o + "\n" for o in LOGS).encode()).digest()
     assert body == (
         b"liuhen.example/dev/liuhen.audit/0\n42\n"
         + base64.b64encode(ROOT)
         + b"\nliuhen-chain "
         + base64.b64encode(HEAD)
+        + b"\nliuhen-time 1777788000123456\nliuhen-logs 2 "
+        + base64.b64encode(digest)
         + b"\n"
     )
     parsed = Checkpoint.parse(body)
     assert parsed == CHECKPOINT
     assert parsed.chain_head == HEAD
+    assert parsed.time_us == WHEN
+    assert parsed.logs == (2, digest)
+    with pytest.raises(VerificationError, match="must include it"):
+        Checkpoint.for_log(origin="other", tree_size=1, root_hash=ROOT, chain_head=HEAD, time_us=0, logs=LOGS)
     empty = Checkpoint.for_log(
-        origin="o", tree_size=0, root_hash=hashlib.sha256(b"").digest(), chain_head=bytes(32)
+        origin="o",
+        tree_size=0,
+        root_hash=hashlib.sha256(b"").digest(),
+        chain_head=bytes(32),
+        time_us=0,
+        logs=["o"],
     )
     assert Checkpoint.parse(empty.body()).chain_head == bytes(32)
     assert empty.body().split(b"\n")[1] == b"0"
@@ -416,7 +431,9 @@ def test_checkpoint_fields_are_checked_when_built() -> None:
         with pytest.raises(VerificationError):
             replace(CHECKPOINT, **bad)
     with pytest.raises(VerificationError, match="chain head is 32 bytes"):
-        Checkpoint.for_log(origin="o", tree_size=1, root_hash=ROOT, chain_head=b"short")
+        Checkpoint.for_log(
+            origin="o", tree_size=1, root_hash=ROOT, chain_head=b"short", time_us=0, logs=["o"]
+        )
 
 
 ORIGINS = st.text(
@@ -458,8 +475,11 @@ def test_any_liuhen_checkpoint_round_trips_its_chain_head(
     origin: str, size: int, root: bytes, head: bytes
 ) -> None:
     """for_log then parse gives back the same chain head, for any values."""
-    checkpoint = Checkpoint.for_log(origin=origin, tree_size=size, root_hash=root, chain_head=head)
-    assert Checkpoint.parse(checkpoint.body()).chain_head == head
+    checkpoint = Checkpoint.for_log(
+        origin=origin, tree_size=size, root_hash=root, chain_head=head, time_us=size % 2**63, logs=[origin]
+    )
+    parsed = Checkpoint.parse(checkpoint.body())
+    assert (parsed.chain_head, parsed.time_us, parsed.logs[0]) == (head, size % 2**63, 1)
 
 
 # --- attacks on signed checkpoints --------------------------------------------------------------
@@ -635,7 +655,9 @@ def test_cosignature_covers_timestamp_extension_lines_and_the_tree_head() -> Non
     signature = cosign(CHECKPOINT, witness, timestamp=1_700_000_000)
     verify_cosignature(CHECKPOINT, signature, witness.public)
     later = replace(signature, signature=(1_700_000_001).to_bytes(8, "big") + signature.signature[8:])
-    other_head = Checkpoint.for_log(origin=CHECKPOINT.origin, tree_size=42, root_hash=ROOT, chain_head=ROOT)
+    other_head = Checkpoint.for_log(
+        origin=CHECKPOINT.origin, tree_size=42, root_hash=ROOT, chain_head=ROOT, time_us=WHEN, logs=LOGS
+    )
     for checkpoint, sig in (
         (CHECKPOINT, later),
         (other_head, signature),

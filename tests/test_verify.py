@@ -25,7 +25,13 @@ from hypothesis import strategies as st
 from ledger.errors import BundleError, LedgerError
 from ledger.verify import BundleInvalid, Report, Trust, main, verify_bundle
 from ledger.wire.keys import PublicKey
-from ledger.wire.note import Checkpoint, NoteSignature, SignedCheckpoint, cosigner_from_verifier_text
+from ledger.wire.note import (
+    Checkpoint,
+    NoteSignature,
+    SignedCheckpoint,
+    cosigner_from_verifier_text,
+    log_signing_key,
+)
 from tests.fixtures import build_fixtures as bf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +88,7 @@ ATTACKS: dict[str, list[Located]] = {
     ],
     "entry_spliced": [
         ("unknown_key", A, "index 10", 10),
+        ("ingest_time_outside_window", A, "index 10", 10),  # the spliced record keeps log 1's time
         ("root_mismatch", A, "checkpoint at size 16", None),
         ("root_mismatch", A, "later checkpoints", None),
         ("unsigned_entries", A, "indices 40..40", 40),  # one entry more than any checkpoint signed
@@ -302,8 +309,17 @@ def test_a_checkpoint_with_a_wrong_chain_head_is_reported(tmp_path: Path) -> Non
     bundle = golden()
     log = bundle.logs[0]
     root, _ = bf.tree_head(log.entries[:24])
-    wrong = Checkpoint.for_log(origin=A, tree_size=24, root_hash=root, chain_head=bytes(32))
-    log.checkpoints[2] = bf.checkpoint_row(24, SignedCheckpoint.sign(wrong, bf.KEYS.ledger).encode())
+    wrong = Checkpoint.for_log(
+        origin=A,
+        tree_size=24,
+        root_hash=root,
+        chain_head=bytes(32),
+        time_us=bf.ingested_at_us(23),
+        logs=bf.ORIGINS,
+    )
+    log.checkpoints[2] = bf.checkpoint_row(
+        24, SignedCheckpoint.sign(wrong, log_signing_key(bf.KEYS.ledger, A)).encode()
+    )
     report = rejected(written(bundle, tmp_path / "b"), Trust(ledger_keys=[LEDGER]))
     assert located(report) == [("chain_head_mismatch", A, "checkpoint at size 24", None)]
 
@@ -350,8 +366,16 @@ def test_every_checkpoint_chain_head_is_compared(tmp_path: Path) -> None:
     bundle = golden()
     log = bundle.logs[0]
     root, _ = bf.tree_head(log.entries[:16])
-    wrong = Checkpoint.for_log(origin=A, tree_size=16, root_hash=root, chain_head=bytes(32))
-    log.checkpoints.insert(1, bf.checkpoint_row(16, SignedCheckpoint.sign(wrong, bf.KEYS.ledger).encode()))
+    wrong = Checkpoint.for_log(
+        origin=A,
+        tree_size=16,
+        root_hash=root,
+        chain_head=bytes(32),
+        time_us=bf.ingested_at_us(15),
+        logs=bf.ORIGINS,
+    )
+    signed = SignedCheckpoint.sign(wrong, log_signing_key(bf.KEYS.ledger, A))
+    log.checkpoints.insert(1, bf.checkpoint_row(16, signed.encode()))
     with pytest.raises(BundleInvalid):
         verify_bundle(written(bundle, tmp_path / "b"), Trust(ledger_keys=[LEDGER]))
 

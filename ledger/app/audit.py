@@ -193,7 +193,7 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
             raise NotFound(
                 f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
             )
-        signed.verify(ledger_keys=keys)
+        signed.verify_log(ledger_keys=keys)
         proof = store.with_nodes(seen.origin, partial(inclusion_proof, seen.index, size))
         leaf = store.node(seen.origin, 0, seen.index)
         verify_inclusion(leaf, seen.index, size, proof, signed.checkpoint.root_hash)
@@ -215,7 +215,7 @@ def prove_consistency(config: Config, old_note: bytes, new_note: bytes) -> dict[
     keys = local_ledger_keys(config)
     old, new = SignedCheckpoint.parse(old_note), SignedCheckpoint.parse(new_note)
     for signed in (old, new):
-        signed.verify(ledger_keys=keys)
+        signed.verify_log(ledger_keys=keys)
     if old.checkpoint.origin != new.checkpoint.origin:
         raise UsageError(
             f"the two checkpoints are of different logs ({old.checkpoint.origin}, {new.checkpoint.origin})"
@@ -272,7 +272,7 @@ def witness(config: Config, key: SigningKey, state_dir: Path) -> list[str]:
     try:
         for origin in store.origins():
             size, signed = _latest(store, origin)
-            signed.verify(ledger_keys=keys)
+            signed.verify_log(ledger_keys=keys)
             last = seen.get(origin)
             if last is not None:
                 old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])

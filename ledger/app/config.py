@@ -9,7 +9,8 @@ variable                       default                     meaning
 ``LIUHEN_REJECTED_TOPIC``      ``liuhen.audit.rejected``   where rejected messages go, with reasons
 ``LIUHEN_PARTITIONS``          ``3``                       partitions when liuhen creates the audit topic
 ``LIUHEN_GROUP``               ``liuhen-ingest``           ingest consumer group
-``LIUHEN_DEPLOYMENT``          ``liuhen``                  first part of each log's origin string
+``LIUHEN_DEPLOYMENT``          ``liuhen``                  first part of each log's origin string; name the
+                                                           deployment uniquely, e.g. ``zz.example/liuhen``
 ``LIUHEN_MAX_EVENT_BYTES``     ``65536``                   larger messages are rejected as ``oversized``
 ``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
 ``LIUHEN_VERIFY_PROCESSES``    ``2``                       worker processes verifying source signatures
@@ -74,12 +75,18 @@ class Config:
         if store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
             store_env.setdefault("SQLITE_DBNAME", str(home / "ledger.db"))
             store_env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
+        deployment = env.get("LIUHEN_DEPLOYMENT") or "liuhen"
+        if any(c.isspace() or c == "+" for c in deployment):
+            raise ConfigurationError(
+                f"LIUHEN_DEPLOYMENT={deployment!r} must have no spaces and no '+': it begins every log's "
+                "origin, which names the key that signs its checkpoints"
+            )
         ingest = IngestSettings(
             bootstrap=env.get("LIUHEN_KAFKA_BOOTSTRAP") or "127.0.0.1:19092",
             topic=env.get("LIUHEN_TOPIC") or "liuhen.audit",
             rejected_topic=env.get("LIUHEN_REJECTED_TOPIC") or "liuhen.audit.rejected",
             group=env.get("LIUHEN_GROUP") or "liuhen-ingest",
-            deployment=env.get("LIUHEN_DEPLOYMENT") or "liuhen",
+            deployment=deployment,
             max_event_bytes=_int(env, "LIUHEN_MAX_EVENT_BYTES", 64 * 1024),
             batch_size=_int(env, "LIUHEN_BATCH_SIZE", 1000),
             verify_processes=_int(env, "LIUHEN_VERIFY_PROCESSES", 2),

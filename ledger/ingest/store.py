@@ -59,10 +59,11 @@ from eventsourcing.persistence import (
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment, strtobool
 
-from ledger.errors import ConfigurationError, NotFound, OwnershipLost, StoreError
+from ledger.errors import ConfigurationError, NotFound, OwnershipLost, StoreError, VerificationError
 from ledger.wire.format import Chain, StoredEntry, leaf_hash
 from ledger.wire.keyring import KeyChange
 from ledger.wire.merkle import NodeReader, nodes_needed
+from ledger.wire.note import SignedCheckpoint
 
 ENTRY_TOPIC = "liuhen.entry/1"
 SEEN_TOPIC = "liuhen.seen/1"
@@ -371,6 +372,16 @@ class LedgerStore:
         """The newest checkpoint of a log."""
         rows = self.recorder.select_events(f"checkpoints:{origin}", desc=True, limit=1)
         return (rows[0].originator_version, rows[0].state) if rows else None
+
+    def latest_checkpoint_time(self, origin: str) -> int:
+        """The signed time of a log's newest checkpoint (0: none, or one from before checkpoints had it)."""
+        latest = self.latest_checkpoint(origin)
+        if latest is None:
+            return 0
+        try:
+            return SignedCheckpoint.parse(latest[1]).checkpoint.time_us
+        except VerificationError:
+            return 0
 
     def checkpoint_at(self, origin: str, size: int) -> bytes | None:
         """The checkpoint of a log at exactly ``size`` entries, if one was signed."""

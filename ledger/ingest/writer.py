@@ -130,6 +130,7 @@ class LogWriter:
             key=ledger_key,
             chain=store.head(self.origin),
             node=partial(store.node, self.origin),
+            time_us=store.latest_checkpoint_time(self.origin),
         )
         """The log as stored: its chain, Merkle border and checkpoint key."""
         self.keyring = KeyRing(registrars=registrars, changes=store.key_changes(self.origin))
@@ -354,7 +355,7 @@ class LogWriter:
         """The batch's entries, appended to a copy of the log (adopted once the store took them)."""
         log = self.log.copy()
         append = log.append
-        now = time.time_ns() // 1000
+        now = max(time.time_ns() // 1000, log.time_us)  # the ledger's time never goes back
         result = BatchResult()
         entries: list[StoredEntry] = []
         leaves: list[bytes] = []
@@ -388,7 +389,7 @@ class LogWriter:
             key_changes_before=self.keyring.changes,
             rejections=rejections,
             rejections_before=self.rejection_count,
-            checkpoint=log.checkpoint() if entries else None,
+            checkpoint=log.checkpoint(time_us=now, logs=self.store.origins()) if entries else None,
             tracking=Tracking(self.tracking_name, items[-1].message.offset) if items else None,
             fence=self.slot + 1,
             owner=self.owner,

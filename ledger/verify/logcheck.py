@@ -24,7 +24,7 @@ from ledger.wire.format import Chain, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
 from ledger.wire.keys import PublicKey, failed_raw_signatures
 from ledger.wire.merkle import CompactRange, verify_inclusion
-from ledger.wire.note import SignedCheckpoint
+from ledger.wire.note import SignedCheckpoint, logs_digest
 from ledger.wire.rotation import KeyHistory
 
 _CHUNK = 512
@@ -133,8 +133,12 @@ class _LogCheck:
         history: KeyHistory,
         registry: SchemaRegistry,
         pool: _Workers | None,
+        *,
+        origins: Sequence[str] | None = None,
     ) -> None:
         self.source = source
+        self.origins = origins
+        """Every log of the ledger, in the order they were opened (a full bundle); None: not known."""
         self.origin = source.origin
         self.trust = trust
         self.history = history
@@ -145,6 +149,7 @@ class _LogCheck:
         self.ledger = {key.key_id: key.raw for key in history.all_keys}
         self.signatures = _Signatures(pool)
         self.root_mismatches = 0
+        self.window_faults = 0
         self.last_seq: dict[str, int] = {}
         self.gaps: dict[str, list[tuple[int, int]]] = {}
 
@@ -164,7 +169,7 @@ class _LogCheck:
                 for line in cosignatures:
                     signed = signed.with_signature(line)
                 quorum = self.trust.quorum if size == newest else 0
-                signed.verify(
+                signed.verify_log(
                     ledger_keys=self.history.keys_for(self.origin, size),
                     witnesses=self.trust.witnesses if quorum else (),
                     quorum=quorum,
@@ -205,7 +210,7 @@ class _LogCheck:
         for kept in self.trust.kept:
             if kept.checkpoint.origin == self.origin:
                 try:
-                    kept.verify(ledger_keys=self.history.keys_for(self.origin, kept.checkpoint.tree_size))
+                    kept.verify_log(ledger_keys=self.history.keys_for(self.origin, kept.checkpoint.tree_size))
                 except LedgerError as exc:
                     self.problem(
                         "bad_checkpoint", f"kept checkpoint at size {kept.checkpoint.tree_size}", str(exc)
@@ -221,7 +226,55 @@ class _LogCheck:
                         actual=other.checkpoint.root_hash.hex(),
                     )
                 by_size.setdefault(kept.checkpoint.tree_size, kept)
+        self.check_times_and_logs(by_size)
         return by_size
+
+    def check_times_and_logs(self, by_size: dict[int, SignedCheckpoint]) -> None:
+        """The signed ledger times never go back, and each checkpoint's set of logs is the ledger's.
+
+        Drops (with a problem) checkpoints whose extension lines are unreadable. The set of logs
+        is checked where the bundle holds every log (a full bundle or the live store): a checkpoint
+        naming more logs than the bundle holds, or other ones, shows a log has vanished.
+        """
+        last_time, last_size = 0, 0
+        for size in sorted(by_size):
+            checkpoint = by_size[size].checkpoint
+            where = f"checkpoint at size {size}"
+            try:
+                when = checkpoint.time_us
+                count, digest = checkpoint.logs
+            except VerificationError as exc:
+                self.problem("bad_checkpoint", where, str(exc))
+                del by_size[size]
+                continue
+            if when < last_time:
+                self.problem(
+                    "time_goes_back",
+                    where,
+                    f"its signed ledger time is before that of the checkpoint at size {last_size}: the "
+                    "ledger's clock cannot be trusted for the entries between them",
+                    expected=f">= {last_time}",
+                    actual=str(when),
+                )
+            last_time, last_size = max(last_time, when), size
+            if self.origins is None:
+                continue
+            if count > len(self.origins):
+                self.problem(
+                    "missing_log",
+                    where,
+                    f"names {count} logs of the ledger; the bundle holds {len(self.origins)}: "
+                    f"{count - len(self.origins)} log(s) vanished",
+                )
+            elif logs_digest(self.origins[:count]) != digest or self.origin not in self.origins[:count]:
+                self.problem(
+                    "log_set_mismatch",
+                    where,
+                    f"names a set of {count} logs that is not the bundle's first {count} "
+                    f"({', '.join(self.origins[:count])}): a log was removed or replaced",
+                    expected=digest.hex(),
+                    actual=logs_digest(self.origins[:count]).hex(),
+                )
 
     def compare(self, signed: SignedCheckpoint, tree: CompactRange, chain: Chain) -> None:
         checkpoint = signed.checkpoint
@@ -313,6 +366,8 @@ class _LogCheck:
     def run_full(self, check_signatures: bool, progress: Progress | None) -> None:
         checkpoints = self.signed_checkpoints()
         sizes = sorted(checkpoints)
+        times = [checkpoints[size].checkpoint.time_us for size in sizes]
+        window = (0, times[0] if times else None)  # the proven ledger time of the entries before sizes[0]
         chain = Chain()
         tree = CompactRange()
         next_cp = 0
@@ -350,15 +405,35 @@ class _LogCheck:
                 )
             if check_signatures:
                 self.check_signature(index, entry, check=True)
+            ingested = record["ingested_at_us"]
+            if ingested < window[0] or (window[1] is not None and ingested > window[1]):
+                self.outside_window(index, ingested, window)
             while next_cp < len(sizes) and sizes[next_cp] == chain.size:
                 self.compare(checkpoints[sizes[next_cp]], tree, chain)
                 next_cp += 1
+                window = (times[next_cp - 1], times[next_cp] if next_cp < len(times) else None)
             if progress is not None and index % 65536 == 0 and time.monotonic() - last_note > 1:
                 last_note = time.monotonic()
                 rate = chain.size / (last_note - started)
                 progress(f"verify: {self.origin}: {chain.size:,} entries ({rate:,.0f}/s)")
         self.report.entries = chain.size
         self.finish_full(sizes[next_cp:], chain.size, broken, max(sizes, default=0))
+
+    def outside_window(self, index: int, ingested: int, window: tuple[int, int | None]) -> None:
+        """An entry's recorded ingest time lies outside the window its checkpoints prove."""
+        self.window_faults += 1
+        if self.window_faults > 1:  # the first names the evidence; later ones only add up
+            return
+        after, before = window
+        self.problem(
+            "ingest_time_outside_window",
+            f"index {index}",
+            "the entry's recorded ingest time is outside the window the signed checkpoints prove: "
+            "the time was changed after the ledger signed",
+            index=index,
+            expected=f"{after}..{before if before is not None else ''}",
+            actual=str(ingested),
+        )
 
     def finish_full(self, unmatched: list[int], chain_size: int, broken: bool, signed_size: int) -> None:
         """Problems known only at the end: unsigned or missing entries, signatures, gaps."""
@@ -371,6 +446,12 @@ class _LogCheck:
                     "entries were removed from its end, or the ledger was rolled back",
                     index=chain_size,
                 )
+        if self.window_faults > 1:
+            self.problem(
+                "ingest_time_outside_window",
+                "later entries",
+                f"{self.window_faults - 1} more entries have ingest times outside their proven windows",
+            )
         if self.root_mismatches > 1:
             self.problem(
                 "root_mismatch",
@@ -471,11 +552,14 @@ def verify_logs(
             )
             break
     sources = list(sources)
+    origins = [source.origin for source in sources] if kind == "full" else None
     large = sum(source.size or 0 for source in sources) >= processes_after
     pool = _Workers(processes=check_signatures and large)
     try:
         for source in sources:
-            check = _LogCheck(source, trust, history, registry, pool if check_signatures else None)
+            check = _LogCheck(
+                source, trust, history, registry, pool if check_signatures else None, origins=origins
+            )
             if source.proofs is None:
                 check.run_full(check_signatures, progress)
             else:

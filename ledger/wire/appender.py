@@ -24,9 +24,11 @@ entry bytes ``e`` (exactly as received from Kafka, never re-serialised) at index
 
 After a batch, the ledger key signs the **checkpoint** of the log as it then stands
 (:meth:`LogAppender.checkpoint`): ``Checkpoint.for_log(origin, size, MTH(D[0:size]),
-chain_hash[size-1])`` as a C2SP signed note (:mod:`ledger.wire.note`: origin, tree size, base64
-root, the ``liuhen-chain`` extension line, blank line, the ``— <key name> <base64(key ID ||
-Ed25519 signature)>`` line).
+chain_hash[size-1], time, logs)`` as a C2SP signed note (:mod:`ledger.wire.note`: origin, tree
+size, base64 root, the ``liuhen-chain``, ``liuhen-time`` and ``liuhen-logs`` extension lines,
+blank line, the ``— <origin> <base64(key ID || Ed25519 signature)>`` line: the ledger key signs
+under the origin's name). The checkpoint's time never goes back: it is at least the previous
+checkpoint's (:attr:`LogAppender.time_us`), whatever the clock says.
 
 A writer appends a batch to a :meth:`LogAppender.copy` and adopts the copy only once the store
 has accepted the batch; a batch the store refuses leaves the writer's appender as it was.
@@ -34,10 +36,12 @@ has accepted the batch; a batch the store refuses leaves the writer's appender a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ledger.wire.format import Chain, StoredEntry, leaf_hash
 from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import CompactRange, NodeReader
-from ledger.wire.note import Checkpoint, SignedCheckpoint
+from ledger.wire.note import Checkpoint, SignedCheckpoint, log_signing_key
 
 
 class LogAppender:
@@ -47,31 +51,36 @@ class LogAppender:
     store. Not thread-safe: one writer appends to one log.
     """
 
-    __slots__ = ("_chain", "_tree", "key", "origin")
+    __slots__ = ("_chain", "_signer", "_tree", "key", "origin", "time_us")
 
-    def __init__(self, *, origin: str, key: SigningKey) -> None:
+    def __init__(self, *, origin: str, key: SigningKey, time_us: int = 0) -> None:
         self.origin = origin
         self.key = key
         """The ledger key that signs the log's checkpoints."""
+        self.time_us = time_us
+        """The time of the log's last checkpoint (microseconds since the epoch; 0: none yet)."""
+        self._signer = log_signing_key(key, origin)
         self._chain = Chain()
         self._tree = CompactRange()
 
     @classmethod
-    def resume(cls, *, origin: str, key: SigningKey, chain: Chain, node: NodeReader) -> LogAppender:
+    def resume(
+        cls, *, origin: str, key: SigningKey, chain: Chain, node: NodeReader, time_us: int = 0
+    ) -> LogAppender:
         """The appender of a log whose head is ``chain``, reading its tree's border with ``node``.
 
         ``chain`` is the store's head of the log (``LedgerStore.head``) and ``node`` reads the
         log's stored perfect subtrees (``partial(LedgerStore.node, origin)``); at most
-        ``log2(size) + 1`` of them are read.
+        ``log2(size) + 1`` of them are read. ``time_us`` is the time of its latest checkpoint.
         """
-        appender = cls(origin=origin, key=key)
+        appender = cls(origin=origin, key=key, time_us=time_us)
         appender._chain = Chain(chain.size, chain.head)
         appender._tree = CompactRange.from_nodes(chain.size, node)
         return appender
 
     def copy(self) -> LogAppender:
         """An independent copy: appending to one never changes the other."""
-        twin = LogAppender(origin=self.origin, key=self.key)
+        twin = LogAppender(origin=self.origin, key=self.key, time_us=self.time_us)
         twin._chain = Chain(self._chain.size, self._chain.head)
         twin._tree = self._tree.copy()
         return twin
@@ -112,9 +121,21 @@ class LogAppender:
         nodes = tuple([digest for _, digest in completed]) if completed else ()
         return StoredEntry(index, kafka_offset, ingested_at_us, chain.append_leaf(leaf), entry, nodes)
 
-    def checkpoint(self) -> bytes:
-        """The C2SP signed note of the log as it stands: size, root and chain head, signed by the key."""
+    def checkpoint(self, *, time_us: int, logs: Sequence[str]) -> bytes:
+        """The C2SP signed note of the log as it stands, signed by the key under the origin's name.
+
+        ``time_us`` is the ledger's time of the commit (raised to the previous checkpoint's if
+        the clock went back); ``logs`` the ledger's origins in the order they were opened (this
+        log's is added at the end if it is new).
+        """
+        self.time_us = max(time_us, self.time_us)
+        named = list(logs) if self.origin in logs else [*logs, self.origin]
         checkpoint = Checkpoint.for_log(
-            origin=self.origin, tree_size=self._chain.size, root_hash=self._tree.root(), chain_head=self.head
+            origin=self.origin,
+            tree_size=self._chain.size,
+            root_hash=self._tree.root(),
+            chain_head=self.head,
+            time_us=self.time_us,
+            logs=named,
         )
-        return SignedCheckpoint.sign(checkpoint, self.key).encode()
+        return SignedCheckpoint.sign(checkpoint, self._signer).encode()

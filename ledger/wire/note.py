@@ -39,15 +39,34 @@ signature from a known signer key is rejected.
     <root hash>                 base64 of the 32-byte RFC 6962 / RFC 9162 Merkle root
     <extension line>...         optional, opaque, each non-empty
 
-liuhen writes exactly one extension line, the head of the ledger's hash chain (``chain_hash``
-of :mod:`ledger.wire.format`, at index ``tree size - 1``; 32 zero bytes for the empty tree)::
+liuhen writes three extension lines, in this order::
 
     liuhen-chain <base64 of the 32-byte chain head>
+    liuhen-time <microseconds since the epoch, UTC, ASCII decimal>
+    liuhen-logs <n> <base64 of the 32-byte digest of the ledger's first n logs>
 
-i.e. the keyword ``liuhen-chain``, one space (0x20), 44 characters of standard padded base64.
-A different chain construction would get a new keyword, never a new meaning for this one.
-Parsing is strict: :meth:`Checkpoint.parse` accepts only the form :meth:`Checkpoint.body`
-writes, so a parsed checkpoint re-encodes to exactly the bytes that were signed.
+* ``liuhen-chain``: the head of the ledger's hash chain (``chain_hash`` of
+  :mod:`ledger.wire.format`, at index ``tree size - 1``; 32 zero bytes for the empty tree): one
+  space, 44 characters of standard padded base64.
+* ``liuhen-time``: when the ledger committed the batch this checkpoint ends, by the ledger's
+  clock (never earlier than the log's previous checkpoint's). Every entry the checkpoint covers
+  first was in the ledger no later than this time, and no earlier than the time of the log's
+  checkpoint before it: the entry's *proven ledger time window*.
+* ``liuhen-logs``: the set of the ledger's logs, committed so that one cannot vanish unnoticed:
+  ``n`` logs had been opened when the checkpoint was signed, and the digest is
+  :func:`logs_digest` of their origins in the order they were opened,
+  ``SHA-256("liuhen-logs/v1\n" || origin_1 || "\n" || ... || origin_n || "\n")``. Logs are only
+  ever opened, never closed: a later checkpoint of any log names at least as many, the same
+  first ``n``.
+
+The signature line's key name is the checkpoint's origin (tlog-checkpoint §Signatures: "the key
+name ... SHOULD be the origin"): one ledger key signs every log, and each log's checkpoints carry
+the key ID ``SHA-256(origin || 0x0A || 0x01 || key)[:4]`` (:func:`log_key` names the ledger's
+public key for a log), so off-the-shelf witnesses and note tools configured with the
+``<origin>+<id>+<key>`` verifier key accept them. A different construction would get a new
+keyword, never a new meaning for one of these. Parsing is strict: :meth:`Checkpoint.parse`
+accepts only the form :meth:`Checkpoint.body` writes, so a parsed checkpoint re-encodes to exactly
+the bytes that were signed.
 
 Note (tlog-checkpoint §Note text, tlog-cosignature §Ed25519 signed message): extension lines are
 signed by the log and included in the messages witnesses sign, but witnesses vouch only for the
@@ -107,6 +126,9 @@ COSIGNATURE_ALG = 0x04
 COSIGNATURE_HEADER = "cosignature/v1"
 COSIGNATURE_SIZE = TIMESTAMP_SIZE + ED25519_SIGNATURE_SIZE
 CHAIN_EXTENSION = "liuhen-chain"
+TIME_EXTENSION = "liuhen-time"
+LOGS_EXTENSION = "liuhen-logs"
+LOGS_DIGEST_PREFIX = b"liuhen-logs/v1\n"
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
@@ -336,36 +358,79 @@ class Checkpoint:
             raise VerificationError(f"a root hash is {HASH_SIZE} bytes, not {len(self.root_hash)}")
 
     @classmethod
-    def for_log(cls, *, origin: str, tree_size: int, root_hash: bytes, chain_head: bytes) -> Checkpoint:
-        """A liuhen checkpoint: the tree head and the ``liuhen-chain`` extension line."""
+    def for_log(
+        cls,
+        *,
+        origin: str,
+        tree_size: int,
+        root_hash: bytes,
+        chain_head: bytes,
+        time_us: int,
+        logs: Sequence[str],
+    ) -> Checkpoint:
+        """A liuhen checkpoint: the tree head and its three extension lines (see the module docstring).
+
+        ``logs`` are the origins of the ledger's logs in the order they were opened, this log's
+        among them.
+        """
         if len(chain_head) != HASH_SIZE:
             raise VerificationError(f"a chain head is {HASH_SIZE} bytes, not {len(chain_head)}")
+        if not 0 <= time_us <= MAX_TIMESTAMP:
+            raise VerificationError(f"ledger time {time_us} is outside 0..2^63-1 microseconds")
+        if origin not in logs:
+            raise VerificationError(f"the logs a checkpoint of {_short(origin)} names must include it")
         return cls(
             origin=origin,
             tree_size=tree_size,
             root_hash=root_hash,
-            extensions=(f"{CHAIN_EXTENSION} {_b64encode(chain_head)}",),
+            extensions=(
+                f"{CHAIN_EXTENSION} {_b64encode(chain_head)}",
+                f"{TIME_EXTENSION} {time_us}",
+                f"{LOGS_EXTENSION} {len(logs)} {_b64encode(logs_digest(logs))}",
+            ),
         )
+
+    def _extension(self, keyword: str) -> str:
+        """The value of the one extension line starting with ``keyword``; raise if missing or repeated."""
+        values = [e.split(" ", 1) for e in self.extensions if e.split(" ", 1)[0] == keyword]
+        if len(values) != 1:
+            raise VerificationError(
+                f"checkpoint of {_short(self.origin)} at size {self.tree_size} has {len(values)} "
+                f"'{keyword}' lines; a liuhen checkpoint has exactly one"
+            )
+        return values[0][1] if len(values[0]) == 2 else ""
+
+    def _hash_value(self, keyword: str, encoded: str) -> bytes:
+        try:
+            value = _b64decode(encoded)
+        except ValueError as exc:
+            raise VerificationError(f"'{keyword}' value {_short(encoded)} is not base64") from exc
+        if len(value) != HASH_SIZE or _b64encode(value) != encoded:
+            raise VerificationError(
+                f"'{keyword}' value {_short(encoded)} is not the base64 of a {HASH_SIZE}-byte hash"
+            )
+        return value
 
     @property
     def chain_head(self) -> bytes:
         """The hash chain head of the ``liuhen-chain`` line; raise if missing, repeated or malformed."""
-        values = [e.split(" ", 1) for e in self.extensions if e.split(" ", 1)[0] == CHAIN_EXTENSION]
-        if len(values) != 1:
-            raise VerificationError(
-                f"checkpoint of {_short(self.origin)} at size {self.tree_size} has {len(values)} "
-                f"'{CHAIN_EXTENSION}' lines; a liuhen checkpoint has exactly one"
-            )
-        encoded = values[0][1] if len(values[0]) == 2 else ""
-        try:
-            head = _b64decode(encoded)
-        except ValueError as exc:
-            raise VerificationError(f"'{CHAIN_EXTENSION}' value {_short(encoded)} is not base64") from exc
-        if len(head) != HASH_SIZE or _b64encode(head) != encoded:
-            raise VerificationError(
-                f"'{CHAIN_EXTENSION}' value {_short(encoded)} is not the base64 of a {HASH_SIZE}-byte hash"
-            )
-        return head
+        return self._hash_value(CHAIN_EXTENSION, self._extension(CHAIN_EXTENSION))
+
+    @property
+    def time_us(self) -> int:
+        """The ledger's signed time of the ``liuhen-time`` line, in microseconds since the epoch."""
+        value = self._extension(TIME_EXTENSION)
+        if not _DECIMAL.fullmatch(value) or int(value) > MAX_TIMESTAMP:
+            raise VerificationError(f"'{TIME_EXTENSION}' value {_short(value)} is not a time in microseconds")
+        return int(value)
+
+    @property
+    def logs(self) -> tuple[int, bytes]:
+        """How many logs the ledger had, and the digest of their origins (the ``liuhen-logs`` line)."""
+        count, _, encoded = self._extension(LOGS_EXTENSION).partition(" ")
+        if not _DECIMAL.fullmatch(count) or int(count) < 1:
+            raise VerificationError(f"'{LOGS_EXTENSION}' count {_short(count)} is not a number of logs")
+        return int(count), self._hash_value(LOGS_EXTENSION, encoded)
 
     def body(self) -> bytes:
         """The note text: origin, size, base64 root and extension lines, each ending in a newline."""
@@ -400,6 +465,21 @@ class Checkpoint:
         if len(root_hash) != HASH_SIZE or _b64encode(root_hash) != root:
             raise VerificationError(f"root hash {_short(root)} is not the base64 of a {HASH_SIZE}-byte hash")
         return cls(origin=origin, tree_size=int(size), root_hash=root_hash, extensions=tuple(extensions))
+
+
+def logs_digest(origins: Sequence[str]) -> bytes:
+    """The digest a ``liuhen-logs`` line carries for these origins, in the order they were opened."""
+    return hashlib.sha256(LOGS_DIGEST_PREFIX + "".join(f"{origin}\n" for origin in origins).encode()).digest()
+
+
+def log_key(key: PublicKey, origin: str) -> PublicKey:
+    """The ledger's public ``key`` under the name that signs ``origin``'s checkpoints: the origin."""
+    return PublicKey(origin, key.raw)
+
+
+def log_signing_key(key: SigningKey, origin: str) -> SigningKey:
+    """The ledger's private ``key`` named for signing ``origin``'s checkpoints."""
+    return SigningKey(origin, key.private)
 
 
 # --- witness cosignatures (type 0x04) ------------------------------------------------------------
@@ -591,6 +671,13 @@ class SignedCheckpoint:
         """Parse a signed checkpoint without verifying it; raise if it is malformed."""
         note = Note.parse(data)
         return cls(checkpoint=Checkpoint._from_text(note.text), signatures=note.signatures)
+
+    def verify_log(
+        self, *, ledger_keys: Sequence[PublicKey], witnesses: Sequence[PublicKey] = (), quorum: int = 0
+    ) -> None:
+        """:meth:`verify` a liuhen log's checkpoint: the ledger keys sign it under the origin's name."""
+        origin = self.checkpoint.origin
+        self.verify(ledger_keys=[log_key(k, origin) for k in ledger_keys], witnesses=witnesses, quorum=quorum)
 
     def verify(
         self, *, ledger_keys: Sequence[PublicKey], witnesses: Sequence[PublicKey] = (), quorum: int = 0
