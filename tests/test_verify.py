@@ -105,16 +105,27 @@ ATTACKS: dict[str, list[Located]] = {
         *(("bad_checkpoint", B, f"checkpoint at size {size}", None) for size in (8, 16, 24, 25)),
         ("unsigned_entries", B, "indices 0..24", 0),
     ],
+    "log_vanished": [
+        ("missing_log", A, "checkpoint at size 8", None),  # names 2 logs; the bundle holds 1
+        ("missing_log", A, "later checkpoints", None),
+    ],
+    "ingest_time_changed": [("ingest_time_outside_window", A, "index 12", 12)],
     "selective_entry_altered": [("not_included", A, "index 13", 13)],
     "selective_foreign_entry": [("not_included", A, "index 20", 20)],
 }
 VALID = ("golden", "selective", "rolled_back")
+CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS = ("log_vanished_resigned",)
+"""Bundles that agree with themselves; a kept checkpoint, or the witnesses, catch them."""
 
 
 def test_every_fixture_bundle_has_a_test() -> None:
     bundles = {p.name for p in BUNDLES.iterdir() if p.is_dir()} - {"keys"}
-    assert bundles == {*ATTACKS, *VALID}
-    assert set(bf.FULL_ATTACKS) | set(bf.SELECTIVE_ATTACKS) == {*ATTACKS, "rolled_back"}
+    assert bundles == {*ATTACKS, *VALID, *CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS}
+    assert set(bf.FULL_ATTACKS) | set(bf.SELECTIVE_ATTACKS) == {
+        *ATTACKS,
+        "rolled_back",
+        "log_vanished_resigned",
+    }
 
 
 def test_committed_fixtures_are_what_the_build_script_writes_now(tmp_path: Path) -> None:
@@ -233,6 +244,29 @@ def test_rolled_back_bundle_passes_alone_but_not_against_a_kept_checkpoint() -> 
     report = rejected(BUNDLES / "rolled_back", Trust(ledger_keys=[LEDGER], kept=[kept]))
     assert located(report) == [("log_truncated", A, "checkpoint at size 40", 24)]
     assert "signed for 40 entries but the log holds 24" in report.problems[0].detail
+
+
+def test_a_vanished_log_is_caught_by_a_kept_checkpoint_even_when_the_rest_was_signed_again() -> None:
+    """The operator deleted log 1 and had the ledger key sign log 0's checkpoints again, naming one log.
+
+    Without witnesses the bundle agrees with itself; what the auditor kept from before does not.
+    """
+    report = verify_bundle(BUNDLES / "log_vanished_resigned", Trust(ledger_keys=[LEDGER]))
+    assert [log.origin for log in report.logs] == [A]
+    kept = SignedCheckpoint.parse(KEPT.read_bytes())
+    report = rejected(BUNDLES / "log_vanished_resigned", Trust(ledger_keys=[LEDGER], kept=[kept]))
+    assert ("missing_log", A, "kept checkpoint at size 40", None) in located(report)
+    assert "names 2 logs of the ledger; the bundle holds 1" in str(report.problems)
+    report = rejected(BUNDLES / "log_vanished_resigned", TRUST)  # and the witness never cosigned it
+    assert ("bad_checkpoint", A, "checkpoint at size 40", None) in located(report)
+
+
+def test_an_entrys_ingest_time_must_lie_in_the_window_its_checkpoints_prove() -> None:
+    report = rejected(BUNDLES / "ingest_time_changed")
+    (problem,) = report.problems
+    low, high = (int(t) for t in problem.expected.split(".."))  # the checkpoints at 8 and 16
+    assert (low, high) == (bf.ingested_at_us(7), bf.ingested_at_us(15))
+    assert int(problem.actual) == bf.ingested_at_us(12) + 86_400 * 1_000_000
 
 
 def test_evidence_of_a_flipped_byte_is_the_stored_and_the_recomputed_chain_hash() -> None:

@@ -207,6 +207,7 @@ class _LogCheck:
                 continue
             by_size[size] = signed
         self.report.checkpoints = len(by_size)
+        kept_here: list[SignedCheckpoint] = []
         for kept in self.trust.kept:
             if kept.checkpoint.origin == self.origin:
                 try:
@@ -225,27 +226,38 @@ class _LogCheck:
                         expected=kept.checkpoint.root_hash.hex(),
                         actual=other.checkpoint.root_hash.hex(),
                     )
+                kept_here.append(kept)
                 by_size.setdefault(kept.checkpoint.tree_size, kept)
-        self.check_times_and_logs(by_size)
+        self.check_times_and_logs(by_size, kept_here)
         return by_size
 
-    def check_times_and_logs(self, by_size: dict[int, SignedCheckpoint]) -> None:
+    def check_times_and_logs(
+        self, by_size: dict[int, SignedCheckpoint], kept: list[SignedCheckpoint]
+    ) -> None:
         """The signed ledger times never go back, and each checkpoint's set of logs is the ledger's.
 
         Drops (with a problem) checkpoints whose extension lines are unreadable. The set of logs
         is checked where the bundle holds every log (a full bundle or the live store): a checkpoint
-        naming more logs than the bundle holds, or other ones, shows a log has vanished.
+        naming more logs than the bundle holds, or other ones, shows a log has vanished. The
+        checkpoints the auditor kept are checked too (the operator may have signed the bundle's
+        again after deleting a log).
         """
         last_time, last_size = 0, 0
-        for size in sorted(by_size):
-            checkpoint = by_size[size].checkpoint
-            where = f"checkpoint at size {size}"
+        vanished: list[int] = []
+        replaced: list[int] = []
+        every = [(size, f"checkpoint at size {size}", signed) for size, signed in by_size.items()]
+        every += [
+            (k.checkpoint.tree_size, f"kept checkpoint at size {k.checkpoint.tree_size}", k) for k in kept
+        ]
+        for size, where, signed in sorted(every, key=lambda item: item[0]):
+            checkpoint = signed.checkpoint
             try:
                 when = checkpoint.time_us
                 count, digest = checkpoint.logs
             except VerificationError as exc:
                 self.problem("bad_checkpoint", where, str(exc))
-                del by_size[size]
+                if by_size.get(size) is signed:
+                    del by_size[size]
                 continue
             if when < last_time:
                 self.problem(
@@ -260,21 +272,28 @@ class _LogCheck:
             if self.origins is None:
                 continue
             if count > len(self.origins):
-                self.problem(
-                    "missing_log",
-                    where,
-                    f"names {count} logs of the ledger; the bundle holds {len(self.origins)}: "
-                    f"{count - len(self.origins)} log(s) vanished",
-                )
+                vanished.append(size)
+                if len(vanished) == 1:
+                    self.problem(
+                        "missing_log",
+                        where,
+                        f"names {count} logs of the ledger; the bundle holds {len(self.origins)}: "
+                        f"{count - len(self.origins)} log(s) vanished",
+                    )
             elif logs_digest(self.origins[:count]) != digest or self.origin not in self.origins[:count]:
-                self.problem(
-                    "log_set_mismatch",
-                    where,
-                    f"names a set of {count} logs that is not the bundle's first {count} "
-                    f"({', '.join(self.origins[:count])}): a log was removed or replaced",
-                    expected=digest.hex(),
-                    actual=logs_digest(self.origins[:count]).hex(),
-                )
+                replaced.append(size)
+                if len(replaced) == 1:
+                    self.problem(
+                        "log_set_mismatch",
+                        where,
+                        f"names a set of {count} logs that is not the bundle's first {count} "
+                        f"({', '.join(self.origins[:count])}): a log was removed or replaced",
+                        expected=digest.hex(),
+                        actual=logs_digest(self.origins[:count]).hex(),
+                    )
+        for code, sizes in (("missing_log", vanished), ("log_set_mismatch", replaced)):
+            if len(sizes) > 1:
+                self.problem(code, "later checkpoints", f"{len(sizes) - 1} more checkpoint(s) say the same")
 
     def compare(self, signed: SignedCheckpoint, tree: CompactRange, chain: Chain) -> None:
         checkpoint = signed.checkpoint
