@@ -184,11 +184,28 @@ def test_golden_bundle_is_consistent_with_the_checkpoint_the_auditor_kept() -> N
 def test_selective_bundle_verifies_every_chosen_entry_by_its_proof() -> None:
     report = verify_bundle(BUNDLES / "selective", TRUST)
     assert report.kind == "selective"
-    # registry entry + 5 (zz-metro) and + 3 (zz-bus) events under the case, each proven
+    # registry entry + 5 (zz-metro) and + 3 (zz-bus) events under the case, each proven in the first
+    # checkpoint covering it; those checkpoints, the ones before them and the newest are included
     assert [(log.origin, log.entries, log.proofs, log.checkpoints) for log in report.logs] == [
-        (A, 6, 6, 1),
-        (B, 4, 4, 1),
+        (A, 6, 6, 5),
+        (B, 4, 4, 4),
     ]
+    times = report.logs[0].times
+    assert [t.index for t in times] == [0, 5, 13, 21, 29, 37]
+    for entry in times:  # the window its checkpoints prove holds its own ingest time
+        assert entry.in_ledger_by >= bf.ingested_at_us(entry.index)
+        assert entry.in_ledger_after is None or entry.in_ledger_after <= bf.ingested_at_us(entry.index)
+    assert times[2].in_ledger_after == bf.ingested_at_us(7)  # the checkpoint at 8: entry 13 came later
+    assert times[2].in_ledger_by == bf.ingested_at_us(15)  # the checkpoint at 16: it was in by then
+
+
+def test_a_selective_bundle_whose_checkpoints_are_not_one_history_is_rejected(tmp_path: Path) -> None:
+    bundle = bf.selective_bundle(bf.ledger_logs())
+    consistency = bundle.logs[0].consistency
+    assert consistency
+    consistency[0]["proof"] = consistency[1]["proof"]  # another pair's proof
+    report = rejected(written(bundle, tmp_path / "b"))
+    assert ("not_consistent", A, "checkpoint at size 8", None) in located(report)
 
 
 def test_a_wrong_ledger_key_rejects_every_checkpoint_and_registry_entry() -> None:

@@ -143,25 +143,34 @@ def live_material(config: Config) -> Material:
     try:
         sources = []
         for origin in store.origins():
+            # Every entry the log holds, whatever its checkpoints say. A batch's entries and its
+            # checkpoint are committed together, so the head read first has its checkpoint when
+            # they are read next; later batches' are left out with their entries.
+            size = store.head(origin).size
             checkpoints = [
-                (size, note, [line.decode() for line in store.cosignatures(origin, size)])
-                for size, note in store.checkpoints(origin)
+                (at, note, [line.decode() for line in store.cosignatures(origin, at)])
+                for at, note in store.checkpoints(origin)
+                if at <= size
             ]
-            # Verify up to the newest checkpoint: entries after it are still being committed.
-            size = checkpoints[-1][0] if checkpoints else 0
-            sources.append(
-                LogSource(origin, partial(_live_records, config, origin, size), checkpoints, size=size)
-            )
+            batches = [at for at in store.batch_sizes(origin) if at <= size]
+            records = partial(_live_records, config, origin, size)
+            sources.append(LogSource(origin, records, checkpoints, size=size, batches=batches))
         return Material("live store", "full", sources, store.rotations())
     finally:
         store.close()
 
 
 def _live_records(config: Config, origin: str, size: int) -> Iterator[dict[str, Any]]:
-    """The first ``size`` entries of a log as bundle records, from a store open while they are read."""
+    """The first ``size`` entries of a log as bundle records, each with its stored Merkle nodes.
+
+    The live check compares the nodes with the entries; the store stays open while they are read.
+    """
     store = open_store(config)
     try:
-        yield from map(entry_record, store.entries(origin, stop=size))
+        for stored in store.entries(origin, stop=size):
+            record = entry_record(stored)
+            record["nodes"] = stored.nodes
+            yield record
     finally:
         store.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
@@ -11,14 +12,23 @@ from typing import Any
 
 import fastavro
 
-from ledger.errors import ConfigurationError, NotFound
+from ledger.errors import ConfigurationError, Inconsistent, NotFound, NotIncluded
 from ledger.ingest.store import LedgerStore
 from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.bundle import LogPart, Manifest, entry_record, entry_schema, file_digest
-from ledger.wire.format import StoredEntry
+from ledger.wire.format import StoredEntry, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS
 from ledger.wire.keys import PublicKey
-from ledger.wire.merkle import inclusion_proof
+from ledger.wire.merkle import (
+    NodeReader,
+    consistency_proof,
+    inclusion_proof,
+    node_hash,
+    nodes_needed,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.wire.note import SignedCheckpoint
 
 Progress = Callable[[str], None]
 Selector = Callable[[str, Mapping[str, Any]], bool]
@@ -145,23 +155,30 @@ def _write_selective(
     selection: Mapping[str, Any],
     ledger_keys: Iterable[PublicKey],
 ) -> Manifest:
+    """Each chosen entry with its inclusion proof in the first checkpoint that covers it.
+
+    That checkpoint's signed time proves the entry was in the ledger by then; the log's checkpoint
+    before it (included too) proves it was not yet. Each checkpoint used is proven consistent with
+    the log's newest (``consistency.jsonl``), the one witnesses cosigned. Every proof is checked
+    before it is written: a damaged store fails the export, naming the stored node at fault.
+    """
     _prepare(out)
     manifest = Manifest(
         kind="selective", logs=[], created_at=datetime.now(UTC).isoformat(), selection=dict(selection)
     )
     schema = entry_schema()
     for n, origin in enumerate(store.origins()):
-        latest = store.latest_checkpoint(origin)
-        if latest is None:
+        notes = dict(store.checkpoints(origin))
+        if not notes:
             continue
-        size = latest[0]
-        picked = choose(origin, size)
+        sizes = sorted(notes)
+        picked = choose(origin, sizes[-1])
         if not picked:
             continue
         # The registry entries that registered, rotated or revoked source keys (one before each change).
         registry_indices = {change.from_index - 1 for change in store.key_changes(origin)}
         entries = {e.index: e for e in picked}
-        for index in sorted(i for i in registry_indices if i < size and i not in entries):
+        for index in sorted(i for i in registry_indices if i < sizes[-1] and i not in entries):
             stored = store.entry(origin, index)
             if stored is not None:
                 entries[index] = stored
@@ -172,18 +189,117 @@ def _write_selective(
             fastavro.writer(
                 stream, schema, (entry_record(e) for e in ordered), metadata={"liuhen.origin": origin}
             )
+        used: set[int] = {sizes[-1]}
         with (directory / "proofs.jsonl").open("w", encoding="utf-8") as proofs:
             for stored in ordered:
-                proof = store.with_nodes(origin, partial(inclusion_proof, stored.index, size))
+                at = bisect_right(sizes, stored.index)  # the first checkpoint covering the entry
+                size = sizes[at]
+                used |= {size, *sizes[at - 1 : at]}
+                proof = checked_proof(store, origin, stored, size, notes[size])
                 proofs.write(
                     json.dumps({"index": stored.index, "size": size, "proof": [h.hex() for h in proof]})
                     + "\n"
                 )
-        _write_checkpoints(directory / "checkpoints.jsonl", store, origin, [size])
+        newest = sizes[-1]
+        with (directory / "consistency.jsonl").open("w", encoding="utf-8") as lines:
+            for size in sorted(used - {newest}):
+                proof = checked_consistency(store, origin, (size, notes[size]), (newest, notes[newest]))
+                lines.write(
+                    json.dumps({"old": size, "new": newest, "proof": [h.hex() for h in proof]}) + "\n"
+                )
+        _write_checkpoints(directory / "checkpoints.jsonl", store, origin, used)
         manifest.logs.append(LogPart(origin, f"logs/{n}", len(ordered), ordered[0].index, ordered[-1].index))
     if not manifest.logs:
         raise NotFound(f"no entry under a signed checkpoint matches {dict(selection)}")
     return _finish(out, manifest, ledger_keys, store.rotations())
+
+
+def checked_proof(
+    store: LedgerStore, origin: str, stored: StoredEntry, size: int, note: bytes
+) -> list[bytes]:
+    """The inclusion proof of ``stored`` in the log's checkpoint of ``size``, checked against its root.
+
+    Raises :class:`NotIncluded` naming the stored Merkle node that is not the hash of its children
+    (found by descending from the proof's nodes), so a damaged store never ships a proof that fails.
+    """
+    proof = store.with_nodes(origin, partial(inclusion_proof, stored.index, size))
+    root = SignedCheckpoint.parse(note).checkpoint.root_hash
+    try:
+        verify_inclusion(leaf_hash(stored.entry), stored.index, size, proof, root)
+    except NotIncluded as exc:
+        raise NotIncluded(
+            f"{origin}: the proof of entry {stored.index} in the checkpoint of size {size} does not "
+            f"verify ({_damage(store, origin, partial(inclusion_proof, stored.index, size))}): the store "
+            "is damaged; nothing was exported",
+            index=exc.index,
+            size=exc.size,
+            expected=exc.expected,
+            actual=exc.actual,
+        ) from exc
+    return proof
+
+
+def checked_consistency(
+    store: LedgerStore, origin: str, old: tuple[int, bytes], new: tuple[int, bytes]
+) -> list[bytes]:
+    """The consistency proof from the log's checkpoint ``old`` to ``new`` (size, note), checked."""
+    (m, old_note), (n, new_note) = old, new
+    proof = store.with_nodes(origin, partial(consistency_proof, m, n))
+    old_root = SignedCheckpoint.parse(old_note).checkpoint.root_hash
+    new_root = SignedCheckpoint.parse(new_note).checkpoint.root_hash
+    try:
+        verify_consistency(m, n, old_root, new_root, proof)
+    except Inconsistent as exc:
+        raise Inconsistent(
+            f"{origin}: the checkpoints of size {m} and {n} are not proven one history by the store's "
+            f"nodes ({_damage(store, origin, partial(consistency_proof, m, n))}): the store is damaged, "
+            "or the ledger signed two histories; nothing was exported",
+            old_size=m,
+            new_size=n,
+            old_root=old_root,
+            new_root=new_root,
+            proof=tuple(proof),
+        ) from exc
+    return proof
+
+
+def _damage(store: LedgerStore, origin: str, prove: Callable[[NodeReader], object]) -> str:
+    """Which stored node the proof ``prove`` reads is damaged, found by descending from its nodes."""
+    bad = next(
+        (found for height, index in nodes_needed(prove)
+         if (found := _first_bad_node(store, origin, height, index)) is not None),
+        None,
+    )  # fmt: skip
+    if bad is None:
+        return "every stored node it reads is its children's hash: the checkpoint's root is not the log's"
+    height, index = bad
+    return (
+        f"the stored Merkle node (height {height}, index {index}), kept with entry "
+        f"{((index + 1) << height) - 1}, is not the hash of its two children"
+    )
+
+
+def _consistent(store: LedgerStore, origin: str, height: int, index: int) -> bool:
+    """Whether the stored node ``(height, index)`` is the hash of its two children (a leaf always is)."""
+    if height == 0:
+        return True  # a leaf hash is computed from its entry, never stored
+    children = (store.node(origin, height - 1, 2 * index), store.node(origin, height - 1, 2 * index + 1))
+    return store.node(origin, height, index) == node_hash(*children)
+
+
+def _first_bad_node(store: LedgerStore, origin: str, height: int, index: int) -> tuple[int, int] | None:
+    """The damaged stored node at or under ``(height, index)``, if that node is not its children's hash.
+
+    The damaged one is a node whose children are each the hash of theirs while it is not theirs.
+    None if ``(height, index)`` is the hash of its children (then, hashes being collision resistant,
+    so is everything under it).
+    """
+    if _consistent(store, origin, height, index):
+        return None
+    for child in (2 * index, 2 * index + 1):
+        if not _consistent(store, origin, height - 1, child):
+            return _first_bad_node(store, origin, height - 1, child)
+    return height, index
 
 
 def by_case(number: str) -> Selector:

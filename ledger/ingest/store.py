@@ -462,6 +462,16 @@ class LedgerStore:
             return -1, ""
         return rows[0].originator_version, json.loads(rows[0].state)["owner"]
 
+    @_reads
+    def batch_sizes(self, origin: str) -> list[int]:
+        """The log's size after each batch ingest committed (from its ownership fence), in order."""
+        sizes = []
+        for row in self.recorder.select_events(owner_stream(origin)):
+            slot = json.loads(row.state)
+            if "size" in slot:
+                sizes.append(int(slot["size"]))
+        return sizes
+
     def claim(self, origin: str, owner: str) -> int:
         """Make ``owner`` the only writer of a log; return the slot of its claim.
 

@@ -27,17 +27,23 @@ def bundle_sources(bundle: Path) -> tuple[Manifest, list[LogSource]]:
             (int(row["size"]), str(row["note"]).encode(), [str(c) for c in row.get("cosignatures", [])])
             for row in read_jsonl(directory / "checkpoints.jsonl")
         ]
-        proofs = None
+        proofs = consistency = None
         if manifest.kind == "selective":
             proofs = {
                 int(row["index"]): (int(row["size"]), [bytes.fromhex(h) for h in row["proof"]])
                 for row in read_jsonl(directory / "proofs.jsonl")
             }
+            consistency = {
+                (int(row["old"]), int(row["new"])): [bytes.fromhex(h) for h in row["proof"]]
+                for row in read_jsonl(directory / "consistency.jsonl")
+            }
         path = directory / "entries.avro"
         if not path.exists():
             raise BundleError(f"bundle file {path} is missing")
         entries = partial(read_entries, path)
-        sources.append(LogSource(part.origin, entries, checkpoints, proofs, size=part.entries))
+        sources.append(
+            LogSource(part.origin, entries, checkpoints, proofs, size=part.entries, consistency=consistency)
+        )
     return manifest, sources
 
 

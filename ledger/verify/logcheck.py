@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,12 +19,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from ledger.errors import IngestError, LedgerError, VerificationError
-from ledger.verify.report import BundleInvalid, LogReport, Problem, Report
+from ledger.verify.report import BundleInvalid, EntryTimes, LogReport, Problem, Report
 from ledger.wire.avro import SchemaRegistry, SignedEvent, read_envelope_key
 from ledger.wire.format import Chain, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
 from ledger.wire.keys import PublicKey, failed_raw_signatures
-from ledger.wire.merkle import CompactRange, verify_inclusion
+from ledger.wire.merkle import CompactRange, verify_consistency, verify_inclusion
 from ledger.wire.note import SignedCheckpoint, logs_digest
 from ledger.wire.rotation import KeyHistory
 
@@ -51,6 +52,10 @@ class LogSource:
     """Selective bundles: index -> (checkpoint size, inclusion proof)."""
     size: int | None = None
     """How many entries the log is expected to hold, when known (it sizes the verifying workers)."""
+    consistency: Mapping[tuple[int, int], list[bytes]] | None = None
+    """Selective bundles: (older size, newest size) -> consistency proof between the two checkpoints."""
+    batches: Sequence[int] | None = None
+    """The live store: the log's size after each committed batch, each of which signed a checkpoint."""
 
 
 Progress = Callable[[str], None]
@@ -150,6 +155,7 @@ class _LogCheck:
         self.signatures = _Signatures(pool)
         self.root_mismatches = 0
         self.window_faults = 0
+        self.node_faults = 0
         self.last_seq: dict[str, int] = {}
         self.gaps: dict[str, list[tuple[int, int]]] = {}
 
@@ -161,6 +167,7 @@ class _LogCheck:
     def signed_checkpoints(self) -> dict[int, SignedCheckpoint]:
         """Parse and verify every checkpoint's signatures; detect split views; return them by size."""
         by_size: dict[int, SignedCheckpoint] = {}
+        self.checkpoint_sizes = {size for size, _, _ in self.source.checkpoints}
         newest = max((size for size, _, _ in self.source.checkpoints), default=None)
         for size, note, cosignatures in self.source.checkpoints:
             where = f"checkpoint at size {size}"
@@ -410,7 +417,10 @@ class _LogCheck:
                 break
             leaf = leaf_hash(entry)
             link = chain.append_leaf(leaf)
-            tree.append(leaf)
+            completed = tree.append(leaf)
+            stored_nodes = record.get("nodes")
+            if stored_nodes is not None and tuple(digest for _, digest in completed) != tuple(stored_nodes):
+                self.node_mismatch(index, completed, stored_nodes)
             if link != record["chain_hash"] and not broken:
                 broken = True
                 self.problem(
@@ -438,6 +448,32 @@ class _LogCheck:
         self.report.entries = chain.size
         self.finish_full(sizes[next_cp:], chain.size, broken, max(sizes, default=0))
 
+    def node_mismatch(
+        self, index: int, completed: Sequence[tuple[int, bytes]], stored: Sequence[bytes]
+    ) -> None:
+        """The Merkle nodes the store keeps with an entry are not those its entries make (live store)."""
+        self.node_faults += 1
+        if self.node_faults > 1:  # the first names the evidence; later ones only add up
+            return
+        made = [digest for _, digest in completed]
+        height = next(
+            (
+                h
+                for h in range(max(len(made), len(stored)))
+                if list(made[h : h + 1]) != list(stored[h : h + 1])
+            ),
+            0,
+        )
+        self.problem(
+            "stored_node_mismatch",
+            f"index {index}",
+            f"the Merkle node of height {height + 1} stored with this entry is not the hash of the "
+            "entries it covers: proofs read from the store would not verify",
+            index=index,
+            expected=made[height].hex() if height < len(made) else None,
+            actual=bytes(stored[height]).hex() if height < len(stored) else None,
+        )
+
     def outside_window(self, index: int, ingested: int, window: tuple[int, int | None]) -> None:
         """An entry's recorded ingest time lies outside the window its checkpoints prove."""
         self.window_faults += 1
@@ -456,6 +492,21 @@ class _LogCheck:
 
     def finish_full(self, unmatched: list[int], chain_size: int, broken: bool, signed_size: int) -> None:
         """Problems known only at the end: unsigned or missing entries, signatures, gaps."""
+        if self.node_faults > 1:
+            self.problem(
+                "stored_node_mismatch",
+                "later entries",
+                f"{self.node_faults - 1} more entries have stored Merkle nodes that are not theirs",
+            )
+        for size in self.source.batches or ():
+            if size <= chain_size and size not in self.checkpoint_sizes:
+                self.problem(
+                    "batch_without_checkpoint",
+                    f"batch ending at size {size}",
+                    "ingest committed this batch with a signed checkpoint, and the store no longer holds "
+                    "it: a checkpoint was deleted",
+                    index=size - 1,
+                )
         for size in unmatched:
             if size > chain_size and not broken:
                 self.problem(
@@ -506,6 +557,8 @@ class _LogCheck:
 
     def run_selective(self, check_signatures: bool) -> None:
         checkpoints = self.signed_checkpoints()
+        self.one_history(checkpoints)
+        sizes = sorted(checkpoints)
         proofs = self.source.proofs or {}
         for record in self.source.entries():
             index, entry = record["index"], record["entry"]
@@ -531,8 +584,70 @@ class _LogCheck:
                 )
                 continue
             self.report.proofs += 1
+            self.entry_times(record, size, sizes, checkpoints)
             self.check_signature(index, entry, check_signatures)
         self.finish_signatures()
+
+    def one_history(self, checkpoints: dict[int, SignedCheckpoint]) -> None:
+        """Every checkpoint of a selective bundle is proven consistent with its newest (the witnessed one).
+
+        A checkpoint without a proof, or whose proof fails, is dropped with a problem: what it
+        vouches for is then unproven.
+        """
+        if not checkpoints:
+            return
+        newest = max(checkpoints)
+        proofs = self.source.consistency or {}
+        for size in sorted(checkpoints)[:-1]:
+            where = f"checkpoint at size {size}"
+            proof = proofs.get((size, newest))
+            if proof is None:
+                self.problem(
+                    "not_consistent",
+                    where,
+                    f"the bundle proves no consistency with the newest, of size {newest}",
+                )
+                del checkpoints[size]
+                continue
+            old_root, new_root = (
+                checkpoints[size].checkpoint.root_hash,
+                checkpoints[newest].checkpoint.root_hash,
+            )
+            try:
+                verify_consistency(size, newest, old_root, new_root, proof)
+            except VerificationError as exc:
+                self.problem("not_consistent", where, f"is not proven part of the same history: {exc}")
+                del checkpoints[size]
+
+    def entry_times(
+        self,
+        record: Mapping[str, Any],
+        size: int,
+        sizes: Sequence[int],
+        checkpoints: Mapping[int, SignedCheckpoint],
+    ) -> None:
+        """Record the window an included entry's checkpoints prove; check its ingest time lies in it."""
+        index = record["index"]
+        known = bisect_right(sizes, index)  # the bundle's checkpoints of at most ``index`` entries
+        after = checkpoints[sizes[known - 1]].checkpoint.time_us if known else None
+        by = checkpoints[size].checkpoint.time_us
+        if not (after or 0) <= record["ingested_at_us"] <= by:
+            self.outside_window(index, record["ingested_at_us"], (after or 0, by))
+        try:
+            signed = SignedEvent.decode(record["entry"])
+            event_type, body = self.registry.decode(signed.schema, signed.body)
+        except IngestError:
+            return  # check_signature names an unreadable entry
+        occurred = body["envelope"]["occurred_at"]
+        self.report.times.append(
+            EntryTimes(
+                index,
+                event_type.name,
+                int(occurred.timestamp()) * 1_000_000 + occurred.microsecond,
+                after,
+                by,
+            )
+        )
 
 
 def verify_logs(

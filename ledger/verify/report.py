@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 from ledger.errors import VerificationError
 
@@ -34,6 +35,24 @@ class LogReport:
     signatures: int = 0
     proofs: int = 0
     sources: dict[str, int] = field(default_factory=dict)
+    times: list[EntryTimes] = field(default_factory=list)
+    """Selective bundles: each proven entry's own time and the window its checkpoints prove."""
+
+
+@dataclass(frozen=True)
+class EntryTimes:
+    """When an entry says it happened, and when it is proven to have reached the ledger.
+
+    ``in_ledger_by``: the signed time of the first checkpoint that covers it; ``in_ledger_after``:
+    that of the log's checkpoint before (``None``: the bundle holds none, so from the log's start).
+    Times are microseconds since the epoch (UTC).
+    """
+
+    index: int
+    event_type: str
+    occurred_at: int
+    in_ledger_after: int | None
+    in_ledger_by: int
 
 
 @dataclass
@@ -77,6 +96,12 @@ class Report:
                 parts.append(f"{log.proofs} inclusion proofs")
             mine = [p for p in self.problems if p.origin == log.origin]
             lines.append(f"  {log.origin}: {', '.join(parts)}: {'OK' if not mine else 'INVALID'}")
+            lines += [
+                f"    index {e.index} {e.event_type}: happened {_utc(e.occurred_at)}, in the ledger "
+                + (f"after {_utc(e.in_ledger_after)} and " if e.in_ledger_after is not None else "")
+                + f"by {_utc(e.in_ledger_by)}"
+                for e in log.times
+            ]
             lines += [f"    - {p.where}: {p.detail}" for p in mine]
         others = [p for p in self.problems if p.origin not in {log.origin for log in self.logs}]
         lines += [f"  - {p}" for p in others]
@@ -84,6 +109,10 @@ class Report:
             "VALID: every check holds" if self.valid else f"INVALID: {len(self.problems)} problem(s)"
         )
         return "\n".join(lines)
+
+
+def _utc(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="seconds")
 
 
 class BundleInvalid(VerificationError):

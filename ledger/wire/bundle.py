@@ -7,13 +7,15 @@ A bundle is a directory::
     logs/<n>/entries.avro           Avro container of liuhen.BundleEntry (schema embedded), by index
     logs/<n>/checkpoints.jsonl      {"size": n, "note": "<signed note>", "cosignatures": [...]} a line
     logs/<n>/proofs.jsonl           selective bundles only: {"index": i, "size": n, "proof": [hex...]}
+    logs/<n>/consistency.jsonl      selective bundles only: {"old": m, "new": n, "proof": [hex...]}
 
 ``kind`` is ``full`` (every entry of each log from index 0, and every checkpoint) or
-``selective`` (only the entries an investigation needs, each with an inclusion proof against the
-checkpoint of size ``size``, plus the log's source-key registry entries so that source signatures
-can be checked). Nothing in a bundle is trusted for being there: trust comes from the ledger key
-the auditor holds, checkpoint signatures, hashes and proofs. The manifest's file hashes only catch
-accidental damage early.
+``selective`` (only the entries an investigation needs, each with an inclusion proof against
+the first checkpoint that covers it, plus the log's source-key registry entries so that source
+signatures can be checked; the checkpoints used, the one before each, and the log's newest, with
+a consistency proof from each to the newest). Nothing in a bundle is trusted for being there:
+trust comes from the ledger key the auditor holds, checkpoint signatures, hashes and proofs. The
+manifest's file hashes only catch accidental damage early.
 
 Imports only the standard library and ``fastavro``.
 """
