@@ -199,8 +199,8 @@ def test_checkpoints_cosignatures_and_rotations_read_back_in_order(backend: Back
     store.add_cosignature(ORIGIN, 5, b"witness a")
     backend.open().add_cosignature(ORIGIN, 5, b"witness b")
     assert store.cosignatures(ORIGIN, 5) == [b"witness a", b"witness b"]
-    store.add_rotation(b"rotation 1")
-    store.add_rotation(b"rotation 2")
+    assert store.rotate(lambda after: b"rotation 1", owner="test") == {ORIGIN: store.head(ORIGIN).size}
+    store.rotate(lambda after: b"rotation 2", owner="test")
     assert store.rotations() == [b"rotation 1", b"rotation 2"]
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ledger.app.config import Config
-from ledger.app.keys import ensure_key
+from ledger.app.keys import current_ledger_key, ensure_key
 from ledger.errors import BrokerError, ConfigurationError, NotFound
 from ledger.ingest.broker import consumer_for, ensure_topics
 from ledger.ingest.consumer import Ingestor
@@ -146,4 +147,5 @@ def build_ingestor(config: Config, *, batch_size: int | None) -> Ingestor:
         registrars=[ledger_key.public],
         consumer=consumer,
         producer=producer,
+        key_loader=partial(current_ledger_key, config),
     )

@@ -11,7 +11,7 @@ after reporting success.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from ledger.app.config import Config
 from ledger.errors import ConfigurationError, NotFound, UsageError
 from ledger.ingest.store import LedgerStore
 from ledger.wire.keys import FILE_SAFE_NAME, PublicKey, SigningKey
-from ledger.wire.rotation import Rotation
+from ledger.wire.rotation import Rotation, newest_key
 
 if TYPE_CHECKING:
     from ledger.sdk import Publisher
@@ -72,25 +72,59 @@ def ledger_key(config: Config) -> SigningKey:
 def local_ledger_keys(config: Config) -> list[PublicKey]:
     """The operator's own ledger keys: the current one and those retired by rotations."""
     keys = [ledger_key(config).public]
-    keys += [PublicKey.load(path) for path in sorted(config.keys_dir.glob("ledger.*.pub"))]
-    return keys
+    retired = [p for p in sorted(config.keys_dir.glob("ledger.*.pub")) if p.name != "ledger.next.pub"]
+    return keys + [PublicKey.load(path) for path in retired]
+
+
+def current_ledger_key(config: Config, statements: Sequence[bytes]) -> SigningKey:
+    """The ledger key the newest rotation brought in, from the keys folder.
+
+    Finishes installing a rotation that was recorded but whose key files were not moved yet (the
+    command stopped in between). Ingest calls this when it finds the key rotated under it.
+    """
+    key = ledger_key(config)
+    wanted = newest_key(statements)
+    if wanted is None or wanted.raw == key.public.raw:
+        return key
+    staged = config.keys_dir / "ledger.next.key"
+    if staged.exists() and SigningKey.load(staged, passphrase=config.passphrase).public.raw == wanted.raw:
+        _install(config, key)
+        return ledger_key(config)
+    raise ConfigurationError(
+        f"the ledger key was rotated to {wanted.key_id}, and {config.ledger_key_path} holds "
+        f"{key.public.key_id}: install the new key there (from the keys folder of the host that rotated it)"
+    )
+
+
+def _install(config: Config, old: SigningKey) -> None:
+    """Move the staged new key into place, keeping the old one as ``ledger.<key hash>.key|pub``."""
+    retired = old.public.key_hash.hex()
+    for suffix in ("key", "pub"):
+        (config.keys_dir / f"ledger.{suffix}").rename(config.keys_dir / f"ledger.{retired}.{suffix}")
+        (config.keys_dir / f"ledger.next.{suffix}").rename(config.keys_dir / f"ledger.{suffix}")
 
 
 def rotate_ledger_key(config: Config, store: LedgerStore) -> tuple[PublicKey, PublicKey, dict[str, int]]:
     """Replace the ledger key: the new key is introduced by a statement both keys sign.
 
-    Stop ingest first (it signs with the key it started with). The old key files are kept as
-    ``ledger.<key hash>.key|pub``; checkpoints of each log above its current size use the new key.
+    The new key is written next to the old one first (``ledger.next.key``); the rotation is then
+    recorded at a batch boundary of every log (:meth:`LedgerStore.rotate`), so ingest may keep
+    running: its next batch is refused, and it takes the new key from the keys folder. Then the
+    key files are moved: the old ones are kept as ``ledger.<key hash>.key|pub``.
     """
-    old = ledger_key(config)
-    new = SigningKey.generate("ledger")
-    after = {origin: store.head(origin).size for origin in store.origins()}
-    store.add_rotation(Rotation(new.public, after).sign(old, new))
-    retired = old.public.key_hash.hex()
-    for suffix in ("key", "pub"):
-        (config.keys_dir / f"ledger.{suffix}").rename(config.keys_dir / f"ledger.{retired}.{suffix}")
-    new.save(config.ledger_key_path, passphrase=config.passphrase)
-    new.public.save(config.keys_dir / "ledger.pub")
+    old = current_ledger_key(config, store.rotations())
+    staged = config.keys_dir / "ledger.next.key"
+    if staged.exists():
+        new = SigningKey.load(staged, passphrase=config.passphrase)
+    else:
+        new = SigningKey.generate("ledger")
+        new.save(staged, passphrase=config.passphrase)
+        new.public.save(config.keys_dir / "ledger.next.pub")
+    after = store.rotate(
+        lambda sizes: Rotation(new.public, old.public, sizes).sign(old, new),
+        owner="liuhen keys rotate-ledger",
+    )
+    _install(config, old)
     return old.public, new.public, after
 
 

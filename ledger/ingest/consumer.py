@@ -72,7 +72,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
-from ledger.errors import OwnershipLost, StoreError
+from ledger.errors import ConfigurationError, LedgerError, OwnershipLost, StoreError
 from ledger.ingest.settings import IngestSettings
 from ledger.ingest.store import LedgerStore
 from ledger.ingest.workers import VerifyingWorkers
@@ -84,6 +84,7 @@ from ledger.ingest.writer import (
 from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.format import StoredEntry
 from ledger.wire.keys import PublicKey, SigningKey
+from ledger.wire.rotation import newest_key, rotation_keys
 
 log = logging.getLogger("liuhen.ingest")
 
@@ -126,12 +127,16 @@ class Ingestor:
         registrars: Sequence[PublicKey],
         consumer: KafkaConsumer,
         producer: KafkaProducer,
+        key_loader: Callable[[Sequence[bytes]], SigningKey] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
         self.ledger_key = ledger_key
         self.registrars = list(registrars)
+        self.key_loader = key_loader
+        """Loads the ledger key the newest of the given rotations brought in (ingest keeps running
+        through a rotation: :meth:`ledger.ingest.store.LedgerStore.rotate`)."""
         self.consumer = consumer
         self.producer = producer
         self.writers: dict[int, LogWriter] = {}
@@ -177,6 +182,12 @@ class Ingestor:
             return backoff
         claimed: dict[TopicPartition, LogWriter] = {}
         try:
+            registrars = self._current_key()
+        except LedgerError as exc:
+            log.warning("%s; claiming the logs again in %.1f s", exc, backoff)
+            self.stopping.wait(backoff)
+            return min(backoff * 2, 30.0)
+        try:
             owner = self._owner()
             for tp in self.pending.values():
                 claimed[tp] = LogWriter(
@@ -185,7 +196,7 @@ class Ingestor:
                     store=self.store,
                     registry=self.registry,
                     ledger_key=self.ledger_key,
-                    registrars=self.registrars,
+                    registrars=registrars,
                     pool=self.pool,
                     owner=owner,
                 )
@@ -229,6 +240,24 @@ class Ingestor:
             self.consumer.resume(tp)
             log.info("claimed %s at entry %d, offset %s", writer.origin, writer.log.size, offset or 0)
         return 0.5
+
+    def _current_key(self) -> list[PublicKey]:
+        """Take the ledger key the newest rotation brought in, if it is not the one in hand.
+
+        Returns the registrar keys: every ledger key of the history (a registry event signed
+        before the rotation may reach ingest after it).
+        """
+        statements = self.store.rotations()
+        wanted = newest_key(statements)
+        if wanted is not None and wanted.raw != self.ledger_key.public.raw:
+            if self.key_loader is None:
+                raise ConfigurationError(f"the ledger key was rotated to {wanted.key_id}: restart ingest")
+            self.ledger_key = self.key_loader(statements)
+            log.info(
+                "the ledger key was rotated: checkpoints are now signed by %s", self.ledger_key.public.key_id
+            )
+        history = rotation_keys(statements)
+        return [*self.registrars, *(k for k in history if k not in self.registrars)]
 
     def _release(self, writer: LogWriter) -> None:
         """Stop writing a log another writer claimed; claim it again if Kafka still assigns it here."""

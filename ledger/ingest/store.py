@@ -388,14 +388,44 @@ class LedgerStore:
         rows = self.recorder.select_events(f"checkpoints:{origin}", gt=size - 1, lte=size, limit=1)
         return rows[0].state if rows else None
 
+    @_reads
     def rotations(self) -> list[bytes]:
         """Every ledger key rotation statement, in order."""
         return [row.state for row in self.recorder.select_events("ledger-keys")]
 
-    def add_rotation(self, statement: bytes) -> None:
-        """Record a ledger key rotation (ingest must be stopped: it signs with the key it started with)."""
-        count = len(self.rotations())
-        self._insert(StoredEvent("ledger-keys", count, ROTATION_TOPIC, statement))
+    def rotate(self, statement: Callable[[dict[str, int]], bytes], owner: str) -> dict[str, int]:
+        """Record a ledger key rotation at a batch boundary of every log; return the sizes it is after.
+
+        ``statement`` makes the signed rotation from each log's size. It is stored in one
+        transaction with the next fence slot of every log (see "Ownership fence"), so a writer
+        still signing with the old key has its next batch refused (:class:`OwnershipLost`): it
+        claims the log again, and signs with the new key from then on. A batch committed while the
+        rotation was being made takes a slot first: the rotation is made again from the new sizes.
+        """
+        for _ in range(_CLAIM_ATTEMPTS):
+            origins = self.origins()
+            slots = {origin: self.owner(origin)[0] + 1 for origin in origins}
+            after = {origin: self.head(origin).size for origin in origins}
+            count = len(self.rotations())
+            fences = [
+                StoredEvent(
+                    owner_stream(origin),
+                    slot,
+                    OWNER_TOPIC,
+                    json.dumps({"owner": owner, "rotation": count, "signed": after[origin]}).encode(),
+                )
+                for origin, slot in slots.items()
+            ]
+            try:
+                self.recorder.insert_events(
+                    [StoredEvent("ledger-keys", count, ROTATION_TOPIC, statement(after)), *fences]
+                )
+            except IntegrityError:
+                continue  # a batch, a claim or another rotation took a slot first: read again
+            except PersistenceError as exc:
+                raise StoreError(f"event store failed to record a ledger key rotation: {exc}") from exc
+            return after
+        raise StoreError(f"the logs moved on {_CLAIM_ATTEMPTS} times while the rotation was being recorded")
 
     def cosignatures(self, origin: str, size: int) -> list[bytes]:
         """Witness cosignature lines recorded for the checkpoint at ``size``."""

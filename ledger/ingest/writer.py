@@ -25,6 +25,7 @@ from eventsourcing.persistence import Tracking
 from ledger.errors import (
     BadAvro,
     BadSignature,
+    ConfigurationError,
     IngestError,
     InvalidField,
     Oversized,
@@ -37,6 +38,7 @@ from ledger.wire.avro import FINGERPRINT_HEADER, SchemaRegistry, SignedEvent
 from ledger.wire.format import StoredEntry, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, KeyChange, KeyRing, key_changes
 from ledger.wire.keys import PublicKey, SigningKey, failed_raw_signatures
+from ledger.wire.rotation import newest_key
 
 REJECTION_NAMESPACE = uuid.UUID("5d0f3c1e-8f0e-4a43-9d55-6c1a4f3b8e21")
 
@@ -124,6 +126,11 @@ class LogWriter:
         self.pool = pool
         self.owner = owner
         self.slot = store.claim(self.origin, owner)
+        wanted = newest_key(store.rotations())
+        if wanted is not None and wanted.raw != ledger_key.public.raw:
+            raise ConfigurationError(
+                f"the ledger key was rotated to {wanted.key_id}; this writer holds {ledger_key.public.key_id}"
+            )
         """The last fence slot this writer took (its claim, then its batches)."""
         self.log = LogAppender.resume(
             origin=self.origin,

@@ -676,15 +676,8 @@ def verify_logs(
                 "damaged_file", "bundle", name, "is missing or does not match the SHA-256 in manifest.json"
             )
         )
-    history = KeyHistory(trust.ledger_keys)
-    for number, statement in enumerate(rotations, start=1):
-        try:
-            history.apply(statement)
-        except LedgerError as exc:
-            report.problems.append(
-                Problem("bad_key_rotation", "ledger keys", f"rotation {number}", f"does not verify: {exc}")
-            )
-            break
+    history, refused = KeyHistory.build(trust.ledger_keys, rotations)
+    report.problems += [Problem("bad_key_rotation", "ledger keys", "rotations", line) for line in refused]
     sources = list(sources)
     origins = [source.origin for source in sources] if kind == "full" else None
     large = sum(source.size or 0 for source in sources) >= processes_after
