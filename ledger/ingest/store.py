@@ -36,8 +36,10 @@ group's generation); the fence makes sure a writer Kafka has moved on from can n
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -188,6 +190,8 @@ class LedgerStore:
         sqlite_file = module == "eventsourcing.sqlite" and _is_file_name(dbname)
         if not create and sqlite_file and not Path(dbname).is_file():  # opening would create it
             raise NotFound(f"no ledger at {dbname}")
+        if sqlite_file:
+            _use_wal(dbname)
         environment = Environment("liuhen", settings)
         try:
             _refuse_unsafe_settings(environment)
@@ -634,6 +638,27 @@ def _process_recorder(factory: InfrastructureFactory[Any]) -> ProcessRecorder:
                 raise
             time.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
+
+
+def _use_wal(dbname: str) -> None:
+    """Put a SQLite file in write-ahead-log mode before the library connects to it.
+
+    The library switches each new file to WAL on its first connection; processes opening a new
+    file at the same moment race in that switch, and SQLite answers the loser "database is
+    locked" at once, without waiting. Here the switch is retried until one process has made it
+    (the mode is kept in the file, so the library then finds it done).
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(dbname, timeout=30)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise ConfigurationError(f"cannot open the event store {dbname}: {exc}") from exc
+            time.sleep(0.05)
+        else:
+            return
 
 
 def _is_file_name(dbname: str) -> bool:
