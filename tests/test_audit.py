@@ -84,6 +84,17 @@ def test_selective_bundle_for_a_case_holds_only_that_case(ledger: Config, tmp_pa
     cases = [r["access"]["case_number"] for name, r in kinds if name == "FootageViewed"]
     assert cases == ["A-7"] * 40
     assert [name for name, _ in kinds].count("SourceKeyRegistered") == 1
+    statement = (out / "selection.note").read_text()
+    assert statement.startswith("liuhen selection v1\nquery case A-7\n")
+    # the signed statement is complete: run over the whole ledger, the query finds what it lists
+    full = tmp_path / "full"
+    assert main(["export", "--out", str(full)]) == 0
+    pub = str(ledger.keys_dir / "ledger.pub")
+    assert main(["verify", str(full), "--key", pub, "--check-selection", str(out / "selection.note")]) == 0
+    person = tmp_path / "person"
+    assert main(["export", "--out", str(person), "--actor", str(ACTOR["user_id"])]) == 0
+    assert main(["verify", str(person), "--key", pub, "--quiet"]) == 0
+    assert main(["verify", str(full), "--key", pub, "--check-selection", str(person / "selection.note")]) == 0
 
 
 def test_prove_an_event_and_check_the_proof_independently(ledger: Config, capsys) -> None:

@@ -32,6 +32,7 @@ from ledger.wire.note import (
     cosigner_from_verifier_text,
     log_signing_key,
 )
+from ledger.wire.selection import Statement
 from tests.fixtures import build_fixtures as bf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,11 +111,18 @@ ATTACKS: dict[str, list[Located]] = {
         ("missing_log", A, "later checkpoints", None),
     ],
     "ingest_time_changed": [("ingest_time_outside_window", A, "index 12", 12)],
-    "selective_entry_altered": [("not_included", A, "index 13", 13)],
+    "selective_entry_altered": [
+        ("not_included", A, "index 13", 13),
+        ("selection_incomplete", A, "index 13", 13),  # listed, and no proven entry 13 in the bundle
+    ],
     "selective_foreign_entry": [("not_included", A, "index 20", 20)],
+    "selective_evidence_left_out": [
+        ("selection_incomplete", A, "index 13", 13),  # the signed statement lists them
+        ("selection_incomplete", A, "index 29", 29),
+    ],
 }
 VALID = ("golden", "selective", "rolled_back")
-CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS = ("log_vanished_resigned",)
+CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS = ("log_vanished_resigned", "selective_statement_incomplete")
 """Bundles that agree with themselves; a kept checkpoint, or the witnesses, catch them."""
 
 
@@ -124,7 +132,7 @@ def test_every_fixture_bundle_has_a_test() -> None:
     assert set(bf.FULL_ATTACKS) | set(bf.SELECTIVE_ATTACKS) == {
         *ATTACKS,
         "rolled_back",
-        "log_vanished_resigned",
+        *CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS,
     }
 
 
@@ -278,6 +286,40 @@ def test_a_vanished_log_is_caught_by_a_kept_checkpoint_even_when_the_rest_was_si
     assert ("bad_checkpoint", A, "checkpoint at size 40", None) in located(report)
 
 
+def test_a_statement_that_leaves_evidence_out_is_caught_against_the_full_ledger(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The operator left two of the case's entries out and had the ledger key sign a statement that
+    omits them too: the selective bundle agrees with itself, and the full logs expose the statement."""
+    incomplete = BUNDLES / "selective_statement_incomplete"
+    verify_bundle(incomplete, Trust(ledger_keys=[LEDGER]))
+    check = cli(BUNDLES / "golden", "--key", KEYS / "ledger.pub", "--json")
+    assert main([*check, "--check-selection", str(incomplete / "selection.note")]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [(p["code"], p["origin"], p["index"]) for p in problems] == [
+        ("selection_omits", A, 13),
+        ("selection_omits", A, 29),
+    ]
+    honest = BUNDLES / "selective" / "selection.note"
+    assert main([*check, "--check-selection", str(honest)]) == 0
+    capsys.readouterr()
+    # a statement is checked against full bundles only: a selective one cannot show what is missing
+    selective = cli(BUNDLES / "selective", "--key", KEYS / "ledger.pub", "--quiet")
+    assert main([*selective, "--check-selection", str(honest)]) == 2
+
+
+def test_a_selective_bundle_without_its_signed_statement_is_not_valid(tmp_path: Path) -> None:
+    bundle = bf.selective_bundle(bf.ledger_logs())
+    bundle.statement = None
+    report = rejected(written(bundle, tmp_path / "none"), Trust(ledger_keys=[LEDGER]))
+    assert [p.code for p in report.problems] == ["unsigned_selection"]
+    bundle = bf.selective_bundle(bf.ledger_logs())  # a statement signed by another key than the ledger's
+    assert bundle.statement is not None
+    bundle.statement = Statement.parse(bundle.statement)[0].sign(bf.KEYS.attacker)
+    report = rejected(written(bundle, tmp_path / "forged"), Trust(ledger_keys=[LEDGER]))
+    assert [p.code for p in report.problems] == ["bad_selection"]
+
+
 def test_an_entrys_ingest_time_must_lie_in_the_window_its_checkpoints_prove() -> None:
     report = rejected(BUNDLES / "ingest_time_changed")
     (problem,) = report.problems
@@ -385,6 +427,10 @@ def test_selective_entries_without_a_proof_or_a_checkpoint_are_reported(tmp_path
     assert [(p.code, p.origin, p.where) for p in report.problems] == [
         ("missing_proof", A, "index 5"),
         *(("missing_checkpoint", B, f"index {i}") for i in (0, 5, 13, 21)),
+        # and, unproven, they are not the evidence the signed statement lists
+        ("selection_incomplete", A, "index 5"),
+        ("selection_mismatch", B, "selection statement"),  # no checkpoint of log B verified
+        *(("selection_incomplete", B, f"index {i}") for i in (5, 13, 21)),
     ]
 
 

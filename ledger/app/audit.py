@@ -22,13 +22,14 @@ from ledger.app.assembly import open_store, open_views
 from ledger.app.config import Config
 from ledger.app.keys import ledger_key, local_ledger_keys
 from ledger.errors import ConfigurationError, Inconsistent, NotFound, UsageError
-from ledger.ingest.export import by_actor, by_case, export_full, export_positions, export_selective
+from ledger.ingest.export import export_full, export_positions, export_selective
 from ledger.ingest.store import LedgerStore
 from ledger.verify import LogSource, Material
 from ledger.wire.bundle import Manifest, entry_record
-from ledger.wire.keys import PublicKey, SigningKey
+from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
 from ledger.wire.note import SignedCheckpoint, cosign, cosigner_key_id
+from ledger.wire.selection import Query
 
 Progress = Callable[[str], None] | None
 
@@ -67,9 +68,7 @@ def export_bundle(config: Config, out: Path, selection: Selection, *, progress: 
     partial_dir = out.with_name(f".{out.name}.partial-{os.getpid()}")
     store = open_store(config)
     try:
-        manifest = _export(
-            config, store, partial_dir, selection=selection, keys=[key.public], progress=progress
-        )
+        manifest = _export(config, store, partial_dir, selection=selection, key=key, progress=progress)
         if out.exists():
             out.rmdir()
         partial_dir.rename(out)
@@ -88,7 +87,7 @@ def _export(
     out: Path,
     *,
     selection: Selection,
-    keys: list[PublicKey],
+    key: SigningKey,
     progress: Progress,
 ) -> Manifest:
     if selection.violation is not None:
@@ -105,25 +104,17 @@ def _export(
             store,
             out,
             positions=[(origin, index) for origin, index in json.loads(row[1])],
-            selection={"violation": selection.violation, "rule": row[0]},
-            ledger_keys=keys,
+            query=Query("evidence", violation=selection.violation, rule=row[0]),
+            signer=key,
         )
-    chosen: dict[str, str | None]
     if selection.case is not None:
-        select, chosen = by_case(selection.case), {"case": selection.case}
+        query = Query("case", number=selection.case)
     elif selection.actor is not None:
-        select = by_actor(selection.actor, selection.since, selection.until)
-        chosen = {
-            "actor": selection.actor,
-            "from": selection.since.isoformat() if selection.since else None,
-            "to": selection.until.isoformat() if selection.until else None,
-        }
+        query = Query("actor", user_id=selection.actor, start=selection.since, end=selection.until)
     else:
-        return export_full(store, out, ledger_keys=keys, progress=progress)
+        return export_full(store, out, ledger_keys=[key.public], progress=progress)
     try:
-        return export_selective(
-            store, out, select=select, selection=chosen, ledger_keys=keys, progress=progress
-        )
+        return export_selective(store, out, query=query, signer=key, progress=progress)
     except NotFound as exc:
         raise NotFound(f"{exc}: nothing to export") from exc
 

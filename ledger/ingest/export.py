@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import fastavro
 
 from ledger.errors import ConfigurationError, Inconsistent, NotFound, NotIncluded
 from ledger.ingest.store import LedgerStore
 from ledger.wire.avro import SchemaRegistry, SignedEvent
-from ledger.wire.bundle import LogPart, Manifest, entry_record, entry_schema, file_digest
+from ledger.wire.bundle import SELECTION_FILE, LogPart, Manifest, entry_record, entry_schema, file_digest
 from ledger.wire.format import StoredEntry, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS
-from ledger.wire.keys import PublicKey
+from ledger.wire.keys import PublicKey, SigningKey
 from ledger.wire.merkle import (
     NodeReader,
     consistency_proof,
@@ -29,10 +28,9 @@ from ledger.wire.merkle import (
     verify_inclusion,
 )
 from ledger.wire.note import SignedCheckpoint
+from ledger.wire.selection import Query, SearchedLog, Statement, matches
 
 Progress = Callable[[str], None]
-Selector = Callable[[str, Mapping[str, Any]], bool]
-"""Chooses entries for a selective bundle from their event type and decoded record."""
 
 
 def _prepare(out: Path) -> None:
@@ -100,15 +98,15 @@ def export_selective(
     store: LedgerStore,
     out: Path,
     *,
-    select: Selector,
-    selection: Mapping[str, Any],
-    ledger_keys: Iterable[PublicKey],
+    query: Query,
+    signer: SigningKey,
     progress: Progress | None = None,
 ) -> Manifest:
-    """Only the entries ``select`` chooses (by scanning every log), each with an inclusion proof.
+    """Only the entries ``query`` matches (by scanning every log), each with an inclusion proof.
 
     The log's source-key registry entries come along (with their own proofs) so that the
-    auditor can check the selected entries' source signatures.
+    auditor can check the selected entries' source signatures; the signed selection statement
+    lists every match (:mod:`ledger.wire.selection`).
     """
     registry = SchemaRegistry.load()
 
@@ -117,11 +115,11 @@ def export_selective(
         for stored in _counting(store.entries(origin, stop=size), origin, progress):
             signed = SignedEvent.decode(stored.entry)
             event_type, record = registry.decode(signed.schema, signed.body)
-            if event_type.name not in KEY_EVENTS and select(event_type.name, record):
+            if event_type.name not in KEY_EVENTS and matches(query, event_type.name, record):
                 found.append(stored)
         return found
 
-    return _write_selective(store, out, chosen, selection, ledger_keys)
+    return _write_selective(store, out, chosen, query, signer)
 
 
 def export_positions(
@@ -129,8 +127,8 @@ def export_positions(
     out: Path,
     *,
     positions: Iterable[tuple[str, int]],
-    selection: Mapping[str, Any],
-    ledger_keys: Iterable[PublicKey],
+    query: Query,
+    signer: SigningKey,
 ) -> Manifest:
     """Exactly the entries at ``positions`` (e.g. a violation's evidence), each with an inclusion proof."""
     wanted: dict[str, set[int]] = {}
@@ -145,15 +143,15 @@ def export_positions(
                 found.append(stored)
         return found
 
-    return _write_selective(store, out, chosen, selection, ledger_keys)
+    return _write_selective(store, out, chosen, query, signer)
 
 
 def _write_selective(
     store: LedgerStore,
     out: Path,
     choose: Callable[[str, int], list[StoredEntry]],
-    selection: Mapping[str, Any],
-    ledger_keys: Iterable[PublicKey],
+    query: Query,
+    signer: SigningKey,
 ) -> Manifest:
     """Each chosen entry with its inclusion proof in the first checkpoint that covers it.
 
@@ -164,17 +162,22 @@ def _write_selective(
     """
     _prepare(out)
     manifest = Manifest(
-        kind="selective", logs=[], created_at=datetime.now(UTC).isoformat(), selection=dict(selection)
+        kind="selective", logs=[], created_at=datetime.now(UTC).isoformat(), selection=query.describe()
     )
     schema = entry_schema()
+    searched: list[SearchedLog] = []
+    matched: dict[str, tuple[int, ...]] = {}
     for n, origin in enumerate(store.origins()):
         notes = dict(store.checkpoints(origin))
         if not notes:
             continue
         sizes = sorted(notes)
+        newest_root = SignedCheckpoint.parse(notes[sizes[-1]]).checkpoint.root_hash
+        searched.append(SearchedLog(origin, sizes[-1], newest_root))
         picked = choose(origin, sizes[-1])
         if not picked:
             continue
+        matched[origin] = tuple(e.index for e in picked)
         # The registry entries that registered, rotated or revoked source keys (one before each change).
         registry_indices = {change.from_index - 1 for change in store.key_changes(origin)}
         entries = {e.index: e for e in picked}
@@ -210,8 +213,9 @@ def _write_selective(
         _write_checkpoints(directory / "checkpoints.jsonl", store, origin, used)
         manifest.logs.append(LogPart(origin, f"logs/{n}", len(ordered), ordered[0].index, ordered[-1].index))
     if not manifest.logs:
-        raise NotFound(f"no entry under a signed checkpoint matches {dict(selection)}")
-    return _finish(out, manifest, ledger_keys, store.rotations())
+        raise NotFound(f"no entry under a signed checkpoint matches {query.line().removeprefix('query ')}")
+    (out / SELECTION_FILE).write_bytes(Statement(query, tuple(searched), matched).sign(signer))
+    return _finish(out, manifest, [signer.public], store.rotations())
 
 
 def checked_proof(
@@ -300,31 +304,3 @@ def _first_bad_node(store: LedgerStore, origin: str, height: int, index: int) ->
         if not _consistent(store, origin, height - 1, child):
             return _first_bad_node(store, origin, height - 1, child)
     return height, index
-
-
-def by_case(number: str) -> Selector:
-    """Everything done under one case or document number, or one Art. 14 application."""
-
-    def select(event_type: str, record: Mapping[str, Any]) -> bool:
-        access = record.get("access") or {}
-        return number in (
-            record.get("case_number"),
-            record.get("application_id"),
-            access.get("case_number"),
-            access.get("application_id"),
-        )
-
-    return select
-
-
-def by_actor(user_id: str, start: datetime | None, end: datetime | None) -> Selector:
-    """Everything one person did, optionally within ``[start, end)`` of the events' own time."""
-
-    def select(event_type: str, record: Mapping[str, Any]) -> bool:
-        envelope = record["envelope"]
-        if envelope["actor"]["user_id"] != user_id:
-            return False
-        when = envelope["occurred_at"]
-        return (start is None or when >= start) and (end is None or when < end)
-
-    return select

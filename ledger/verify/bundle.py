@@ -9,7 +9,7 @@ from pathlib import Path
 from ledger.errors import BundleError
 from ledger.verify.logcheck import PROCESSES_AFTER, LogSource, Progress, Trust, verify_logs
 from ledger.verify.report import Report
-from ledger.wire.bundle import Manifest, file_digest, read_entries, read_jsonl
+from ledger.wire.bundle import SELECTION_FILE, Manifest, file_digest, read_entries, read_jsonl
 
 
 def bundle_rotations(bundle: Path) -> list[bytes]:
@@ -56,15 +56,18 @@ def verify_bundle(
     processes_after: int = PROCESSES_AFTER,
 ) -> Report:
     """Verify a bundle directory (see the module docstring); raise unless everything holds."""
-    manifest, sources = bundle_sources(bundle)
+    material = Material.bundle(bundle)
     return verify_logs(
-        sources,
+        material.logs,
         trust,
         bundle=str(bundle),
-        kind=manifest.kind,
+        kind=material.kind,
+        rotations=material.rotations,
+        damaged=material.damaged,
         check_signatures=check_signatures,
         progress=progress,
         processes_after=processes_after,
+        selection=material.selection,
     )
 
 
@@ -77,13 +80,17 @@ class Material:
     logs: list[LogSource]
     rotations: list[bytes] = field(default_factory=list)
     damaged: list[str] = field(default_factory=list)
+    selection: bytes | None = None
+    """A selective bundle's signed selection statement, if it carries one."""
 
     @classmethod
     def bundle(cls, path: Path) -> Material:
         """A bundle directory."""
         manifest, logs = bundle_sources(path)
         damaged = [name for name, digest in manifest.files.items() if _digest_or_none(path / name) != digest]
-        return cls(str(path), manifest.kind, logs, bundle_rotations(path), damaged)
+        statement = path / SELECTION_FILE
+        selection = statement.read_bytes() if statement.is_file() else None
+        return cls(str(path), manifest.kind, logs, bundle_rotations(path), damaged, selection)
 
 
 def _digest_or_none(path: Path) -> str | None:

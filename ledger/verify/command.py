@@ -11,9 +11,12 @@ from pathlib import Path
 from ledger.errors import BundleError, ConfigurationError, LedgerError
 from ledger.verify.bundle import Material
 from ledger.verify.logcheck import Trust, verify_logs
-from ledger.verify.report import BundleInvalid, Report
+from ledger.verify.report import BundleInvalid, Problem, Report
+from ledger.verify.selection import check_complete
+from ledger.wire.avro import SchemaRegistry
 from ledger.wire.keys import PublicKey
 from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
+from ledger.wire.rotation import KeyHistory
 
 
 def _load_key(text: str, *, witness: bool = False) -> PublicKey:
@@ -50,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=Path,
         help="a signed checkpoint you kept from before",
+    )
+    parser.add_argument(
+        "--check-selection",
+        type=Path,
+        metavar="STATEMENT",
+        help="with a full bundle: run a selective bundle's signed selection statement (its selection.note) "
+        "over the whole logs, and report any matching entry it leaves out",
     )
     parser.add_argument(
         "--skip-signatures",
@@ -102,7 +112,10 @@ def run(args: argparse.Namespace, sources: Sources) -> int:
             damaged=material.damaged,
             check_signatures=not args.skip_signatures,
             progress=progress,
+            selection=material.selection,
         )
+        if args.check_selection is not None:
+            report.problems += _check_selection(args.check_selection, material, trust)
     except BundleInvalid as invalid:
         print_report(invalid.report, as_json=args.json)
         return 1
@@ -113,7 +126,28 @@ def run(args: argparse.Namespace, sources: Sources) -> int:
         sys.stderr.write(f"liuhen verify: {exc}\n")
         return 2
     print_report(report, as_json=args.json)
-    return 0
+    return 0 if report.valid else 1
+
+
+def _check_selection(path: Path, material: Material, trust: Trust) -> list[Problem]:
+    """Run a selection statement's query over a verified full bundle (``--check-selection``)."""
+    if material.kind != "full":
+        raise ConfigurationError("--check-selection needs a full bundle: the query is run over whole logs")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the selection statement {path}: {exc.strerror or exc}"
+        ) from exc
+    history, _ = KeyHistory.build(trust.ledger_keys, material.rotations)
+    roots = {
+        log.origin: {
+            size: SignedCheckpoint.parse(note).checkpoint.root_hash for size, note, _ in log.checkpoints
+        }
+        for log in material.logs
+    }
+    entries = {log.origin: log.entries() for log in material.logs}
+    return check_complete(data, history.all_keys, entries, roots, SchemaRegistry.load())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 
 from ledger.errors import IngestError, LedgerError, VerificationError
 from ledger.verify.report import BundleInvalid, EntryTimes, LogReport, Problem, Report
+from ledger.verify.selection import SelectedLog, check_selective
 from ledger.wire.avro import SchemaRegistry, SignedEvent, read_envelope_key
 from ledger.wire.format import Chain, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
@@ -142,6 +143,8 @@ class _LogCheck:
         origins: Sequence[str] | None = None,
     ) -> None:
         self.source = source
+        self.selected = SelectedLog(source.origin)
+        """A selective bundle's decoded entries and newest checkpoint, for its selection statement."""
         self.origins = origins
         """Every log of the ledger, in the order they were opened (a full bundle); None: not known."""
         self.origin = source.origin
@@ -559,6 +562,8 @@ class _LogCheck:
         checkpoints = self.signed_checkpoints()
         self.one_history(checkpoints)
         sizes = sorted(checkpoints)
+        if sizes:
+            self.selected.newest = (sizes[-1], checkpoints[sizes[-1]].checkpoint.root_hash)
         proofs = self.source.proofs or {}
         for record in self.source.entries():
             index, entry = record["index"], record["entry"]
@@ -638,6 +643,7 @@ class _LogCheck:
             event_type, body = self.registry.decode(signed.schema, signed.body)
         except IngestError:
             return  # check_signature names an unreadable entry
+        self.selected.decoded[index] = (event_type.name, body)
         occurred = body["envelope"]["occurred_at"]
         self.report.times.append(
             EntryTimes(
@@ -661,11 +667,13 @@ def verify_logs(
     check_signatures: bool = True,
     progress: Progress | None = None,
     processes_after: int = PROCESSES_AFTER,
+    selection: bytes | None = None,
 ) -> Report:
     """Check every log; raise :class:`BundleInvalid` (carrying the report) unless all holds.
 
     ``rotations`` are the ledger key rotations the bundle carries: followed from the keys the
-    auditor trusts, each must be signed by the key then current.
+    auditor trusts, each must be signed by the key then current. ``selection`` is a selective
+    bundle's signed selection statement (:mod:`ledger.verify.selection`).
     """
     started = time.monotonic()
     registry = SchemaRegistry.load()
@@ -682,6 +690,7 @@ def verify_logs(
     origins = [source.origin for source in sources] if kind == "full" else None
     large = sum(source.size or 0 for source in sources) >= processes_after
     pool = _Workers(processes=check_signatures and large)
+    selected: list[SelectedLog] = []
     try:
         for source in sources:
             check = _LogCheck(
@@ -693,8 +702,11 @@ def verify_logs(
                 check.run_selective(check_signatures)
             report.logs.append(check.report)
             report.problems += check.problems
+            selected.append(check.selected)
     finally:
         pool.close()
+    if kind == "selective":
+        report.problems += check_selective(selection, history.all_keys, selected)
     seen = {log.origin for log in report.logs}
     if not seen:
         report.problems.append(Problem("empty_bundle", "bundle", "logs", "the bundle holds no log at all"))

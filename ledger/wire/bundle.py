@@ -3,6 +3,8 @@
 A bundle is a directory::
 
     manifest.json                   what is in it (format, kind, logs, selection, file hashes)
+    selection.note                  selective bundles only: the signed selection statement
+                                    (:mod:`ledger.wire.selection`)
     keys/ledger.pub                 the ledger's public key(s) at export, verifier-key text, one a line
     logs/<n>/entries.avro           Avro container of liuhen.BundleEntry (schema embedded), by index
     logs/<n>/checkpoints.jsonl      {"size": n, "note": "<signed note>", "cosignatures": [...]} a line
@@ -36,6 +38,7 @@ from ledger.wire.avro import load_schema_file
 from ledger.wire.format import StoredEntry
 
 FORMAT = "liuhen-bundle/1"
+SELECTION_FILE = "selection.note"
 
 
 def entry_schema() -> Any:

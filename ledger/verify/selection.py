@@ -1,0 +1,193 @@
+"""Checking a selection statement (:mod:`ledger.wire.selection`): in its bundle, and for completeness.
+
+A statement is checked against the bundle that carries it, or against a full bundle of the same
+ledger. For a selective bundle: the statement is signed by a ledger key; each log it searched is the
+bundle's, at the bundle's newest checkpoint of that log (same size, same root); every position it
+lists is in the bundle and, decoded, matches the query; and the bundle holds no entry it does not
+list (besides the registry entries that prove the source keys). For a full bundle
+(``--check-selection``): the query, run over each searched log up to the statement's checkpoint,
+finds exactly the positions the statement lists — an operator who left evidence out is caught by
+its own signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.errors import IngestError, LedgerError
+from ledger.verify.report import Problem
+from ledger.wire.avro import SchemaRegistry, SignedEvent
+from ledger.wire.keyring import KEY_EVENTS
+from ledger.wire.keys import PublicKey
+from ledger.wire.selection import Statement, matches
+
+
+@dataclass
+class SelectedLog:
+    """What a selective bundle holds of one log: its decoded entries and its newest valid checkpoint."""
+
+    origin: str
+    newest: tuple[int, bytes] | None = None
+    """Size and root of the newest checkpoint that verified."""
+    decoded: dict[int, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    """Index -> event type and decoded record, of every entry proven included."""
+
+
+def _statement(data: bytes | None, keys: Sequence[PublicKey], problems: list[Problem]) -> Statement | None:
+    if data is None:
+        problems.append(
+            Problem(
+                "unsigned_selection",
+                "bundle",
+                "selection",
+                "the bundle carries no signed selection statement: nothing says these are all the entries "
+                "its query matches",
+            )
+        )
+        return None
+    try:
+        statement, note = Statement.parse(data)
+        statement.verify(note, keys)
+    except LedgerError as exc:
+        problems.append(Problem("bad_selection", "bundle", "selection statement", f"does not verify: {exc}"))
+        return None
+    return statement
+
+
+def check_selective(
+    data: bytes | None, keys: Sequence[PublicKey], logs: Sequence[SelectedLog]
+) -> list[Problem]:
+    """Problems of a selective bundle's statement, against what the bundle holds."""
+    problems: list[Problem] = []
+    statement = _statement(data, keys, problems)
+    if statement is None:
+        return problems
+    searched = {log.origin: log for log in statement.logs}
+    for log in logs:
+        found = searched.get(log.origin)
+        if found is None:
+            problems.append(
+                Problem("selection_mismatch", log.origin, "selection statement", "does not name this log")
+            )
+            continue
+        if log.newest != (found.size, found.root):
+            problems.append(
+                Problem(
+                    "selection_mismatch",
+                    log.origin,
+                    "selection statement",
+                    f"names the checkpoint of size {found.size}, not the bundle's newest valid one",
+                    expected=f"{found.size} {found.root.hex()}",
+                    actual=f"{log.newest[0]} {log.newest[1].hex()}" if log.newest else None,
+                )
+            )
+        listed = set(statement.matched.get(log.origin, ()))
+        problems.extend(
+            Problem(
+                "selection_incomplete",
+                log.origin,
+                f"index {index}",
+                "the signed statement lists this entry as matching, and the bundle does not hold it "
+                "(proven): evidence was left out",
+                index=index,
+            )
+            for index in sorted(listed - set(log.decoded))
+        )
+        for index, (event_type, record) in sorted(log.decoded.items()):
+            if index in listed:
+                if statement.query.recomputable and not matches(statement.query, event_type, record):
+                    problems.append(
+                        Problem(
+                            "selection_not_matching",
+                            log.origin,
+                            f"index {index}",
+                            f"is listed, but its {event_type} does not match {statement.query.line()!r}",
+                            index=index,
+                        )
+                    )
+            elif event_type not in KEY_EVENTS:
+                problems.append(
+                    Problem(
+                        "selection_unlisted",
+                        log.origin,
+                        f"index {index}",
+                        "the bundle holds this entry, and the signed statement does not list it",
+                        index=index,
+                    )
+                )
+    return problems
+
+
+def check_complete(
+    data: bytes,
+    keys: Sequence[PublicKey],
+    entries: Mapping[str, Iterable[Mapping[str, Any]]],
+    checkpoints: Mapping[str, Mapping[int, bytes]],
+    registry: SchemaRegistry,
+) -> list[Problem]:
+    """Problems of a statement run against a full bundle's logs: what the query finds that it omits.
+
+    ``entries`` are each log's records in index order, ``checkpoints`` each log's verified roots by
+    size (the full bundle has been verified first).
+    """
+    problems: list[Problem] = []
+    statement = _statement(data, keys, problems)
+    if statement is None:
+        return problems
+    if not statement.query.recomputable:
+        problems.append(
+            Problem(
+                "selection_not_recomputable",
+                "bundle",
+                "selection statement",
+                f"{statement.query.line()!r} names a violation's evidence: it cannot be run again offline",
+            )
+        )
+        return problems
+    for log in statement.logs:
+        if checkpoints.get(log.origin, {}).get(log.size) != log.root:
+            problems.append(
+                Problem(
+                    "selection_mismatch",
+                    log.origin,
+                    f"checkpoint at size {log.size}",
+                    "the statement's checkpoint is not one of this full bundle's: another ledger, or "
+                    "another history",
+                )
+            )
+            continue
+        found = []
+        for record in entries.get(log.origin, ()):
+            if record["index"] >= log.size:
+                break
+            try:
+                signed = SignedEvent.decode(record["entry"])
+                event_type, decoded = registry.decode(signed.schema, signed.body)
+            except IngestError:
+                continue  # the full bundle's own verification names an unreadable entry
+            if event_type.name not in KEY_EVENTS and matches(statement.query, event_type.name, decoded):
+                found.append(record["index"])
+        listed = statement.matched.get(log.origin, ())
+        problems.extend(
+            Problem(
+                "selection_omits",
+                log.origin,
+                f"index {index}",
+                f"matches {statement.query.line()!r} and the signed statement leaves it out",
+                index=index,
+            )
+            for index in sorted(set(found) - set(listed))
+        )
+        problems.extend(
+            Problem(
+                "selection_not_matching",
+                log.origin,
+                f"index {index}",
+                "the signed statement lists it, and it does not match the query",
+                index=index,
+            )
+            for index in sorted(set(listed) - set(found))
+        )
+    return problems
