@@ -15,14 +15,29 @@ from ledger.verify.report import BundleInvalid, Report
 from ledger.wire.keys import PublicKey
 from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
 
+MAX_ARGUMENT_FILE = 1 << 20
+"""Bytes a key or kept checkpoint file may hold (either takes a few hundred)."""
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    """A key or checkpoint file the auditor names, refused if it is larger than any of them."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_ARGUMENT_FILE + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_ARGUMENT_FILE:
+        raise ConfigurationError(f"the {what} {path} is larger than {MAX_ARGUMENT_FILE >> 20} MiB")
+    return data
+
 
 def _load_key(text: str, *, witness: bool = False) -> PublicKey:
     """A key from a file or from text; a witness key may be cosigner text (type 0x04) or Ed25519 text."""
     path = Path(text)
     if path.exists():
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
+            value = _read_file(path, "key file").decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
             raise ConfigurationError(f"cannot read the key file {path}: {exc}") from exc
     elif "+" not in text:
         raise ConfigurationError(f"no key file {path} (and {text!r} is not verifier-key text either)")
@@ -70,8 +85,16 @@ def trust_from(args: argparse.Namespace) -> Trust:
         ledger_keys=[_load_key(k) for k in args.key],
         witnesses=witnesses,
         quorum=len(witnesses) if args.quorum is None else args.quorum,
-        kept=[SignedCheckpoint.parse(path.read_bytes()) for path in args.checkpoint],
+        kept=[_kept_checkpoint(path) for path in args.checkpoint],
     )
+
+
+def _kept_checkpoint(path: Path) -> SignedCheckpoint:
+    note = _read_file(path, "kept checkpoint")
+    try:
+        return SignedCheckpoint.parse(note)
+    except LedgerError as exc:
+        raise ConfigurationError(f"the kept checkpoint {path} is not a signed checkpoint: {exc}") from exc
 
 
 def print_report(report: Report, *, as_json: bool) -> None:
@@ -85,6 +108,13 @@ def _progress(line: str) -> None:
 
 
 Sources = Callable[[], Material]
+
+
+def _fail(message: str) -> int:
+    """Write ``message`` as one line on stderr (whatever the bundle's names hold); exit status 2."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(message.splitlines()))
+    sys.stderr.write(f"liuhen verify: {line}\n")
+    return 2
 
 
 def run(args: argparse.Namespace, sources: Sources) -> int:
@@ -106,12 +136,18 @@ def run(args: argparse.Namespace, sources: Sources) -> int:
     except BundleInvalid as invalid:
         print_report(invalid.report, as_json=args.json)
         return 1
-    except (BundleError, OSError) as exc:
-        sys.stderr.write(f"liuhen verify: cannot read the bundle: {exc}\n")
-        return 2
+    except BundleError as exc:
+        return _fail(f"cannot read the bundle: {exc}")
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"cannot read the bundle: {exc.strerror or exc}{where}")
     except LedgerError as exc:
-        sys.stderr.write(f"liuhen verify: {exc}\n")
-        return 2
+        return _fail(str(exc))
+    except Exception as exc:  # the last guard: readers raise BundleError for any bundle, so this is a bug
+        return _fail(
+            f"unexpected {type(exc).__name__} ({exc}): this is a bug in the verifier, please report it "
+            "with the bundle; the bundle was not verified"
+        )
     print_report(report, as_json=args.json)
     return 0
 
