@@ -69,10 +69,8 @@ ATTACKS: dict[str, list[Located]] = {
     "entry_deleted": [("missing_entries", A, "indices 20..20", 20)],
     "entries_swapped": [
         ("chain_broken", A, "index 11", 11),
-        ("sequence_repeat", A, "index 12", 12),
         ("root_mismatch", A, "checkpoint at size 16", None),
         ("root_mismatch", A, "later checkpoints", None),
-        ("sequence_gap", A, "zz-metro sequence 11..11", None),  # seq 12 came before 11
     ],
     "tail_truncated": [("log_truncated", A, "checkpoint at size 40", 37)],
     "forged_entry_appended": [
@@ -85,7 +83,6 @@ ATTACKS: dict[str, list[Located]] = {
         ("root_mismatch", A, "checkpoint at size 16", None),
         ("root_mismatch", A, "later checkpoints", None),
         ("unsigned_entries", A, "indices 40..40", 40),  # one entry more than any checkpoint signed
-        ("sequence_gap", A, "zz-bus sequence 1..2", None),
     ],
     "forged_checkpoint_signature": [
         ("bad_checkpoint", A, "checkpoint at size 40", None),
@@ -103,10 +100,26 @@ ATTACKS: dict[str, list[Located]] = {
 }
 VALID = ("golden", "selective", "rolled_back")
 
+FoundAt = tuple[str, str, str, int, str, int, int]
+"""What a test expects of one finding: code, origin, where, index, source, first, last."""
+
+FINDINGS: dict[str, list[FoundAt]] = {
+    # Source findings beside the integrity problems of two attacks (which exit 1 all the same).
+    "entries_swapped": [  # seq 12 came before 11
+        ("sequence_gap", A, "zz-metro sequence 11..11", 11, "zz-metro", 11, 11),
+        ("sequence_repeat", A, "index 12", 12, "zz-metro", 11, 11),
+    ],
+    "entry_spliced": [("sequence_gap", A, "zz-bus sequence 1..2", 10, "zz-bus", 1, 2)],
+}
+
+
+def found(report: Report) -> list[FoundAt]:
+    return [(f.code, f.origin, f.where, f.index, f.source, f.first, f.last) for f in report.findings]
+
 
 def test_every_fixture_bundle_has_a_test() -> None:
     bundles = {p.name for p in BUNDLES.iterdir() if p.is_dir()} - {"keys"}
-    assert bundles == {*ATTACKS, *VALID}
+    assert bundles == {*ATTACKS, *VALID, *FINDINGS}
     assert set(bf.FULL_ATTACKS) | set(bf.SELECTIVE_ATTACKS) == {*ATTACKS, "rolled_back"}
 
 
@@ -125,7 +138,9 @@ def test_fixtures_are_small() -> None:
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_is_rejected_with_its_problem_and_location(name: str) -> None:
-    assert located(rejected(BUNDLES / name)) == ATTACKS[name]
+    report = rejected(BUNDLES / name)
+    assert located(report) == ATTACKS[name]
+    assert found(report) == FINDINGS.get(name, [])
 
 
 @pytest.mark.parametrize("name", ["byte_flipped", "forged_entry_appended", "entry_spliced"])
@@ -381,10 +396,13 @@ def test_cli_exits_0_for_valid_bundles(name: str, capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_cli_exits_1_and_names_the_problems_in_json(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Integrity problems win over source findings: exit 1 with both listed."""
     assert main(cli(BUNDLES / name, *KEY_ARGS, "--json")) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False
     assert [(p["code"], p["origin"], p["where"], p["index"]) for p in report["problems"]] == ATTACKS[name]
+    keys = ("code", "origin", "where", "index", "source", "first", "last")
+    assert [tuple(f[k] for k in keys) for f in report["findings"]] == FINDINGS.get(name, [])
 
 
 def test_cli_json_report_of_a_valid_bundle(capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,6 +109,12 @@ def _progress(line: str) -> None:
 
 Sources = Callable[[], Material]
 
+EXIT_STATUS = (
+    "Exit status: 0 intact; 1 invalid (integrity problems, each named); 2 unreadable bundle or usage "
+    "error; 3 intact, with source findings (gaps or repeats in a source's sequence numbers: events "
+    "a platform numbered that never reached the ledger). Problems win over findings: 1."
+)
+
 
 def _fail(message: str) -> int:
     """Write ``message`` as one line on stderr (whatever the bundle's names hold); exit status 2."""
@@ -118,7 +124,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace, sources: Sources) -> int:
-    """Verify and print; return the exit status (0 valid, 1 invalid, 2 unreadable or misused)."""
+    """Verify and print; return the exit status (see :data:`EXIT_STATUS`)."""
     progress = None if args.quiet or args.json else _progress
     try:
         trust = trust_from(args)
@@ -149,7 +155,7 @@ def run(args: argparse.Namespace, sources: Sources) -> int:
             "with the bundle; the bundle was not verified"
         )
     print_report(report, as_json=args.json)
-    return 0
+    return 3 if report.findings else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ledger.verify",
         description="Verify a liuhen auditor bundle offline.",
-        epilog="Exit status: 0 valid, 1 invalid (problems named), 2 usage error or unreadable bundle.",
+        epilog=EXIT_STATUS,
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
