@@ -432,7 +432,7 @@ class _Behind:
 
 
 class _Cursor:
-    """Avro's varints read from bytes, refusing to run past them."""
+    """An Avro container's header read from bytes, refusing to run past them."""
 
     def __init__(self, data: bytes, where: str) -> None:
         self.data, self.pos, self.where = data, 0, where
@@ -444,14 +444,13 @@ class _Cursor:
         return self.data[self.pos - size : self.pos]
 
     def long(self) -> int:
-        value = shift = 0
-        for _ in range(10):
-            byte = self.take(1)[0]
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return (value >> 1) ^ -(value & 1)
-        raise BundleError(f"{self.where}: a number at byte {self.pos} is longer than an Avro long")
+        try:
+            value, self.pos = _long(self.data, self.pos)
+        except IndexError:
+            raise BundleError(f"{self.where} is cut short (a number at byte {self.pos})") from None
+        except ValueError:
+            raise BundleError(f"{self.where}: the number at byte {self.pos} overflows an Avro long") from None
+        return value
 
 
 def _check_container(stream: BinaryIO, path: Path) -> tuple[bytes, int]:
@@ -481,19 +480,42 @@ def _check_container(stream: BinaryIO, path: Path) -> tuple[bytes, int]:
         raise BundleError(f"{path} is compressed with {codec[:40]!r}; bundles are written uncompressed")
     _check_schema(meta.get("avro.schema"), path)
     position = blocks = head.pos
+    fd = stream.fileno()
+    following = os.pread(fd, 20, position)  # a block starts with two longs: 20 bytes at most
     while position < size:
-        framing = _Cursor(os.pread(stream.fileno(), 20, position), f"{path} block at byte {position}")
-        records, length = framing.long(), framing.long()
-        start = position + framing.pos
-        where = f"{path}: the block at byte {position}"
-        if records <= 0 or length < records * MIN_RECORD:
-            raise BundleError(f"{where} claims {records} records in {length} bytes")
-        if length > size - start - _SYNC_SIZE:
-            raise BundleError(f"{where} claims {length} bytes; the file holds {size - start} after it")
-        if os.pread(stream.fileno(), _SYNC_SIZE, start + length) != sync:
-            raise BundleError(f"{where} is not followed by the file's sync marker")
-        position = start + length + _SYNC_SIZE
+        try:
+            records, at = _long(following, 0)
+            length, at = _long(following, at)
+        except (IndexError, ValueError):
+            raise BundleError(f"{path}: the block at byte {position} starts with no count and size") from None
+        start = position + at
+        if records <= 0 or length < records * MIN_RECORD or length > size - start - _SYNC_SIZE:
+            raise BundleError(_bad_block(path, position, records, length, size - start))
+        tail = os.pread(fd, _SYNC_SIZE + 20, start + length)  # its sync, then the next block's longs
+        if tail[:_SYNC_SIZE] != sync:
+            raise BundleError(f"{path}: the block at byte {position} is not followed by the sync marker")
+        position, following = start + length + _SYNC_SIZE, tail[_SYNC_SIZE:]
     return sync, blocks
+
+
+def _long(data: bytes, pos: int) -> tuple[int, int]:
+    """The Avro long at ``pos`` and where it ends; IndexError past the data, ValueError past 10 bytes."""
+    value = shift = 0
+    while shift < 70:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return (value >> 1) ^ -(value & 1), pos
+        shift += 7
+    raise ValueError("longer than an Avro long")
+
+
+def _bad_block(path: Path, position: int, records: int, length: int, after: int) -> str:
+    where = f"{path}: the block at byte {position}"
+    if records <= 0 or length < records * MIN_RECORD:
+        return f"{where} claims {records} records in {length} bytes"
+    return f"{where} claims {length} bytes; the file holds {after} after it"
 
 
 _KEPT = ("type", "name", "fields", "items", "values", "symbols", "size", "logicalType")
