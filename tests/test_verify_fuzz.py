@@ -13,6 +13,7 @@ nothing the verifier relies on changed, and 2 with one line naming a file of the
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -28,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from ledger.verify import main
+from ledger.verify import Material, add_arguments, main, run
 from ledger.wire.bundle import file_digest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -241,6 +242,25 @@ def test_a_binary_kept_checkpoint_file_is_named(tmp_path: Path, capsys: pytest.C
     kept.write_bytes(b"\xff\xfe\x00binary")
     line = unreadable(BUNDLES / "golden", capsys, "--checkpoint", kept)
     assert str(kept) in line
+
+
+def test_the_last_guard_reports_an_unexpected_error_as_a_bug_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No bundle reaches it (the fuzzing below proves that); a bug in the verifier would."""
+
+    def broken() -> Material:
+        raise RuntimeError("a reader forgot\nto translate this")
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([str(BUNDLES / "golden"), "--key", str(KEYS / "ledger.pub"), "--quiet"])
+    assert run(args, broken) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("liuhen verify: unexpected RuntimeError (a reader forgot to translate this)")
+    assert "a bug in the verifier" in line
+    with pytest.raises(RuntimeError):  # liuhen verify --live: the CLI's boundary names store failures
+        run(args, broken, last_guard=False)
 
 
 # -- entries.avro -------------------------------------------------------------------------------

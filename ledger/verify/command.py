@@ -123,8 +123,13 @@ def _fail(message: str) -> int:
     return 2
 
 
-def run(args: argparse.Namespace, sources: Sources) -> int:
-    """Verify and print; return the exit status (see :data:`EXIT_STATUS`)."""
+def run(args: argparse.Namespace, sources: Sources, *, last_guard: bool = True) -> int:
+    """Verify and print; return the exit status (see :data:`EXIT_STATUS`).
+
+    With ``last_guard`` (bundles), an exception no reader translated is reported as a bug in one
+    line, exit status 2. ``liuhen verify --live`` leaves it to the CLI's boundary, which names the
+    event store's own failures.
+    """
     progress = None if args.quiet or args.json else _progress
     try:
         trust = trust_from(args)
@@ -150,6 +155,8 @@ def run(args: argparse.Namespace, sources: Sources) -> int:
     except LedgerError as exc:
         return _fail(str(exc))
     except Exception as exc:  # the last guard: readers raise BundleError for any bundle, so this is a bug
+        if not last_guard:
+            raise
         return _fail(
             f"unexpected {type(exc).__name__} ({exc}): this is a bug in the verifier, please report it "
             "with the bundle; the bundle was not verified"
