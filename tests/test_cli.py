@@ -35,6 +35,20 @@ def test_help_names_every_command_and_the_exit_codes(capsys: pytest.CaptureFixtu
     assert "Exit codes: 0 success, 1 a liuhen error" in out
 
 
+def test_verify_keeps_the_verifiers_statuses_3_for_source_findings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """0 intact, 1 invalid (integrity problems win over findings), 3 intact with a source's gap."""
+    bundles = Path(__file__).resolve().parent / "fixtures" / "bundles"
+    key = str(bundles / "keys" / "ledger.pub")
+    for name, status in (("golden", 0), ("byte_flipped", 1), ("entries_swapped", 1), ("source_gap", 3)):
+        assert main(["verify", str(bundles / name), "--key", key, "--quiet"]) == status, name
+    out = capsys.readouterr().out
+    assert "VALID, WITH FINDINGS: every integrity check holds; 1 source finding(s)" in out
+    assert main(["verify", "--help"]) == 0
+    assert "3 intact, with source findings" in " ".join(capsys.readouterr().out.split())
+
+
 def test_usage_error_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "--until-idle", "soon"]) == 2
     err = capsys.readouterr().err

@@ -76,10 +76,8 @@ ATTACKS: dict[str, list[Located]] = {
     "entry_deleted": [("missing_entries", A, "indices 20..20", 20)],
     "entries_swapped": [
         ("chain_broken", A, "index 11", 11),
-        ("sequence_repeat", A, "index 12", 12),
         ("root_mismatch", A, "checkpoint at size 16", None),
         ("root_mismatch", A, "later checkpoints", None),
-        ("sequence_gap", A, "zz-metro sequence 11..11", None),  # seq 12 came before 11
     ],
     "tail_truncated": [("log_truncated", A, "checkpoint at size 40", 37)],
     "forged_entry_appended": [
@@ -93,7 +91,6 @@ ATTACKS: dict[str, list[Located]] = {
         ("root_mismatch", A, "checkpoint at size 16", None),
         ("root_mismatch", A, "later checkpoints", None),
         ("unsigned_entries", A, "indices 40..40", 40),  # one entry more than any checkpoint signed
-        ("sequence_gap", A, "zz-bus sequence 1..2", None),
     ],
     "forged_checkpoint_signature": [
         ("bad_checkpoint", A, "checkpoint at size 40", None),
@@ -125,10 +122,28 @@ VALID = ("golden", "selective", "rolled_back")
 CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS = ("log_vanished_resigned", "selective_statement_incomplete")
 """Bundles that agree with themselves; a kept checkpoint, or the witnesses, catch them."""
 
+FoundAt = tuple[str, str, str, int, str, int, int]
+"""What a test expects of one finding: code, origin, where, index, source, first, last."""
+
+FINDINGS: dict[str, list[FoundAt]] = {
+    # An intact ledger whose source skipped a number: the entry after the gap is index 20.
+    "source_gap": [("sequence_gap", A, "zz-metro sequence 20..20", 20, "zz-metro", 20, 20)],
+    # Source findings beside the integrity problems of two attacks (which exit 1 all the same).
+    "entries_swapped": [  # seq 12 came before 11
+        ("sequence_gap", A, "zz-metro sequence 11..11", 11, "zz-metro", 11, 11),
+        ("sequence_repeat", A, "index 12", 12, "zz-metro", 11, 11),
+    ],
+    "entry_spliced": [("sequence_gap", A, "zz-bus sequence 1..2", 10, "zz-bus", 1, 2)],
+}
+
+
+def found(report: Report) -> list[FoundAt]:
+    return [(f.code, f.origin, f.where, f.index, f.source, f.first, f.last) for f in report.findings]
+
 
 def test_every_fixture_bundle_has_a_test() -> None:
     bundles = {p.name for p in BUNDLES.iterdir() if p.is_dir()} - {"keys"}
-    assert bundles == {*ATTACKS, *VALID, *CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS}
+    assert bundles == {*ATTACKS, *VALID, *CAUGHT_BY_WHAT_THE_AUDITOR_HOLDS, *FINDINGS}
     assert set(bf.FULL_ATTACKS) | set(bf.SELECTIVE_ATTACKS) == {
         *ATTACKS,
         "rolled_back",
@@ -151,7 +166,23 @@ def test_fixtures_are_small() -> None:
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_is_rejected_with_its_problem_and_location(name: str) -> None:
-    assert located(rejected(BUNDLES / name)) == ATTACKS[name]
+    report = rejected(BUNDLES / name)
+    assert located(report) == ATTACKS[name]
+    assert found(report) == FINDINGS.get(name, [])
+
+
+def test_a_source_gap_is_a_finding_and_the_ledger_verifies() -> None:
+    report = verify_bundle(BUNDLES / "source_gap", TRUST)
+    assert report.valid
+    assert report.problems == []
+    assert found(report) == FINDINGS["source_gap"]
+    assert "1 event(s) of zz-metro never reached the ledger" in report.findings[0].detail
+    assert [log.sources for log in report.logs] == [{"zz-metro": 39}, {"zz-bus": 24}]
+
+
+def test_without_source_signatures_no_sequence_number_is_read() -> None:
+    """--skip-signatures parses no envelope, so it has no findings to give: the ledger is intact."""
+    assert verify_bundle(BUNDLES / "source_gap", TRUST, check_signatures=False).findings == []
 
 
 @pytest.mark.parametrize("name", ["byte_flipped", "forged_entry_appended", "entry_spliced"])
@@ -502,10 +533,41 @@ def test_cli_exits_0_for_valid_bundles(name: str, capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_cli_exits_1_and_names_the_problems_in_json(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Integrity problems win over source findings: exit 1 with both listed."""
     assert main(cli(BUNDLES / name, *KEY_ARGS, "--json")) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False
     assert [(p["code"], p["origin"], p["where"], p["index"]) for p in report["problems"]] == ATTACKS[name]
+    keys = ("code", "origin", "where", "index", "source", "first", "last")
+    assert [tuple(f[k] for k in keys) for f in report["findings"]] == FINDINGS.get(name, [])
+
+
+def test_cli_exits_3_for_an_intact_ledger_with_a_source_gap(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(cli(BUNDLES / "source_gap", *KEY_ARGS, "--quiet")) == 3
+    out = capsys.readouterr().out
+    assert "liuhen/liuhen.audit/0: 40 entries, 5 checkpoints, 39 source signatures: OK" in out
+    gap = "zz-metro sequence 20..20: 1 event(s) of zz-metro never reached the ledger (before index 20)"
+    assert f"  - {A}: {gap}\n" in out
+    assert out.rstrip().endswith("VALID, WITH FINDINGS: every integrity check holds; 1 source finding(s)")
+    assert main(cli(BUNDLES / "source_gap", *KEY_ARGS, "--json")) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert (report["valid"], report["problems"]) == (True, [])
+    assert report["findings"] == [
+        {
+            "code": "sequence_gap",
+            "origin": A,
+            "where": "zz-metro sequence 20..20",
+            "detail": "1 event(s) of zz-metro never reached the ledger (before index 20)",
+            "index": 20,
+            "source": "zz-metro",
+            "first": 20,
+            "last": 20,
+        }
+    ]
+
+
+def test_cli_exits_0_for_a_source_gap_when_source_signatures_are_skipped() -> None:
+    assert main(cli(BUNDLES / "source_gap", *KEY_ARGS, "--quiet", "--skip-signatures")) == 0
 
 
 def test_cli_json_report_of_a_valid_bundle(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,11 @@ traceback. Exit status:
 130  interrupted (Ctrl-C)
 ===  ==========================================================================================
 
-``liuhen verify`` keeps the verifier's own statuses (0 valid, 1 invalid, 2 unreadable). Verbs live
-in :mod:`ledger.cli.operator`, :mod:`ledger.cli.auditor` and :mod:`ledger.cli.investigator`, the
-options in :mod:`ledger.cli.parser`, the printing in :mod:`ledger.cli.output`. Tests call
-:func:`main` with an argument list.
+``liuhen verify`` keeps the verifier's own statuses (0 intact, 1 invalid, 2 unreadable, 3 intact
+with source findings; see :mod:`ledger.verify`). Verbs live in :mod:`ledger.cli.operator`,
+:mod:`ledger.cli.auditor` and :mod:`ledger.cli.investigator`, the options in
+:mod:`ledger.cli.parser`, the printing in :mod:`ledger.cli.output`. Tests call :func:`main` with
+an argument list.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def verify(args: argparse.Namespace, config: Config) -> int:
             raise UsageError("give a bundle folder or --live, not both")
         from ledger.app.audit import live_material  # noqa: PLC0415 - the server extra, only for --live
 
-        return run(args, partial(live_material, config))
+        return run(args, partial(live_material, config), last_guard=False)
     if args.bundle is None:
         raise UsageError("name a bundle folder, or use --live to check the running store")
     return run(args, partial(Material.bundle, args.bundle))

@@ -18,10 +18,12 @@ from typing import Any, NoReturn
 from ledger import __version__
 from ledger.cli.output import CST
 from ledger.verify import add_arguments as add_verify_arguments
+from ledger.verify.command import EXIT_STATUS as VERIFY_EXIT_STATUS
 
 EXIT_CODES = (
     "Exit codes: 0 success, 1 a liuhen error (the message says what to do), 2 a usage error, "
-    "130 interrupted.\n'liuhen verify': 0 valid, 1 invalid (each problem named), 2 unreadable or misused."
+    "130 interrupted.\n'liuhen verify': 0 intact, 1 invalid (each problem named), 2 unreadable or misused, "
+    "3 intact with source findings (a gap in a source's sequence numbers)."
 )
 
 
@@ -122,7 +124,9 @@ def _auditors(verbs: Any) -> None:
         verbs,
         "verify",
         "auditor:verify",
-        "verify a bundle offline (exit 0 valid, 1 invalid, 2 unreadable); --live: the running store",
+        "verify a bundle offline (exit 0 intact, 1 invalid, 2 unreadable, 3 source findings); "
+        "--live: the running store",
+        epilog=VERIFY_EXIT_STATUS,
     )
     add_verify_arguments(ver)
     ver.add_argument("--live", action="store_true", help="check the configured store instead of a bundle")

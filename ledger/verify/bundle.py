@@ -9,38 +9,36 @@ from pathlib import Path
 from ledger.errors import BundleError
 from ledger.verify.logcheck import PROCESSES_AFTER, LogSource, Progress, Trust, verify_logs
 from ledger.verify.report import Report
-from ledger.wire.bundle import SELECTION_FILE, Manifest, file_digest, read_entries, read_jsonl
+from ledger.wire.bundle import (
+    Manifest,
+    bundle_file,
+    file_digest,
+    read_checkpoints,
+    read_consistency,
+    read_entries,
+    read_proofs,
+    read_rotations,
+    read_selection,
+)
 
 
 def bundle_rotations(bundle: Path) -> list[bytes]:
     """The ledger key rotations a bundle carries (``keys/rotations.jsonl``), in order."""
-    return [str(row["note"]).encode() for row in read_jsonl(bundle / "keys" / "rotations.jsonl")]
+    return read_rotations(bundle_file(bundle, "keys/rotations.jsonl"))
 
 
 def bundle_sources(bundle: Path) -> tuple[Manifest, list[LogSource]]:
-    """The logs of a bundle directory, ready to verify."""
+    """The logs of a bundle directory, ready to verify (entries are read, streamed, when verified)."""
     manifest = Manifest.load(bundle)
     sources = []
     for part in manifest.logs:
-        directory = bundle / part.directory
-        checkpoints = [
-            (int(row["size"]), str(row["note"]).encode(), [str(c) for c in row.get("cosignatures", [])])
-            for row in read_jsonl(directory / "checkpoints.jsonl")
-        ]
+        bundle_file(bundle, part.directory)
+        checkpoints = read_checkpoints(bundle_file(bundle, f"{part.directory}/checkpoints.jsonl"))
         proofs = consistency = None
         if manifest.kind == "selective":
-            proofs = {
-                int(row["index"]): (int(row["size"]), [bytes.fromhex(h) for h in row["proof"]])
-                for row in read_jsonl(directory / "proofs.jsonl")
-            }
-            consistency = {
-                (int(row["old"]), int(row["new"])): [bytes.fromhex(h) for h in row["proof"]]
-                for row in read_jsonl(directory / "consistency.jsonl")
-            }
-        path = directory / "entries.avro"
-        if not path.exists():
-            raise BundleError(f"bundle file {path} is missing")
-        entries = partial(read_entries, path)
+            proofs = read_proofs(bundle_file(bundle, f"{part.directory}/proofs.jsonl"))
+            consistency = read_consistency(bundle_file(bundle, f"{part.directory}/consistency.jsonl"))
+        entries = partial(read_entries, bundle_file(bundle, f"{part.directory}/entries.avro"))
         sources.append(
             LogSource(part.origin, entries, checkpoints, proofs, size=part.entries, consistency=consistency)
         )
@@ -87,11 +85,14 @@ class Material:
     def bundle(cls, path: Path) -> Material:
         """A bundle directory."""
         manifest, logs = bundle_sources(path)
-        damaged = [name for name, digest in manifest.files.items() if _digest_or_none(path / name) != digest]
-        statement = path / SELECTION_FILE
-        selection = statement.read_bytes() if statement.is_file() else None
-        return cls(str(path), manifest.kind, logs, bundle_rotations(path), damaged, selection)
+        files = manifest.files.items()
+        damaged = [name for name, digest in files if _digest_or_none(bundle_file(path, name)) != digest]
+        return cls(str(path), manifest.kind, logs, bundle_rotations(path), damaged, read_selection(path))
 
 
 def _digest_or_none(path: Path) -> str | None:
-    return file_digest(path) if path.is_file() else None
+    """The file's SHA-256, or None if it is missing or is not a regular file."""
+    try:
+        return file_digest(path) if path.is_file() else None
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from exc

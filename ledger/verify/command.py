@@ -18,14 +18,29 @@ from ledger.wire.keys import PublicKey
 from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
 from ledger.wire.rotation import KeyHistory
 
+MAX_ARGUMENT_FILE = 1 << 20
+"""Bytes a key or kept checkpoint file may hold (either takes a few hundred)."""
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    """A key or checkpoint file the auditor names, refused if it is larger than any of them."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_ARGUMENT_FILE + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_ARGUMENT_FILE:
+        raise ConfigurationError(f"the {what} {path} is larger than {MAX_ARGUMENT_FILE >> 20} MiB")
+    return data
+
 
 def _load_key(text: str, *, witness: bool = False) -> PublicKey:
     """A key from a file or from text; a witness key may be cosigner text (type 0x04) or Ed25519 text."""
     path = Path(text)
     if path.exists():
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
+            value = _read_file(path, "key file").decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
             raise ConfigurationError(f"cannot read the key file {path}: {exc}") from exc
     elif "+" not in text:
         raise ConfigurationError(f"no key file {path} (and {text!r} is not verifier-key text either)")
@@ -80,8 +95,16 @@ def trust_from(args: argparse.Namespace) -> Trust:
         ledger_keys=[_load_key(k) for k in args.key],
         witnesses=witnesses,
         quorum=len(witnesses) if args.quorum is None else args.quorum,
-        kept=[SignedCheckpoint.parse(path.read_bytes()) for path in args.checkpoint],
+        kept=[_kept_checkpoint(path) for path in args.checkpoint],
     )
+
+
+def _kept_checkpoint(path: Path) -> SignedCheckpoint:
+    note = _read_file(path, "kept checkpoint")
+    try:
+        return SignedCheckpoint.parse(note)
+    except LedgerError as exc:
+        raise ConfigurationError(f"the kept checkpoint {path} is not a signed checkpoint: {exc}") from exc
 
 
 def print_report(report: Report, *, as_json: bool) -> None:
@@ -96,9 +119,27 @@ def _progress(line: str) -> None:
 
 Sources = Callable[[], Material]
 
+EXIT_STATUS = (
+    "Exit status: 0 intact; 1 invalid (integrity problems, each named); 2 unreadable bundle or usage "
+    "error; 3 intact, with source findings (gaps or repeats in a source's sequence numbers: events "
+    "a platform numbered that never reached the ledger). Problems win over findings: 1."
+)
 
-def run(args: argparse.Namespace, sources: Sources) -> int:
-    """Verify and print; return the exit status (0 valid, 1 invalid, 2 unreadable or misused)."""
+
+def _fail(message: str) -> int:
+    """Write ``message`` as one line on stderr (whatever the bundle's names hold); exit status 2."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(message.splitlines()))
+    sys.stderr.write(f"liuhen verify: {line}\n")
+    return 2
+
+
+def run(args: argparse.Namespace, sources: Sources, *, last_guard: bool = True) -> int:
+    """Verify and print; return the exit status (see :data:`EXIT_STATUS`).
+
+    With ``last_guard`` (bundles), an exception no reader translated is reported as a bug in one
+    line, exit status 2. ``liuhen verify --live`` leaves it to the CLI's boundary, which names the
+    event store's own failures.
+    """
     progress = None if args.quiet or args.json else _progress
     try:
         trust = trust_from(args)
@@ -119,14 +160,29 @@ def run(args: argparse.Namespace, sources: Sources) -> int:
     except BundleInvalid as invalid:
         print_report(invalid.report, as_json=args.json)
         return 1
-    except (BundleError, OSError) as exc:
-        sys.stderr.write(f"liuhen verify: cannot read the bundle: {exc}\n")
-        return 2
+    except BundleError as exc:
+        return _fail(f"cannot read the bundle: {exc}")
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"cannot read the bundle: {exc.strerror or exc}{where}")
     except LedgerError as exc:
-        sys.stderr.write(f"liuhen verify: {exc}\n")
-        return 2
+        return _fail(str(exc))
+    except Exception as exc:  # the last guard: readers raise BundleError for any bundle, so this is a bug
+        if not last_guard:
+            raise
+        return _fail(
+            f"unexpected {type(exc).__name__} ({exc}): this is a bug in the verifier, please report it "
+            "with the bundle; the bundle was not verified"
+        )
     print_report(report, as_json=args.json)
-    return 0 if report.valid else 1
+    return exit_status(report)
+
+
+def exit_status(report: Report) -> int:
+    """1 for problems, else 3 for source findings, else 0 (see :data:`EXIT_STATUS`)."""
+    if not report.valid:
+        return 1
+    return 3 if report.findings else 0
 
 
 def _check_selection(path: Path, material: Material, trust: Trust) -> list[Problem]:
@@ -155,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ledger.verify",
         description="Verify a liuhen auditor bundle offline.",
-        epilog="Exit status: 0 valid, 1 invalid (problems named), 2 usage error or unreadable bundle.",
+        epilog=EXIT_STATUS,
     )
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -2,7 +2,8 @@
 
 :func:`verify_logs` runs every check on each log of a bundle or of the live store (see
 :mod:`ledger.verify` for what is checked) and raises :class:`~ledger.verify.report.BundleInvalid`,
-carrying the :class:`~ledger.verify.report.Report`, unless everything holds. Source signatures are
+carrying the :class:`~ledger.verify.report.Report`, on any integrity problem; source findings (gaps
+and repeats in a source's sequence numbers) are in the report either way. Source signatures are
 checked by two workers while the main thread reads and hashes.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from ledger.errors import IngestError, LedgerError, VerificationError
-from ledger.verify.report import BundleInvalid, EntryTimes, LogReport, Problem, Report
+from ledger.verify.report import BundleInvalid, EntryTimes, Finding, LogReport, Problem, Report
 from ledger.verify.selection import SelectedLog, check_selective
 from ledger.wire.avro import SchemaRegistry, SignedEvent, read_envelope_key
 from ledger.wire.format import Chain, leaf_hash
@@ -153,6 +154,7 @@ class _LogCheck:
         self.registry = registry
         self.report = LogReport(source.origin)
         self.problems: list[Problem] = []
+        self.findings: list[Finding] = []
         self.ring = KeyRing(registrars=history.all_keys)
         self.ledger = {key.key_id: key.raw for key in history.all_keys}
         self.signatures = _Signatures(pool)
@@ -160,7 +162,6 @@ class _LogCheck:
         self.window_faults = 0
         self.node_faults = 0
         self.last_seq: dict[str, int] = {}
-        self.gaps: dict[str, list[tuple[int, int]]] = {}
 
     def problem(self, code: str, where: str, detail: str, **evidence: Any) -> None:
         self.problems.append(Problem(code, self.origin, where, detail, **evidence))
@@ -379,16 +380,45 @@ class _LogCheck:
             self.problem("bad_registry_entry", f"index {index}", f"{name}: {exc}", index=index)
 
     def sequence(self, source: str, seq: int, index: int) -> None:
+        """Follow ``source``'s sequence numbers: a gap or a repeat is a finding, not a problem.
+
+        Sources number their events and sign the numbers; the ledger can neither fill a gap nor
+        undo a repeat, only keep the evidence. Whoever alters the ledger itself (drops, reorders,
+        duplicates or inserts entries) breaks the chain, a Merkle root or a signature, and that is
+        a problem whatever the numbers say. A repeated number is a finding too: ingest dedupes by
+        event id, so a second entry with a number already seen is a *different* event the
+        platform numbered again (its fault, not the ledger's), or events that reached Kafka out
+        of order. Telling those apart from a replayed copy would mean remembering every event id
+        (memory would grow with the log); the finding names the index for the auditor to look.
+        """
         self.report.sources[source] = self.report.sources.get(source, 0) + 1
         last = self.last_seq.get(source, 0)
         if seq > last + 1 and self.source.proofs is None:
-            self.gaps.setdefault(source, []).append((last + 1, seq - 1))
+            first, missing = last + 1, seq - last - 1
+            self.findings.append(
+                Finding(
+                    "sequence_gap",
+                    self.origin,
+                    f"{source} sequence {first}..{seq - 1}",
+                    f"{missing} event(s) of {source} never reached the ledger (before index {index})",
+                    index,
+                    source,
+                    first,
+                    seq - 1,
+                )
+            )
         elif seq <= last:
-            self.problem(
-                "sequence_repeat",
-                f"index {index}",
-                f"{source} sequence number {seq} again (or out of order) after {last}",
-                index=index,
+            self.findings.append(
+                Finding(
+                    "sequence_repeat",
+                    self.origin,
+                    f"index {index}",
+                    f"{source} sequence number {seq} again (or out of order) after {last}",
+                    index,
+                    source,
+                    seq,
+                    seq,
+                )
             )
         self.last_seq[source] = max(last, seq)
 
@@ -494,7 +524,7 @@ class _LogCheck:
         )
 
     def finish_full(self, unmatched: list[int], chain_size: int, broken: bool, signed_size: int) -> None:
-        """Problems known only at the end: unsigned or missing entries, signatures, gaps."""
+        """Problems known only at the end: unsigned or missing entries and checkpoints, signatures, nodes."""
         if self.node_faults > 1:
             self.problem(
                 "stored_node_mismatch",
@@ -540,13 +570,6 @@ class _LogCheck:
                 index=signed_size,
             )
         self.finish_signatures()
-        for source, gaps in self.gaps.items():
-            for first, last in gaps:
-                self.problem(
-                    "sequence_gap",
-                    f"{source} sequence {first}..{last}",
-                    f"{last - first + 1} event(s) of {source} never reached the ledger",
-                )
 
     def finish_signatures(self) -> None:
         for index in self.signatures.finish():
@@ -669,7 +692,9 @@ def verify_logs(
     processes_after: int = PROCESSES_AFTER,
     selection: bytes | None = None,
 ) -> Report:
-    """Check every log; raise :class:`BundleInvalid` (carrying the report) unless all holds.
+    """Check every log; raise :class:`BundleInvalid` (carrying the report) on any integrity problem.
+
+    A report returned may still carry findings: gaps or repeats in a source's sequence numbers.
 
     ``rotations`` are the ledger key rotations the bundle carries: followed from the keys the
     auditor trusts, each must be signed by the key then current. ``selection`` is a selective
@@ -703,6 +728,7 @@ def verify_logs(
             report.logs.append(check.report)
             report.problems += check.problems
             selected.append(check.selected)
+            report.findings += check.findings
     finally:
         pool.close()
     if kind == "selective":

@@ -1,4 +1,11 @@
-"""The verifier's findings: each problem named with where it is, and the report they make."""
+"""What the verifier found: integrity problems and source findings, each with where, and the report.
+
+A :class:`Problem` says the ledger is not whole and unmodified (a broken chain, a checkpoint that
+does not verify, a forged signature...): the bundle is invalid. A :class:`Finding` says something
+about what a source sent, with the ledger intact: events a source numbered that never reached the
+ledger (a gap in its sequence numbers), or a number it used twice. The ledger cannot make a
+source's numbering whole; it only keeps the evidence that it was not.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,25 @@ class Problem:
     index: int | None = None
     expected: str | None = None
     actual: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact about a source's sequence numbers, and where in the ledger it shows."""
+
+    code: str
+    origin: str
+    where: str
+    detail: str
+    index: int
+    """The ledger index of the entry after the gap (or of the entry repeating a number)."""
+    source: str
+    first: int
+    last: int
+    """The missing sequence numbers ``first..last`` (a repeat: the number used again, twice)."""
 
     def __str__(self) -> str:
         return f"{self.origin}: {self.where}: {self.detail}"
@@ -57,17 +83,18 @@ class EntryTimes:
 
 @dataclass
 class Report:
-    """The verifier's findings; ``problems`` empty means the bundle verifies."""
+    """What the verifier found; ``problems`` empty means the ledger is intact, findings or not."""
 
     bundle: str
     kind: str
     logs: list[LogReport] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def valid(self) -> bool:
-        """True when nothing is wrong."""
+        """True when the ledger is intact (source findings do not make it invalid)."""
         return not self.problems
 
     def to_json(self) -> str:
@@ -80,6 +107,7 @@ class Report:
                 "seconds": round(self.seconds, 3),
                 "logs": [asdict(log) for log in self.logs],
                 "problems": [asdict(p) for p in self.problems],
+                "findings": [asdict(f) for f in self.findings],
             },
             indent=2,
             ensure_ascii=False,
@@ -105,9 +133,17 @@ class Report:
             lines += [f"    - {p.where}: {p.detail}" for p in mine]
         others = [p for p in self.problems if p.origin not in {log.origin for log in self.logs}]
         lines += [f"  - {p}" for p in others]
-        lines.append(
-            "VALID: every check holds" if self.valid else f"INVALID: {len(self.problems)} problem(s)"
-        )
+        if self.findings:
+            lines.append("source findings (facts about what the sources sent, not about the ledger):")
+            lines += [f"  - {f}" for f in self.findings]
+        found = f"{len(self.findings)} source finding(s)"
+        if not self.valid:
+            also = f", and {found}" if self.findings else ""
+            lines.append(f"INVALID: {len(self.problems)} problem(s){also}")
+        elif self.findings:
+            lines.append(f"VALID, WITH FINDINGS: every integrity check holds; {found}")
+        else:
+            lines.append("VALID: every check holds")
         return "\n".join(lines)
 
 
