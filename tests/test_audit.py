@@ -1,5 +1,5 @@
 """Checkpoints from real ingest, and the auditor's commands on them: export, verify, prove,
-consistency, witness — through ``main([...])`` as an operator or auditor types them."""
+consistency — through ``main([...])`` as an operator or auditor types them."""
 
 from __future__ import annotations
 
@@ -116,30 +116,6 @@ def test_consistency_between_two_checkpoints(ledger: Config, tmp_path: Path) -> 
     new.write_bytes(checkpoints[-1][1])
     assert main(["consistency", str(old), str(new)]) == 0
     assert main(["consistency", str(new), str(old)]) == 2  # swapped: a usage error
-
-
-def test_witness_cosigns_only_consistent_growth_and_the_verifier_counts_it(
-    ledger: Config, tmp_path: Path, capsys
-) -> None:
-    assert main(["keys", "new", "witness-1"]) == 0
-    witness_key = str(ledger.keys_dir / "witness-1.key")
-    state = str(tmp_path / "witness")
-    assert main(["witness", "--key", witness_key, "--state", state]) == 0
-    pub = str(ledger.keys_dir / "ledger.pub")
-    wpub = str(ledger.keys_dir / "witness-1.pub")
-    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
-    with publisher(ledger) as pub_:
-        for n in range(30):
-            pub_.publish("FootageViewed", viewed(n), actor=ACTOR)
-    ingest(ledger)
-    # The newest checkpoint is not cosigned yet: a verifier demanding the witness refuses it.
-    capsys.readouterr()
-    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 1
-    assert "cosigned by 0 of the 1 witnesses" in capsys.readouterr().out
-    assert main(["witness", "--key", witness_key, "--state", state]) == 0
-    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
-    remembered = json.loads((tmp_path / "witness" / "witness-1.json").read_text())
-    assert next(iter(remembered.values()))["size"] == 281
 
 
 def test_ledger_key_rotation_is_followed_from_the_key_the_auditor_trusts(
