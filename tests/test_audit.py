@@ -1,5 +1,6 @@
 """Checkpoints from real ingest, and the auditor's commands on them: export, verify, prove,
-consistency — through ``main([...])`` as an operator or auditor types them."""
+consistency, and a witness's cosignatures pushed by the operator — through ``main([...])`` as an
+operator or auditor types them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ledger.wire.merkle import verify_inclusion
 from ledger.wire.note import SignedCheckpoint
 from ledger.wire.rotation import Rotation
 from tests.events import ACTOR, decode, ingest, publisher, registered_source, stored_logs, viewed
+from tests.witnesses import running_witness
 
 pytestmark = pytest.mark.kafka
 
@@ -116,6 +118,47 @@ def test_consistency_between_two_checkpoints(ledger: Config, tmp_path: Path) -> 
     new.write_bytes(checkpoints[-1][1])
     assert main(["consistency", str(old), str(new)]) == 0
     assert main(["consistency", str(new), str(old)]) == 2  # swapped: a usage error
+
+
+def test_pushed_checkpoints_are_cosigned_by_a_witness_service_and_the_verifier_counts_them(
+    ledger: Config, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator pushes each log's newest checkpoint to a witness that never opens the store; the
+    cosignatures stored beside the checkpoints satisfy ``verify --live --witness``, and ``status``
+    shows how far each witness has cosigned."""
+    ledger_key = ensure_key(ledger, "ledger")[0].public
+    (origin,) = stored_logs(ledger)
+    with running_witness(tmp_path / "witness", SigningKey.generate("witness-1")) as witness:
+        add_log = ["witness", "add-log", "--state", str(tmp_path / "witness"), "--origin", origin]
+        assert main([*add_log, "--key", ledger_key.verifier_text]) == 0
+        monkeypatch.setenv("LIUHEN_WITNESSES", f"{witness.url}={witness.vkey}")
+        assert main(["witness", "push", "--once"]) == 0
+        assert f"cosigned {origin} at size 251 by witness-1+" in capsys.readouterr().out
+        pub = str(ledger.keys_dir / "ledger.pub")
+        wpub = tmp_path / "witness-1.vkey"
+        wpub.write_text(witness.vkey + "\n")
+        verify = ["verify", "--live", "--key", pub, "--witness", str(wpub), "--quiet"]
+        assert main(verify) == 0
+        with publisher(ledger) as pub_:
+            for n in range(30):
+                pub_.publish("FootageViewed", viewed(n), actor=ACTOR)
+        ingest(ledger)
+        # The newest checkpoint is not cosigned yet: a verifier demanding the witness refuses it.
+        capsys.readouterr()
+        assert main(verify) == 1
+        assert "cosigned by 0 of the 1 witnesses" in capsys.readouterr().out
+        assert main(["status", "--json"]) == 0
+        (row,) = json.loads(capsys.readouterr().out)["logs"]
+        assert (row["checkpoint"], [w["cosigned"] for w in row["witnesses"]]) == (281, [251])
+        assert main(["status"]) == 0
+        assert "cosigned size 251 (newest checkpoint: size 281)" in capsys.readouterr().out
+        assert main(["witness", "push", "--once"]) == 0
+        assert f"cosigned {origin} at size 281 by witness-1+" in capsys.readouterr().out
+        assert main(verify) == 0
+        assert main([*verify, "--quorum", "1"]) == 0
+        latest = witness.state.latest(origin)
+    assert latest is not None
+    assert latest.checkpoint.tree_size == 281
 
 
 def test_ledger_key_rotation_is_followed_from_the_key_the_auditor_trusts(

@@ -138,7 +138,9 @@ def _auditors(verbs: Any) -> None:
 
 
 def _witness(verbs: Any) -> None:
-    wit = verbs.add_parser("witness", help="a C2SP witness service and the logs it witnesses")
+    wit = verbs.add_parser(
+        "witness", help="a C2SP witness service, its logs, and pushing checkpoints to witnesses"
+    )
     _common(wit)
     wv = wit.add_subparsers(dest="witness_command", required=True, metavar="ACTION")
     srv = _verb(
@@ -170,6 +172,23 @@ def _witness(verbs: Any) -> None:
         required=True,
         metavar="VKEY",
         help="the log's verifier key text (name+hexid+base64), or a file",
+    )
+    push = _verb(
+        wv,
+        "push",
+        "witness:push",
+        "as the operator: each log's newest checkpoint to the LIUHEN_WITNESSES; store their cosignatures",
+    )
+    push.add_argument("--once", action="store_true", help="one round, then exit (1 if a witness failed)")
+    push.add_argument(
+        "--interval",
+        type=positive,
+        default=5.0,
+        metavar="SECONDS",
+        help="between rounds (default %(default)s)",
+    )
+    push.add_argument(
+        "--timeout", type=positive, default=10.0, metavar="SECONDS", help="for one witness's answer"
     )
 
 

@@ -1,7 +1,8 @@
-"""The witness verbs: ``liuhen witness serve`` and ``add-log``.
+"""The witness verbs: ``liuhen witness serve``, ``add-log`` (a witness's) and ``push`` (the operator's).
 
-They read and write only the witness's own folder (:mod:`ledger.witness`), never the operator's
-store.
+``serve`` and ``add-log`` read and write only the witness's own folder (:mod:`ledger.witness`),
+never the operator's store; ``push`` reads the store and talks to the witnesses of
+``LIUHEN_WITNESSES`` (:mod:`ledger.app.witnessing`).
 """
 
 from __future__ import annotations
@@ -78,4 +79,35 @@ def add_log(args: argparse.Namespace, config: Config) -> int:
             f"note: the key is named {clean(key.name)!r}, not after the origin; liuhen's witness accepts it, "
             "off-the-shelf witnesses (litewitness) expect a log key named after its origin"
         )
+    return 0
+
+
+def push(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen witness push``: each log's newest checkpoint to each witness, once or in a loop."""
+    from ledger.app.witnessing import Failed, Pushed, push_forever, push_once  # noqa: PLC0415 - server extra
+
+    def report(result: Pushed | Failed) -> None:
+        if isinstance(result, Failed):
+            where = f"{clean(result.origin)} to {clean(result.witness)}: " if result.origin else ""
+            retry = f" (again in {result.retry_in:.0f} s)" if result.retry_in and not args.once else ""
+            note(f"witness push: {where}{clean(str(result.error))}{retry}")
+        elif result.cosigned:
+            out(
+                f"cosigned {clean(result.origin)} at size {result.size} by {clean(result.witness)} "
+                f"(proven from size {result.old_size})"
+            )
+        elif args.once:
+            out(f"up to date {clean(result.origin)} at size {result.size} by {clean(result.witness)}")
+
+    if args.once:
+        return 0 if push_once(config, timeout=args.timeout, report=report) else 1
+    if not config.witnesses:
+        return 0 if push_once(config) else 1  # says what to set
+    stop = threading.Event()
+    _on_stop(stop, [])
+    out(
+        f"pushing checkpoints to {len(config.witnesses)} witness(es) every {args.interval:g} s (Ctrl-C stops)"
+    )
+    push_forever(config, stop=stop, interval=args.interval, timeout=args.timeout, report=report)
+    out("witness push stopped")
     return 0
