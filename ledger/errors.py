@@ -30,7 +30,15 @@ Everything liuhen raises on purpose derives from :class:`LedgerError`; the CLI
     │   ├── NotIncluded           an inclusion proof leads to another root (index, size, both roots)
     │   ├── Inconsistent          two checkpoints of one log are not one history (both, and the proof)
     │   └── BundleInvalid         a bundle fails verification (ledger.verify.report: carries the report)
-    └── ProjectionError           a read model cannot be built or queried
+    ├── ProjectionError           a read model cannot be built or queried
+    └── WitnessError              a witness refused a checkpoint, or could not be asked (carries the
+        │                         HTTP status c2sp.org/tlog-witness gives the refusal)
+        ├── BadSubmission         400: not an add-checkpoint request, or its old size exceeds the checkpoint's
+        ├── UntrustedCheckpoint   403: no signature by a key the witness trusts for the origin verifies
+        ├── UnknownLog            404: the witness does not witness the checkpoint's origin
+        ├── SizeConflict          409: the old size is not the size last cosigned (carries the witness's)
+        ├── ProofRejected         422: the checkpoint does not extend the one last cosigned (a fork)
+        └── WitnessUnavailable    no usable answer (connection refused, time-out, 5xx): try again later
 
 Errors carry their evidence as attributes (position, expected, actual) so that callers and
 reports can name exactly what is wrong and where. ``DuplicateEvents`` and ``BundleInvalid`` are
@@ -212,3 +220,68 @@ class Inconsistent(VerificationError):
 
 class ProjectionError(LedgerError):
     """A read model cannot be built or queried."""
+
+
+class WitnessError(LedgerError):
+    """A witness refused a checkpoint, or could not be asked.
+
+    ``status`` is the HTTP status of the refusal (c2sp.org/tlog-witness): the witness service
+    answers with it, and the push client maps an answer back to the class.
+    """
+
+    status: int = 500
+
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+
+
+class BadSubmission(WitnessError):
+    """The request is not an add-checkpoint request, or its old size is above the checkpoint's size."""
+
+    status = 400
+
+
+class UntrustedCheckpoint(WitnessError):
+    """No signature by a key the witness trusts for the origin verifies, or one of them fails."""
+
+    status = 403
+
+
+class UnknownLog(WitnessError):
+    """The witness is not configured to witness the checkpoint's origin."""
+
+    status = 404
+
+
+class SizeConflict(WitnessError):
+    """The old size is not the size of the checkpoint the witness cosigned last: ``known`` is that size."""
+
+    status = 409
+
+    def __init__(self, detail: str, *, known: int) -> None:
+        super().__init__(detail)
+        self.known = known
+
+
+class ProofRejected(WitnessError):
+    """The checkpoint is not proven to extend the one the witness cosigned last.
+
+    A consistency proof that does not verify, a different root at the same size, or an empty
+    tree whose root is not the empty tree's: evidence of a fork when the log signed both.
+    """
+
+    status = 422
+
+    def __init__(self, detail: str, *, old_size: int, new_size: int) -> None:
+        super().__init__(detail)
+        self.old_size = old_size
+        self.new_size = new_size
+
+
+class WitnessUnavailable(WitnessError):
+    """The witness gave no usable answer (connection refused, time-out, a server error): try again later."""
+
+    status = 503

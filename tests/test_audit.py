@@ -1,5 +1,6 @@
 """Checkpoints from real ingest, and the auditor's commands on them: export, verify, prove,
-consistency, witness — through ``main([...])`` as an operator or auditor types them."""
+consistency, and a witness's cosignatures pushed by the operator — through ``main([...])`` as an
+operator or auditor types them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ledger.wire.merkle import verify_inclusion
 from ledger.wire.note import SignedCheckpoint
 from ledger.wire.rotation import Rotation
 from tests.events import ACTOR, decode, ingest, publisher, registered_source, stored_logs, viewed
+from tests.witnesses import running_witness
 
 pytestmark = pytest.mark.kafka
 
@@ -131,28 +133,45 @@ def test_consistency_between_two_checkpoints(ledger: Config, tmp_path: Path) -> 
     assert main(["consistency", str(new), str(old)]) == 2  # swapped: a usage error
 
 
-def test_witness_cosigns_only_consistent_growth_and_the_verifier_counts_it(
-    ledger: Config, tmp_path: Path, capsys
+def test_pushed_checkpoints_are_cosigned_by_a_witness_service_and_the_verifier_counts_them(
+    ledger: Config, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["keys", "new", "witness-1"]) == 0
-    witness_key = str(ledger.keys_dir / "witness-1.key")
-    state = str(tmp_path / "witness")
-    assert main(["witness", "--key", witness_key, "--state", state]) == 0
-    pub = str(ledger.keys_dir / "ledger.pub")
-    wpub = str(ledger.keys_dir / "witness-1.pub")
-    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
-    with publisher(ledger) as pub_:
-        for n in range(30):
-            pub_.publish("FootageViewed", viewed(n), actor=ACTOR)
-    ingest(ledger)
-    # The newest checkpoint is not cosigned yet: a verifier demanding the witness refuses it.
-    capsys.readouterr()
-    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 1
-    assert "cosigned by 0 of the 1 witnesses" in capsys.readouterr().out
-    assert main(["witness", "--key", witness_key, "--state", state]) == 0
-    assert main(["verify", "--live", "--key", pub, "--witness", wpub, "--quiet"]) == 0
-    remembered = json.loads((tmp_path / "witness" / "witness-1.json").read_text())
-    assert next(iter(remembered.values()))["size"] == 281
+    """The operator pushes each log's newest checkpoint to a witness that never opens the store; the
+    cosignatures stored beside the checkpoints satisfy ``verify --live --witness``, and ``status``
+    shows how far each witness has cosigned."""
+    ledger_key = ensure_key(ledger, "ledger")[0].public
+    (origin,) = stored_logs(ledger)
+    with running_witness(tmp_path / "witness", SigningKey.generate("witness-1")) as witness:
+        add_log = ["witness", "add-log", "--state", str(tmp_path / "witness"), "--origin", origin]
+        assert main([*add_log, "--key", ledger_key.verifier_text]) == 0
+        monkeypatch.setenv("LIUHEN_WITNESSES", f"{witness.url}={witness.vkey}")
+        assert main(["witness", "push", "--once"]) == 0
+        assert f"cosigned {origin} at size 251 by witness-1+" in capsys.readouterr().out
+        pub = str(ledger.keys_dir / "ledger.pub")
+        wpub = tmp_path / "witness-1.vkey"
+        wpub.write_text(witness.vkey + "\n")
+        verify = ["verify", "--live", "--key", pub, "--witness", str(wpub), "--quiet"]
+        assert main(verify) == 0
+        with publisher(ledger) as pub_:
+            for n in range(30):
+                pub_.publish("FootageViewed", viewed(n), actor=ACTOR)
+        ingest(ledger)
+        # The newest checkpoint is not cosigned yet: a verifier demanding the witness refuses it.
+        capsys.readouterr()
+        assert main(verify) == 1
+        assert "cosigned by 0 of the 1 witnesses" in capsys.readouterr().out
+        assert main(["status", "--json"]) == 0
+        (row,) = json.loads(capsys.readouterr().out)["logs"]
+        assert (row["checkpoint"], [w["cosigned"] for w in row["witnesses"]]) == (281, [251])
+        assert main(["status"]) == 0
+        assert "cosigned size 251 (newest checkpoint: size 281)" in capsys.readouterr().out
+        assert main(["witness", "push", "--once"]) == 0
+        assert f"cosigned {origin} at size 281 by witness-1+" in capsys.readouterr().out
+        assert main(verify) == 0
+        assert main([*verify, "--quorum", "1"]) == 0
+        latest = witness.state.latest(origin)
+    assert latest is not None
+    assert latest.checkpoint.tree_size == 281
 
 
 def test_ledger_key_rotation_is_followed_from_the_key_the_auditor_trusts(

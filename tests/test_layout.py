@@ -4,8 +4,10 @@ liuhen is layered (``DESIGN.md``, "Layout"): pure wire formats at the bottom, th
 on them alone, the producer SDK on them and Kafka, ingest (store, writer, broker, export) above,
 projections beside ingest, the composition root (``ledger.app``) and the CLI on top. An auditor
 installs the verifier with nothing but ``cryptography`` and ``fastavro``; a platform adapter the SDK
-with Kafka's client. The table below is the contract; every import in the source, lazy ones inside
-functions included, must be allowed by it.
+with Kafka's client. A witness (``ledger.witness``) serves on the wire formats alone and never reads
+the operator's store; the operator's push client is in the composition root. The table below is
+the contract; every import in the source, lazy ones inside functions included, must be allowed by
+it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ ALLOWED: dict[str, set[str]] = {
         "schemas",
     },
     "ledger.sdk": {STDLIB, "kafka", "ledger.errors", "ledger.wire", "ledger.sdk", "schemas"},
+    # the witness service: on the wire formats alone, never the operator's store, Kafka or read models
+    "ledger.witness": {STDLIB, "ledger.errors", "ledger.wire", "ledger.witness"},
     "ledger.simulate": {STDLIB, "ledger.errors", "ledger.wire", "ledger.sdk", "ledger.simulate"},
     "ledger.ingest": {
         STDLIB,
@@ -72,6 +76,7 @@ ALLOWED: dict[str, set[str]] = {
         "ledger.sdk",
         "ledger.ingest",
         "ledger.simulate",
+        "ledger.witness",
         "ledger.app",
         "projections",
         "schemas",
@@ -85,6 +90,7 @@ ALLOWED: dict[str, set[str]] = {
         "ledger.ingest",
         "ledger.sdk",
         "ledger.simulate",
+        "ledger.witness",
         "ledger.app",
         "ledger.cli",
         "projections",
@@ -97,6 +103,7 @@ NEVER_LOADED = {
     # what importing each layer's modules must not load, in a fresh interpreter
     "ledger.wire": {"kafka", "eventsourcing", "sqlite_utils", "hypothesis", "psycopg"},
     "ledger.verify": {"kafka", "eventsourcing", "sqlite_utils", "hypothesis", "psycopg"},
+    "ledger.witness": {"kafka", "eventsourcing", "sqlite_utils", "hypothesis", "psycopg"},
     "ledger.sdk": {"eventsourcing", "sqlite_utils", "hypothesis", "psycopg"},
     "ledger.simulate": {"eventsourcing", "sqlite_utils", "hypothesis", "psycopg"},
     "ledger.ingest": {"sqlite_utils", "hypothesis"},
@@ -217,6 +224,8 @@ def test_the_contract_is_not_vacuous() -> None:
     assert kind_of("kafka.errors") == "kafka"
     assert kind_of("ledger.wire.keys") == "ledger.wire"
     assert "kafka" not in ALLOWED["ledger.verify"]
+    assert ("ledger.witness", "ledger.wire") in found
+    assert ("ledger.app", "ledger.witness") in found
 
 
 def modules_of(layer: str) -> list[str]:

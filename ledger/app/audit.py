@@ -1,4 +1,4 @@
-"""The auditors' use cases on the operator's store: bundles, proofs, the live check, witnessing.
+"""The auditors' use cases on the operator's store: bundles, proofs, the live check.
 
 Every proof is checked against its signed checkpoint before it is handed out, and a bundle is
 written into a folder of its own and moved into place only once complete.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,14 +20,14 @@ from typing import Any
 from ledger.app.assembly import open_store, open_views
 from ledger.app.config import Config
 from ledger.app.keys import ledger_key, local_ledger_keys
-from ledger.errors import ConfigurationError, Inconsistent, NotFound, UsageError
+from ledger.errors import ConfigurationError, NotFound, UsageError
 from ledger.ingest.export import export_full, export_positions, export_selective
 from ledger.ingest.store import LedgerStore
 from ledger.verify import LogSource, Material
 from ledger.wire.bundle import Manifest, entry_record
 from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
-from ledger.wire.note import SignedCheckpoint, cosign, cosigner_key_id
+from ledger.wire.note import SignedCheckpoint
 from ledger.wire.selection import Query
 
 Progress = Callable[[str], None] | None
@@ -235,62 +234,3 @@ def prove_consistency(config: Config, old_note: bytes, new_note: bytes) -> dict[
         store.close()
     verify_consistency(m, n, old.checkpoint.root_hash, new.checkpoint.root_hash, proof)
     return {"origin": origin, "old_size": m, "new_size": n, "proof": [digest.hex() for digest in proof]}
-
-
-# -- witnessing -----------------------------------------------------------------------------------
-
-
-def _witness_state(path: Path) -> dict[str, Mapping[str, Any]]:
-    if not path.exists():
-        return {}
-    try:
-        data: dict[str, Mapping[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
-        for seen in data.values():
-            int(seen["size"])
-            bytes.fromhex(seen["root"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ConfigurationError(
-            f"the witness state {path} is unreadable ({exc}): restore it from a backup; a witness that "
-            "forgets what it cosigned can be shown a rolled-back log"
-        ) from exc
-    return data
-
-
-def witness(config: Config, key: SigningKey, state_dir: Path) -> list[str]:
-    """Cosign each log's newest checkpoint if it extends the last one this witness cosigned.
-
-    The witness keeps ``<state_dir>/<key name>.json``: per log, the size and root it last
-    cosigned. A checkpoint that is not proven consistent with it is refused (exit 1), so two
-    histories can never both carry this witness's cosignature.
-    """
-    keys = local_ledger_keys(config)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state_path = state_dir / f"{key.name}.json"
-    seen = _witness_state(state_path)
-    lines = []
-    store = open_store(config)
-    try:
-        for origin in store.origins():
-            size, signed = _latest(store, origin)
-            signed.verify_log(ledger_keys=keys)
-            last = seen.get(origin)
-            if last is not None:
-                old_size, old_root = int(last["size"]), bytes.fromhex(last["root"])
-                if size < old_size:
-                    raise Inconsistent(
-                        f"{origin}: newest checkpoint {size} is behind {old_size} already cosigned",
-                        old_size=old_size,
-                        new_size=size,
-                        old_root=old_root,
-                        new_root=signed.checkpoint.root_hash,
-                    )
-                proof = consistency_proof(old_size, size, partial(store.node, origin))
-                verify_consistency(old_size, size, old_root, signed.checkpoint.root_hash, proof)
-            cosigned = cosign(signed.checkpoint, key, timestamp=int(time.time()))
-            store.add_cosignature(origin, size, cosigned.line.encode())
-            seen = {**seen, origin: {"size": size, "root": signed.checkpoint.root_hash.hex()}}
-            lines.append(f"cosigned {origin} at size {size} as {cosigner_key_id(key.public)}")
-    finally:
-        store.close()
-    state_path.write_text(json.dumps(seen, indent=2))
-    return lines

@@ -18,6 +18,12 @@ variable                       default                     meaning
                                                            partitions to the other ingest processes
 ``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files
 ``LIUHEN_PROJECTIONS_DB``      ``$LIUHEN_HOME/views.db``   SQLite file of the read models (queries)
+``LIUHEN_WITNESSES``           (none)                      the witnesses ``liuhen witness push`` submits each
+                                                           log's checkpoints to, comma-separated
+                                                           ``URL=VKEY``: the witness's submission prefix
+                                                           (``http(s)://host:port[/path]``, no ``=``) and its
+                                                           verifier key (type 0x04 cosigner key, or its
+                                                           Ed25519 verifier key text)
 ``PERSISTENCE_MODULE``         ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
 ``SQLITE_DBNAME``              ``$LIUHEN_HOME/ledger.db``  SQLite file of the ledger
 ``POSTGRES_*``                 (library defaults)          PostgreSQL settings, read by the library
@@ -31,8 +37,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, LedgerError
 from ledger.ingest.settings import IngestSettings
+from ledger.wire.keys import PublicKey
+from ledger.wire.note import cosigner_from_verifier_text, cosigner_key_id
 
 _LIBRARY_PREFIXES = ("PERSISTENCE_MODULE", "SQLITE_", "POSTGRES_", "ORIGINATOR_ID_TYPE", "CREATE_TABLE")
 
@@ -51,6 +59,50 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class WitnessEndpoint:
+    """A witness the operator submits checkpoints to: its submission prefix and its key."""
+
+    url: str
+    """The submission prefix: ``POST <url>/add-checkpoint``."""
+    key: PublicKey
+    """The witness's name and Ed25519 key; its cosignatures are type 0x04 under it."""
+
+    @property
+    def key_id(self) -> str:
+        """``<name>+<8 hex digits of the 0x04 key ID>``: the witness, as its cosignature lines name it."""
+        return cosigner_key_id(self.key)
+
+
+def parse_witnesses(text: str) -> tuple[WitnessEndpoint, ...]:
+    """``LIUHEN_WITNESSES``: comma-separated ``URL=VKEY``; raise :class:`ConfigurationError`."""
+    found: list[WitnessEndpoint] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        url, equals, vkey = item.partition("=")
+        url = url.strip().rstrip("/")
+        scheme, _, rest = url.partition("://")
+        if not equals or scheme not in ("http", "https") or not rest or any(c in url for c in "?# "):
+            raise ConfigurationError(
+                f"LIUHEN_WITNESSES item {item!r} is not URL=VKEY, e.g. "
+                "https://witness.example/liuhen=witness.example+1a2b3c4d+BN... (an http or https URL)"
+            )
+        try:
+            key = cosigner_from_verifier_text(vkey)
+        except LedgerError:
+            try:
+                key = PublicKey.from_verifier_text(vkey)  # an Ed25519 verifier key names the same key
+            except LedgerError as exc:
+                raise ConfigurationError(
+                    f"LIUHEN_WITNESSES: the key of {url} is not a verifier key: {exc}"
+                ) from exc
+        if any(known.key_id == cosigner_key_id(key) for known in found):
+            raise ConfigurationError(f"LIUHEN_WITNESSES names the witness {cosigner_key_id(key)} twice")
+        found.append(WitnessEndpoint(url=url, key=key))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything liuhen's commands read from the environment."""
 
@@ -60,6 +112,7 @@ class Config:
     store_env: dict[str, str] = field(default_factory=dict)
     passphrase: bytes | None = None
     projections_db: Path | None = None
+    witnesses: tuple[WitnessEndpoint, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -100,6 +153,7 @@ class Config:
             store_env=store_env,
             passphrase=passphrase.encode() if passphrase else None,
             projections_db=Path(env["LIUHEN_PROJECTIONS_DB"]) if env.get("LIUHEN_PROJECTIONS_DB") else None,
+            witnesses=parse_witnesses(env.get("LIUHEN_WITNESSES") or ""),
         )
 
     def check_home(self) -> None:

@@ -1,4 +1,4 @@
-"""What the ledger holds: each log's size, head, last ingest, Kafka lag and rejections; chains recomputed."""
+"""What the ledger holds: per log size, head, last ingest, lag, rejections, witnesses; chains recomputed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from ledger.app.assembly import open_store
 from ledger.app.config import Config
+from ledger.app.witnessing import tracking_name
 from ledger.errors import LedgerError
 from ledger.ingest.broker import end_offsets
 from ledger.ingest.store import kafka_tracking
@@ -37,7 +38,12 @@ def check_chains(config: Config) -> dict[str, Counter[str]]:
 
 
 def log_status(config: Config) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows of ``liuhen status`` and, if Kafka could not be asked for lag, why not."""
+    """Rows of ``liuhen status`` and, if Kafka could not be asked for lag, why not.
+
+    Each row names the log's newest checkpoint size and, for each witness of ``LIUHEN_WITNESSES``,
+    the newest size it cosigned (``liuhen witness push`` records it with the cosignature; None:
+    none yet).
+    """
     store = open_store(config)
     note = None
     try:
@@ -61,6 +67,15 @@ def log_status(config: Config) -> tuple[list[dict[str, Any]], str | None]:
                     "last_offset": tracked,
                     "lag": None if end is None else end - (tracked + 1 if tracked is not None else 0),
                     "rejected": store.rejection_count(origin),
+                    "checkpoint": latest[0] if (latest := store.latest_checkpoint(origin)) else None,
+                    "witnesses": [
+                        {
+                            "witness": witness.key_id,
+                            "url": witness.url,
+                            "cosigned": store.tracked_offset(tracking_name(witness, origin)),
+                        }
+                        for witness in config.witnesses
+                    ],
                 }
             )
         return rows, note

@@ -14,9 +14,9 @@ traceback. Exit status:
 
 ``liuhen verify`` keeps the verifier's own statuses (0 intact, 1 invalid, 2 unreadable, 3 intact
 with source findings; see :mod:`ledger.verify`). Verbs live in :mod:`ledger.cli.operator`,
-:mod:`ledger.cli.auditor` and :mod:`ledger.cli.investigator`, the options in
-:mod:`ledger.cli.parser`, the printing in :mod:`ledger.cli.output`. Tests call :func:`main` with
-an argument list.
+:mod:`ledger.cli.auditor`, :mod:`ledger.cli.investigator` and :mod:`ledger.cli.witness`, the
+options in :mod:`ledger.cli.parser`, the printing in :mod:`ledger.cli.output`. Tests call
+:func:`main` with an argument list.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # kafka-python logs every failed connection attempt: one line of ours says it better.
     logging.getLogger("kafka").setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
-    verb = args.command + (f" {args.keys_command}" if args.command == "keys" else "")
+    action = {"keys": "keys_command", "witness": "witness_command"}.get(args.command)
+    verb = args.command + (f" {getattr(args, action)}" if action else "")
     try:
         module, function = args.run.split(":")
         run = getattr(importlib.import_module(f"ledger.cli.{module}"), function)

@@ -1,4 +1,4 @@
-"""The auditors' verbs: export, verify, prove, consistency, witness.
+"""The auditors' verbs: export, verify, prove, consistency.
 
 ``liuhen verify BUNDLE`` runs with liuhen's core alone (cryptography and fastavro), like
 ``python -m ledger.verify``; the other verbs read the operator's store and need the server extra.
@@ -15,7 +15,6 @@ from ledger.app.config import Config
 from ledger.cli.output import note, out
 from ledger.errors import ConfigurationError, UsageError
 from ledger.verify import Material, run
-from ledger.wire.keys import SigningKey
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -83,14 +82,4 @@ def consistency(args: argparse.Namespace, config: Config) -> int:
     for digest in result["proof"]:
         out(f"  {digest}")
     out("verified: the newer checkpoint extends the older one (history was not rewritten)")
-    return 0
-
-
-def witness(args: argparse.Namespace, config: Config) -> int:
-    """``liuhen witness``: cosign each log's newest checkpoint once it is proven consistent."""
-    from ledger.app.audit import witness as cosign_logs  # noqa: PLC0415 - the server extra, not for verify
-
-    key = SigningKey.load(args.key, passphrase=config.passphrase)
-    for line in cosign_logs(config, key, args.state):
-        out(line)
     return 0

@@ -159,7 +159,7 @@ def simulate(args: argparse.Namespace, config: Config) -> int:
 
 
 def status(args: argparse.Namespace, config: Config) -> int:
-    """``liuhen status``: per log, size, chain head, last ingest, lag and rejections."""
+    """``liuhen status``: per log, size, chain head, last ingest, lag, rejections and each witness's size."""
     rows, kafka_note = log_status(config)
     if args.json:
         out(json.dumps({"logs": rows, "kafka": kafka_note}, indent=2))
@@ -173,6 +173,11 @@ def status(args: argparse.Namespace, config: Config) -> int:
         last = show_time(row["last_ingest_us"]) if row["last_ingest_us"] else "-"
         head = row["chain_head"][:16]
         out(f"{clean(row['origin']):<32} {row['size']:>9} {row['rejected']:>9} {lag:>7}  {last:<25} {head}…")
+        for seen in row["witnesses"]:
+            cosigned = "nothing yet" if seen["cosigned"] is None else f"size {seen['cosigned']}"
+            behind = row["checkpoint"] is not None and seen["cosigned"] != row["checkpoint"]
+            newest = f" (newest checkpoint: size {row['checkpoint']})" if behind else ""
+            out(f"  witness {clean(seen['witness'])} cosigned {cosigned}{newest}")
     if kafka_note:
         note(f"lag unknown: {kafka_note}")
     return 0

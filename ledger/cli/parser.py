@@ -140,12 +140,59 @@ def _auditors(verbs: Any) -> None:
     con.add_argument("new", type=Path, help="newer signed checkpoint (note file)")
     con.add_argument("--json", action="store_true")
 
-    wit = _verb(
-        verbs, "witness", "auditor:witness", "as a witness: check each log's newest checkpoint and cosign it"
+
+def _witness(verbs: Any) -> None:
+    wit = verbs.add_parser(
+        "witness", help="a C2SP witness service, its logs, and pushing checkpoints to witnesses"
     )
-    wit.add_argument("--key", type=Path, required=True, help="the witness's private key file")
-    wit.add_argument(
-        "--state", type=Path, required=True, help="folder where the witness remembers what it cosigned"
+    _common(wit)
+    wv = wit.add_subparsers(dest="witness_command", required=True, metavar="ACTION")
+    srv = _verb(
+        wv,
+        "serve",
+        "witness:serve",
+        "as a witness: serve c2sp.org/tlog-witness, cosigning each log's checkpoints proven consistent",
+    )
+    srv.add_argument(
+        "--key", type=Path, required=True, help="the witness's private key file (its name names it)"
+    )
+    srv.add_argument(
+        "--state",
+        type=Path,
+        required=True,
+        help="folder where the witness keeps its logs and what it cosigned",
+    )
+    srv.add_argument(
+        "--listen",
+        default="127.0.0.1:7380",
+        metavar="HOST:PORT",
+        help="address to serve on (default %(default)s)",
+    )
+    add = _verb(wv, "add-log", "witness:add_log", "as a witness: trust a log key for an origin")
+    add.add_argument("--state", type=Path, required=True, help="the witness's folder")
+    add.add_argument("--origin", required=True, help="the log's origin line, e.g. liuhen/liuhen.audit/0")
+    add.add_argument(
+        "--key",
+        required=True,
+        metavar="VKEY",
+        help="the log's verifier key text (name+hexid+base64), or a file",
+    )
+    push = _verb(
+        wv,
+        "push",
+        "witness:push",
+        "as the operator: each log's newest checkpoint to the LIUHEN_WITNESSES; store their cosignatures",
+    )
+    push.add_argument("--once", action="store_true", help="one round, then exit (1 if a witness failed)")
+    push.add_argument(
+        "--interval",
+        type=positive,
+        default=5.0,
+        metavar="SECONDS",
+        help="between rounds (default %(default)s)",
+    )
+    push.add_argument(
+        "--timeout", type=positive, default=10.0, metavar="SECONDS", help="for one witness's answer"
     )
 
 
@@ -222,7 +269,10 @@ def _operators(verbs: Any) -> None:
     sim.add_argument("--rate", type=positive, help="events per second (default: as fast as possible)")
 
     st = _verb(
-        verbs, "status", "operator:status", "per log: entries, chain head, last ingest, lag, rejections"
+        verbs,
+        "status",
+        "operator:status",
+        "per log: entries, chain head, last ingest, lag, rejections, witnesses",
     )
     st.add_argument("--json", action="store_true")
 
@@ -255,6 +305,7 @@ def build_parser() -> Parser:
     verbs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _keys(verbs)
     _auditors(verbs)
+    _witness(verbs)
     _investigators(verbs)
     _operators(verbs)
     return parser

@@ -12,6 +12,7 @@ in ``POSTGRES_SCHEMA``, default ``public``, on PostgreSQL):
 * ``rejections:<origin>`` version *n*: the index of the *n*-th rejection entry of that log;
 * ``checkpoints:<origin>`` version *size*: the ledger-signed checkpoint (C2SP note) at that size;
 * ``cosigned:<origin>:<size>`` version *n*: the *n*-th witness cosignature of that checkpoint;
+* tracking ``witness:<witness key id>:<origin>``: the newest size of that log the witness cosigned;
 * ``owner:<origin>`` version *n*: the log's *n*-th write slot (its fence, see below);
 * ``logs`` version *n*: the origin of the *n*-th log ever opened;
 * ``ledger-keys`` version *n*: the *n*-th ledger key rotation (:mod:`ledger.wire.rotation`).
@@ -439,6 +440,28 @@ class LedgerStore:
         """Record a witness's cosignature line for the checkpoint at ``size``."""
         known = len(self.cosignatures(origin, size))
         self._insert(StoredEvent(f"cosigned:{origin}:{size}", known, COSIGNATURE_TOPIC, line))
+
+    def add_cosignatures(self, origin: str, size: int, lines: Sequence[bytes], *, witness: str) -> None:
+        """Record a witness's cosignature lines of the checkpoint at ``size``, and that it cosigned it.
+
+        One transaction: the lines, and the position ``witness`` (a tracking name, e.g.
+        ``witness:<key id>:<origin>``) moved to ``size`` unless it is there or beyond already, so
+        :meth:`tracked_offset` of ``witness`` is the newest size the witness cosigned. Raises
+        :class:`StoreError` if another process recorded a cosignature of this checkpoint meanwhile.
+        """
+        stream = f"cosigned:{origin}:{size}"
+        known = len(self.cosignatures(origin, size))
+        events = [StoredEvent(stream, known + n, COSIGNATURE_TOPIC, line) for n, line in enumerate(lines)]
+        last = self.tracked_offset(witness)
+        position = Tracking(witness, size) if last is None or last < size else None
+        try:
+            self.recorder.insert_events(events, tracking=position)
+        except IntegrityError as exc:
+            raise StoreError(
+                f"another process recorded a cosignature of {origin} at size {size} first: try again"
+            ) from exc
+        except PersistenceError as exc:
+            raise StoreError(f"event store failed to record cosignatures of {origin}: {exc}") from exc
 
     def _insert(self, event: StoredEvent) -> None:
         try:
