@@ -5,8 +5,10 @@ operator or auditor types them."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,14 @@ import pytest
 from ledger.app.assembly import build_ingestor, open_store
 from ledger.app.config import Config
 from ledger.app.keys import ensure_key
+from ledger.app.witnessing import push_once
 from ledger.cli import main
 from ledger.wire.bundle import file_digest, read_entries
 from ledger.wire.format import leaf_hash
 from ledger.wire.keys import PublicKey, SigningKey
 from ledger.wire.merkle import verify_inclusion
-from ledger.wire.note import SignedCheckpoint
+from ledger.wire.note import SignedCheckpoint, log_key
+from ledger.wire.proof import TlogProof
 from ledger.wire.rotation import Rotation
 from tests.events import ACTOR, decode, ingest, publisher, registered_source, stored_logs, viewed
 from tests.witnesses import running_witness
@@ -117,6 +121,53 @@ def test_prove_an_event_and_check_the_proof_independently(ledger: Config, capsys
         signed.checkpoint.root_hash,
     )
     assert main(["prove", "00000000-0000-0000-0000-000000000000"]) == 1
+
+
+def test_a_tlog_proof_verifies_offline_cosigned_and_fails_when_tampered(
+    ledger: Config, tmp_path: Path, capsys
+) -> None:
+    """``prove --tlog-proof`` writes a c2sp.org/tlog-proof with the entry as its extra data and the
+    checkpoint whole, its witness's cosignature included; ``verify --tlog-proof`` checks it."""
+    (entries,) = stored_logs(ledger).values()
+    origin = next(iter(stored_logs(ledger)))
+    event_id = str(decode(entries[123].entry)[1]["envelope"]["event_id"])
+    ledger_pub = ensure_key(ledger, "ledger")[0].public
+    with running_witness(tmp_path / "witness") as witness:
+        witness.state.add_log(origin, log_key(ledger_pub, origin))
+        witnessed = Config.from_env({**os.environ, "LIUHEN_WITNESSES": f"{witness.url}={witness.vkey}"})
+        assert push_once(witnessed)
+    (tmp_path / "witness.pub").write_text(witness.vkey + "\n")
+    capsys.readouterr()
+    assert main(["prove", event_id, "--tlog-proof"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("c2sp.org/tlog-proof@v1\nextra ")
+    assert "\nindex 123\n" in text
+    assert f"— {witness.key.name} " in text  # the cosigned note, written out whole
+    proof = tmp_path / "event.tlog-proof"
+    proof.write_text(text)
+    pub = str(ledger.keys_dir / "ledger.pub")
+    check = ["verify", "--tlog-proof", str(proof), "--key", pub]
+    assert main([*check, "--witness", str(tmp_path / "witness.pub")]) == 0
+    answer = capsys.readouterr().out
+    assert f"VALID: entry 123 of {origin}" in answer
+    assert "cosigned by 1 witness(es)" in answer
+    assert f"FootageViewed {event_id}" in answer
+
+    parsed = TlogProof.parse(text.encode())
+    forged = [
+        replace(parsed, extra=entries[124].entry),  # another entry passed off as this one
+        replace(parsed, index=124),
+        replace(parsed, proof=parsed.proof[:-1]),
+    ]
+    for n, bad in enumerate(forged):
+        (tmp_path / f"bad{n}").write_bytes(bad.encode())
+        assert main(["verify", "--tlog-proof", str(tmp_path / f"bad{n}"), "--key", pub]) == 1
+        assert "INVALID" in capsys.readouterr().out
+    stranger = tmp_path / "other.pub"
+    SigningKey.generate("ledger").public.save(stranger)
+    assert main(["verify", "--tlog-proof", str(proof), "--key", str(stranger)]) == 1
+    (tmp_path / "junk").write_bytes(b"c2sp.org/tlog-proof@v1\nindex x\n\n")
+    assert main(["verify", "--tlog-proof", str(tmp_path / "junk"), "--key", pub]) == 2
 
 
 def test_consistency_between_two_checkpoints(ledger: Config, tmp_path: Path) -> None:

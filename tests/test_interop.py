@@ -8,6 +8,9 @@
   with a log and a note key of its own, gets cosignatures from ``liuhen witness serve`` and checks
   them with the witness's type 0x04 verifier key, and sees each misbehaviour refused (stale size,
   fork, split view, roll-back, vanished log, forged signature, unknown origin).
+* A Go program built on golang.org/x/mod/sumdb/{note,tlog} alone (``docker/interop/proof-check``)
+  checks the c2sp.org/tlog-proof ``liuhen prove --tlog-proof`` writes: the checkpoint's signature
+  with the log's note verifier key, the inclusion of the record the proof carries.
 
 The Go programs are built once into ``.cache/go/bin`` by ``docker/interop/build.sh`` (the first
 build fetches about a dozen modules through the Go module proxy; later runs reuse the binaries).
@@ -35,6 +38,7 @@ import pytest
 
 from ledger.app.assembly import open_store
 from ledger.app.config import Config
+from ledger.app.keys import ensure_key
 from ledger.app.witnessing import Failed, Pushed, WitnessClient, push_once
 from ledger.cli import main
 from ledger.errors import ProofRejected
@@ -42,8 +46,9 @@ from ledger.ingest.export import export_full
 from ledger.wire.appender import LogAppender
 from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import consistency_proof
-from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
+from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text, log_key
 from ledger.witness.protocol import Submission
+from tests.events import ACTOR, OfflineLedger, viewed
 from tests.witnesses import append_batches
 
 pytestmark = pytest.mark.interop
@@ -265,3 +270,44 @@ def test_a_go_client_that_is_not_liuhens_is_served_by_liuhens_witness(go_bin: Pa
     assert all(step.startswith("ok ") for step in steps)
     assert "ok fork refused: proof from the fork's size 20" in steps
     assert serving.returncode == 0
+
+
+def proof_check(go_bin: Path, vkey: str, proof: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(go_bin / "proof-check"), "-vkey", vkey, str(proof)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_a_generic_go_tool_checks_the_tlog_proof_liuhen_prints(
+    go_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("LIUHEN_HOME", str(home))
+    config = Config.from_env()
+    key, _ = ensure_key(config, "ledger")
+    ledger = OfflineLedger(home, ledger_key=key)
+    source = ledger.publisher()
+    published = [source.publish("FootageViewed", viewed(n), actor=ACTOR) for n in range(37)]
+    ledger.ingest()
+    with closing(ledger.open_store()) as store:
+        (origin,) = store.origins()
+    vkey = log_key(key.public, origin).verifier_text  # the note verifier key of the log: its origin's name
+    checked = []
+    for n in (0, 20, 36):
+        capsys.readouterr()
+        assert main(["prove", str(published[n].event_id), "--tlog-proof"]) == 0
+        proof = tmp_path / f"{n}.tlog-proof"
+        proof.write_text(capsys.readouterr().out)
+        check = subprocess.run(
+            [str(go_bin / "proof-check"), "-vkey", vkey, str(proof)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        checked.append(check.stdout.strip())
+    assert checked == [f"ok {origin} index {n + 1} size 38" for n in (0, 20, 36)]  # index 0: the key
+    forged = proof.read_text().replace(f"index {37}", "index 36")
+    proof.write_text(forged)
+    check = proof_check(go_bin, vkey, proof)
+    assert check.returncode == 1
+    assert check.stdout.startswith("FAIL: inclusion")

@@ -33,7 +33,13 @@ from ledger.errors import (
 )
 from ledger.wire.keys import SigningKey
 from ledger.wire.merkle import EMPTY_ROOT
-from ledger.wire.note import NoteSignature, SignedCheckpoint, cosign, cosigner_from_verifier_text
+from ledger.wire.note import (
+    Checkpoint,
+    NoteSignature,
+    SignedCheckpoint,
+    cosign,
+    cosigner_from_verifier_text,
+)
 from ledger.witness.protocol import (
     SIZE_TYPE,
     Submission,
@@ -268,6 +274,43 @@ def test_a_fork_is_refused_and_kept_as_evidence(witness: RunningWitness) -> None
     kept = SignedCheckpoint.parse(str(refusals[2]["note"]).encode())
     kept.verify(ledger_keys=[LOG_KEY.public])  # the log's own signature on the other history
     cosigned(witness, honest.submission(20, 25))
+
+
+def _ledger_submission(log: MemoryLog, old: int, size: int, *, logs: list[str], time_us: int) -> bytes:
+    """A liuhen checkpoint of ``log`` at ``size``: with the ledger's set of ``logs`` and its time."""
+    checkpoint = Checkpoint.for_log(
+        origin=log.origin,
+        tree_size=size,
+        root_hash=log.checkpoint(size).checkpoint.root_hash,
+        chain_head=bytes(32),
+        time_us=time_us,
+        logs=logs,
+    )
+    signed = SignedCheckpoint.sign(checkpoint, log.key)
+    return Submission(old_size=old, proof=tuple(log.proof(old, size)), signed=signed).encode()
+
+
+def test_a_ledger_whose_log_vanished_is_refused_by_the_witness_of_the_logs_that_remain(
+    witness: RunningWitness,
+) -> None:
+    """The operator deleted the ledger's second log and had the first's checkpoints signed again naming
+    one log, or another log in the second's place: the witness of the first refuses both."""
+    log = MemoryLog(ORIGIN, LOG_KEY, size=30)
+    other, stranger = "example.com/liuhen.audit/1", "example.com/liuhen.audit/9"
+    assert post(witness.url, _ledger_submission(log, 0, 10, logs=[ORIGIN, other], time_us=1000)).status == 200
+    vanished = refused(witness, _ledger_submission(log, 10, 20, logs=[ORIGIN], time_us=2000), 422)
+    assert b"had 2 logs" in vanished
+    assert b"and this checkpoint names 1: a log vanished" in vanished
+    replaced = refused(witness, _ledger_submission(log, 10, 20, logs=[ORIGIN, stranger], time_us=2000), 422)
+    assert b"a log was replaced" in replaced
+    backdated = refused(witness, _ledger_submission(log, 10, 20, logs=[ORIGIN, other], time_us=999), 422)
+    assert b"the ledger's clock went back" in backdated
+    stripped = Submission(old_size=10, proof=tuple(log.proof(10, 20)), signed=log.checkpoint(20))
+    assert b"named the ledger's logs, and this one does not" in refused(witness, stripped.encode(), 422)
+    assert known_size(witness) == 10
+    grown = _ledger_submission(log, 10, 20, logs=[ORIGIN, other, stranger], time_us=1000)  # a new log opened
+    assert post(witness.url, grown).status == 200
+    assert known_size(witness) == 20
 
 
 def test_empty_trees_and_proofs_from_zero(witness: RunningWitness) -> None:

@@ -3,6 +3,7 @@
 #
 #   litewitness, witnessctl   an off-the-shelf C2SP witness, from the Go module filippo.io/torchwood
 #   witness-client            a tlog-witness client that is not liuhen's (witness-client/, this module)
+#   proof-check               checks a c2sp.org/tlog-proof with golang.org/x/mod alone (proof-check/)
 #
 # into .cache/go/bin, with the module and build caches in .cache/go (GOMODCACHE, GOCACHE): the first
 # build downloads about a dozen modules through the Go module proxy (GOPROXY) and takes a minute or
@@ -35,11 +36,13 @@ if [[ ! -x "$bin/litewitness" || ! -x "$bin/witnessctl" || ! -e "$stamp" ]]; the
     touch "$stamp"
 fi
 
-source_sum=$(cat "$here/go.mod" "$here/go.sum" "$here"/witness-client/*.go | sha256sum | cut -c1-16)
-client_stamp="$bin/.witness-client-$source_sum"
-if [[ ! -x "$bin/witness-client" || ! -e "$client_stamp" ]]; then
-    (cd "$here" && go build -mod=readonly -o "$bin/witness-client" ./witness-client)
-    rm -f "$bin"/.witness-client-*
-    touch "$client_stamp"
-fi
+for program in witness-client proof-check; do
+    source_sum=$(cat "$here/go.mod" "$here/go.sum" "$here/$program"/*.go | sha256sum | cut -c1-16)
+    program_stamp="$bin/.$program-$source_sum"
+    if [[ ! -x "$bin/$program" || ! -e "$program_stamp" ]]; then
+        (cd "$here" && go build -mod=readonly -o "$bin/$program" "./$program")
+        rm -f "$bin/.$program"-*
+        touch "$program_stamp"
+    fi
+done
 echo "$bin"

@@ -26,8 +26,9 @@ from ledger.ingest.store import LedgerStore
 from ledger.verify import LogSource, Material
 from ledger.wire.bundle import Manifest, entry_record
 from ledger.wire.keys import SigningKey
-from ledger.wire.merkle import consistency_proof, inclusion_proof, verify_consistency, verify_inclusion
+from ledger.wire.merkle import consistency_proof, inclusion_proof, verify_consistency
 from ledger.wire.note import SignedCheckpoint
+from ledger.wire.proof import TlogProof
 from ledger.wire.selection import Query
 
 Progress = Callable[[str], None] | None
@@ -193,9 +194,14 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
                 f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
             )
         signed.verify_log(ledger_keys=keys)
+        for line in store.cosignatures(seen.origin, size):  # the note written out whole, cosigned
+            signed = signed.with_signature(line.decode())
         proof = store.with_nodes(seen.origin, partial(inclusion_proof, seen.index, size))
-        leaf = store.node(seen.origin, 0, seen.index)
-        verify_inclusion(leaf, seen.index, size, proof, signed.checkpoint.root_hash)
+        entry = store.entry(seen.origin, seen.index)
+        if entry is None:
+            raise NotFound(f"event {event_id} is listed at entry {seen.index}, and the log does not hold it")
+        tlog = TlogProof(seen.index, tuple(proof), signed, extra=entry.entry)
+        leaf = tlog.verify()  # the stored entry, by the stored nodes, to the signed root
         return {
             "event_id": event_id,
             "origin": seen.origin,
@@ -204,6 +210,7 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
             "size": size,
             "proof": [digest.hex() for digest in proof],
             "checkpoint": signed.encode().decode(),
+            "tlog_proof": tlog.encode().decode(),
         }
     finally:
         store.close()

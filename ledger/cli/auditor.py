@@ -14,7 +14,7 @@ from pathlib import Path
 from ledger.app.config import Config
 from ledger.cli.output import note, out
 from ledger.errors import ConfigurationError, UsageError
-from ledger.verify import Material, run
+from ledger.verify import Material, run, run_proof
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -40,6 +40,10 @@ def export(args: argparse.Namespace, config: Config) -> int:
 
 def verify(args: argparse.Namespace, config: Config) -> int:
     """``liuhen verify``: the offline verifier, on a bundle or (``--live``) on the running store."""
+    if args.tlog_proof is not None:
+        if args.live:
+            raise UsageError("give a proof file or --live, not both")
+        return run_proof(args)
     if args.live:
         if args.bundle is not None:
             raise UsageError("give a bundle folder or --live, not both")
@@ -56,6 +60,9 @@ def prove(args: argparse.Namespace, config: Config) -> int:
     from ledger.app.audit import prove_event  # noqa: PLC0415 - the server extra, not for verify
 
     proof = prove_event(config, args.event_id)
+    if args.tlog_proof:
+        out(proof["tlog_proof"].removesuffix("\n"))
+        return 0
     if args.json:
         out(json.dumps(proof, indent=2))
         return 0

@@ -133,7 +133,14 @@ def _auditors(verbs: Any) -> None:
 
     prv = _verb(verbs, "prove", "auditor:prove", "inclusion proof of one event against the latest checkpoint")
     prv.add_argument("event_id")
-    prv.add_argument("--json", action="store_true")
+    form = prv.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument(
+        "--tlog-proof",
+        action="store_true",
+        help="print the proof as a c2sp.org/tlog-proof file (the entry as its extra data, the checkpoint "
+        "with its cosignatures): check it with 'liuhen verify --tlog-proof FILE --key ledger.pub'",
+    )
 
     con = _verb(verbs, "consistency", "auditor:consistency", "prove a newer checkpoint extends an older one")
     con.add_argument("old", type=Path, help="older signed checkpoint (note file)")

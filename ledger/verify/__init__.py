@@ -40,7 +40,7 @@ Integrity problems win over findings: a bundle with both exits 1.
 """
 
 from ledger.verify.bundle import Material, bundle_rotations, bundle_sources, verify_bundle
-from ledger.verify.command import add_arguments, main, print_report, run, trust_from
+from ledger.verify.command import add_arguments, main, print_report, run, run_proof, trust_from
 from ledger.verify.logcheck import PROCESSES_AFTER, LogSource, Progress, Trust, verify_logs
 from ledger.verify.report import BundleInvalid, Finding, LogReport, Problem, Report
 
@@ -61,6 +61,7 @@ __all__ = [
     "main",
     "print_report",
     "run",
+    "run_proof",
     "trust_from",
     "verify_bundle",
     "verify_logs",

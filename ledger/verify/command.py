@@ -11,11 +11,13 @@ from pathlib import Path
 from ledger.errors import BundleError, ConfigurationError, LedgerError
 from ledger.verify.bundle import Material
 from ledger.verify.logcheck import Trust, verify_logs
+from ledger.verify.proof import check_tlog_proof
 from ledger.verify.report import BundleInvalid, Problem, Report
 from ledger.verify.selection import check_complete
 from ledger.wire.avro import SchemaRegistry
 from ledger.wire.keys import PublicKey
 from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
+from ledger.wire.proof import TlogProof
 from ledger.wire.rotation import KeyHistory
 
 MAX_ARGUMENT_FILE = 1 << 20
@@ -57,6 +59,12 @@ def _load_key(text: str, *, witness: bool = False) -> PublicKey:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The verifier's options (shared by ``liuhen verify`` and ``python -m ledger.verify``)."""
     parser.add_argument("bundle", type=Path, nargs="?", help="bundle directory written by 'liuhen export'")
+    parser.add_argument(
+        "--tlog-proof",
+        type=Path,
+        metavar="FILE",
+        help="instead of a bundle: one entry's c2sp.org/tlog-proof (from 'liuhen prove --tlog-proof')",
+    )
     parser.add_argument(
         "--key", action="append", default=[], required=True, help="ledger public key (file or text)"
     )
@@ -178,6 +186,20 @@ def run(args: argparse.Namespace, sources: Sources, *, last_guard: bool = True) 
     return exit_status(report)
 
 
+def run_proof(args: argparse.Namespace) -> int:
+    """Check a c2sp.org/tlog-proof file and print; 0 valid, 1 invalid, 2 unreadable or usage error."""
+    if args.bundle is not None:
+        return _fail("give a bundle folder or --tlog-proof, not both")
+    try:
+        trust = trust_from(args)
+        proof = TlogProof.parse(_read_file(args.tlog_proof, "proof file"))
+    except LedgerError as exc:
+        return _fail(f"{args.tlog_proof}: {exc}")
+    report = check_tlog_proof(proof, trust)
+    sys.stdout.write((report.to_json() if args.json else report.to_text()) + "\n")
+    return 0 if report.valid else 1
+
+
 def exit_status(report: Report) -> int:
     """1 for problems, else 3 for source findings, else 0 (see :data:`EXIT_STATUS`)."""
     if not report.valid:
@@ -215,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.tlog_proof is not None:
+        return run_proof(args)
     if args.bundle is None:
-        parser.error("a bundle directory is required")
+        parser.error("a bundle directory is required (or --tlog-proof FILE)")
 
     return run(args, partial(Material.bundle, args.bundle))

@@ -29,6 +29,14 @@ github.com/C2SP/C2SP ``tlog-witness.md`` (v1.0.0) to the byte.
    size of 0 the proof is empty; otherwise the proof proves the checkpoint consistent with the
    one cosigned last, and at an equal size the roots are equal: else **422**. A fork fails here.
 
+7. for liuhen's own logs (a checkpoint the witness cosigned last carries liuhen's ``liuhen-logs``
+   and ``liuhen-time`` lines, :mod:`ledger.wire.note`): the new checkpoint carries them too, its
+   ledger has at least as many logs, the same ones at the same count (equal digests), and its
+   time is not before the last one: else **422**. A ledger whose operator deleted a log (and had
+   the rest signed again naming one log fewer, or another log in its place) is refused here, by
+   every witness of every log that remains; and one that backdates a checkpoint. Other logs'
+   checkpoints carry no such lines and are not concerned.
+
 All checks passed, the witness records the checkpoint as the newest it cosigned (5 and the record
 are one atomic step per origin: :mod:`ledger.witness.server`) and answers **200** with its
 cosignature lines: note signature lines of type 0x04, timestamped ``cosignature/v1``
@@ -61,7 +69,9 @@ from ledger.errors import (
 from ledger.wire.keys import PublicKey
 from ledger.wire.merkle import EMPTY_ROOT, verify_consistency
 from ledger.wire.note import (
+    LOGS_EXTENSION,
     MAX_TREE_SIZE,
+    TIME_EXTENSION,
     Checkpoint,
     NoteSignature,
     SignedCheckpoint,
@@ -211,6 +221,57 @@ def check_consistency(submission: Submission, latest: Checkpoint | None) -> None
             old_size=old,
             new_size=new.tree_size,
         ) from exc
+
+
+def _carries(checkpoint: Checkpoint, keyword: str) -> bool:
+    return any(line.split(" ", 1)[0] == keyword for line in checkpoint.extensions)
+
+
+def check_ledger(new: Checkpoint, latest: Checkpoint | None) -> None:
+    """Check 7 against ``latest``: a liuhen ledger's set of logs never shrinks, its time never goes back.
+
+    Return None, or raise :class:`ProofRejected`.
+    """
+    if latest is None:
+        return
+    origin, sizes = _short(new.origin), {"old_size": latest.tree_size, "new_size": new.tree_size}
+    if _carries(latest, LOGS_EXTENSION):
+        try:
+            count, digest = new.logs
+        except VerificationError as exc:
+            raise ProofRejected(
+                f"{origin}: the checkpoint cosigned before named the ledger's logs, and this one does not: "
+                f"{exc}",
+                **sizes,
+            ) from exc
+        known, known_digest = latest.logs
+        if count < known:
+            raise ProofRejected(
+                f"{origin}: the ledger had {known} logs when this witness cosigned size {latest.tree_size}, "
+                f"and this checkpoint names {count}: a log vanished",
+                **sizes,
+            )
+        if count == known and digest != known_digest:
+            raise ProofRejected(
+                f"{origin}: this checkpoint names {count} logs, not the {known} this witness saw before: "
+                "a log was replaced",
+                **sizes,
+            )
+    if _carries(latest, TIME_EXTENSION):
+        try:
+            when = new.time_us
+        except VerificationError as exc:
+            raise ProofRejected(
+                f"{origin}: the checkpoint cosigned before carried the ledger's time, and this one does not: "
+                f"{exc}",
+                **sizes,
+            ) from exc
+        if when < latest.time_us:
+            raise ProofRejected(
+                f"{origin}: this checkpoint's time {when} µs is before {latest.time_us} µs of size "
+                f"{latest.tree_size} cosigned before: the ledger's clock went back",
+                **sizes,
+            )
 
 
 def cosignature_body(lines: Sequence[NoteSignature]) -> bytes:

@@ -42,6 +42,7 @@ from ledger.witness.protocol import (
     Submission,
     authenticate,
     check_consistency,
+    check_ledger,
     cosignature_body,
     size_body,
 )
@@ -87,6 +88,7 @@ class Witness:
             latest = self.state.latest(origin)
             try:
                 check_consistency(submission, latest.checkpoint if latest else None)
+                check_ledger(submission.checkpoint, latest.checkpoint if latest else None)
             except ProofRejected as exc:
                 self.state.record_refusal(
                     verified, old_size=submission.old_size, timestamp=self._now(), reason=str(exc)
