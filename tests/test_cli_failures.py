@@ -49,7 +49,7 @@ CASES = {
         ("consistency", "{tmp}/junk.bin", "{tmp}/junk.bin"), 1, "liuhen consistency:", home="keys"
     ),
     "witness with a missing key": Case(
-        ("witness", "--key", "{tmp}/nowhere.key", "--state", "{tmp}/w"), 1, "cannot read private key"
+        ("witness", "serve", "--key", "{tmp}/nowhere.key", "--state", "{tmp}/w"), 1, "cannot read private key"
     ),
     "verify a missing bundle": Case(
         ("verify", "{tmp}/nowhere", "--key", str(KEYS / "ledger.pub")), 2, "no manifest.json"
@@ -254,7 +254,7 @@ def test_failure_is_one_line_and_no_traceback(name: str, tmp_path: Path) -> None
     argv = [arg.replace("{tmp}", str(tmp_path)).replace("{zz-metro key}", key_id) for arg in case.argv]
     run = liuhen(list(argv), env)
     lines = run.stderr.splitlines()
-    verb = " ".join(argv[:2]) if argv[0] == "keys" else argv[0]
+    verb = " ".join(argv[:2]) if argv[0] in ("keys", "witness") else argv[0]
     assert run.returncode == case.status, run.stderr
     assert len(lines) == 1, run.stderr
     assert "Traceback" not in run.stderr

@@ -101,7 +101,12 @@ def _keys(verbs: Any) -> None:
     rev.add_argument("key_id")
     rev.add_argument("--reason", required=True)
     _verb(kv, "list", "operator:keys_list", "list the public keys in the keys folder")
-    _verb(kv, "rotate-ledger", "operator:keys_rotate", "replace the ledger key (stop ingest first)")
+    _verb(
+        kv,
+        "rotate-ledger",
+        "operator:keys_rotate",
+        "replace the ledger key (taken at a batch boundary; ingest may run)",
+    )
 
 
 def _auditors(verbs: Any) -> None:

@@ -17,6 +17,7 @@ from ledger.app.config import Config
 from ledger.cli.output import clean, note, out
 from ledger.errors import KeyFileError, UsageError
 from ledger.wire.keys import PublicKey, SigningKey
+from ledger.wire.note import log_key
 from ledger.witness.protocol import ADD_CHECKPOINT
 from ledger.witness.server import serve as start_server
 from ledger.witness.state import WitnessState
@@ -66,18 +67,19 @@ def add_log(args: argparse.Namespace, config: Config) -> int:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise KeyFileError(f"cannot read the key file {path}: {exc}") from exc
-    key = PublicKey.from_verifier_text(text)
+    given = PublicKey.from_verifier_text(text)
     if not args.origin or "\n" in args.origin:
         raise UsageError("--origin is the log's origin line: one non-empty line")
+    key = log_key(given, args.origin)  # a liuhen ledger signs each log's checkpoints under its origin
     state = WitnessState.open(args.state)
     if state.add_log(args.origin, key):
         out(f"witnessing {clean(args.origin)}: checkpoints signed by {key.key_id}")
     else:
         out(f"already witnessing {clean(args.origin)} with {key.key_id}")
-    if key.name != args.origin:
+    if given.name != args.origin:
         note(
-            f"note: the key is named {clean(key.name)!r}, not after the origin; liuhen's witness accepts it, "
-            "off-the-shelf witnesses (litewitness) expect a log key named after its origin"
+            f"note: the key named {clean(given.name)!r} is trusted under the origin's name, as the ledger "
+            f"signs the log's checkpoints; other witnesses (litewitness) take it as {key.verifier_text}"
         )
     return 0
 
