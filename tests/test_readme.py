@@ -72,6 +72,20 @@ def test_demo_command_works_on_a_fresh_clone(tmp_path: Path, kafka_bootstrap: st
     assert out.count("chain ok") >= 1
     assert (clone / "var/demo/ledger.db").exists()
 
+    # The demo's ledger is intact: the live check finds no problem (its planted source gaps are
+    # findings, exit 3, apart from integrity).
+    live = subprocess.run(
+        [str(clone / ".venv/bin/liuhen"), "verify", "--live", "--key", "var/demo/keys/ledger.pub", "--quiet"],
+        cwd=clone,
+        env={**env, "LIUHEN_HOME": "var/demo"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert live.returncode in (0, 3), live.stdout[-3000:] + live.stderr[-3000:]
+    assert "INVALID" not in live.stdout
+
     # The investigators' examples, as the README gives them, on the demo's ledger: each answers.
     commands = investigator_commands()
     assert commands[0] == "liuhen project"
