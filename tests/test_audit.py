@@ -138,6 +138,17 @@ def test_a_tlog_proof_verifies_offline_cosigned_and_fails_when_tampered(
         assert push_once(witnessed)
     (tmp_path / "witness.pub").write_text(witness.vkey + "\n")
     capsys.readouterr()
+    # The newest checkpoint, whole: the ledger's signature and the witness's cosignature.
+    assert main(["checkpoint"]) == 0
+    whole = SignedCheckpoint.parse(capsys.readouterr().out.encode())
+    whole.verify_log(ledger_keys=[ledger_pub], witnesses=[witness.key.public], quorum=1)
+    assert main(["checkpoint", "--out", str(tmp_path / "kept")]) == 0
+    (kept,) = (tmp_path / "kept").iterdir()
+    assert SignedCheckpoint.parse(kept.read_bytes()) == whole
+    live = ["verify", "--live", "--key", str(ledger.keys_dir / "ledger.pub"), "--quiet"]
+    assert main([*live, "--checkpoint", str(kept)]) == 0
+    assert main(["checkpoint", "--origin", "liuhen/nowhere/0"]) == 1
+    capsys.readouterr()
     assert main(["prove", event_id, "--tlog-proof"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("c2sp.org/tlog-proof@v1\nextra ")

@@ -74,15 +74,19 @@ def test_demo_command_works_on_a_fresh_clone(tmp_path: Path, kafka_bootstrap: st
 
     # The demo's ledger is intact: the live check finds no problem (its planted source gaps are
     # findings, exit 3, apart from integrity).
-    live = subprocess.run(
-        [str(clone / ".venv/bin/liuhen"), "verify", "--live", "--key", "var/demo/keys/ledger.pub", "--quiet"],
-        cwd=clone,
-        env={**env, "LIUHEN_HOME": "var/demo"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    def demo_liuhen(*args: str) -> subprocess.CompletedProcess[str]:
+        """The clone's ``liuhen`` on the demo's home."""
+        return subprocess.run(
+            [str(clone / ".venv/bin/liuhen"), *args],
+            cwd=clone,
+            env={**env, "LIUHEN_HOME": "var/demo"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    live = demo_liuhen("verify", "--live", "--key", "var/demo/keys/ledger.pub", "--quiet")
     assert live.returncode in (0, 3), live.stdout[-3000:] + live.stderr[-3000:]
     assert "INVALID" not in live.stdout
 
@@ -92,15 +96,7 @@ def test_demo_command_works_on_a_fresh_clone(tmp_path: Path, kafka_bootstrap: st
     assert len(commands) >= 5
     for command in commands:
         words = shlex.split(command)
-        run_ = subprocess.run(
-            [str(clone / ".venv/bin/liuhen"), *words[1:]],
-            cwd=clone,
-            env={**env, "LIUHEN_HOME": "var/demo"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        run_ = demo_liuhen(*words[1:])
         assert run_.returncode == 0, f"{command}: {run_.stderr}"
         answer = run_.stdout.strip()
         assert answer, f"{command} answered nothing"

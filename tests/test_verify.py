@@ -104,7 +104,7 @@ ATTACKS: dict[str, list[Located]] = {
         ("unsigned_entries", B, "indices 0..24", 0),
     ],
     "log_vanished": [
-        ("missing_log", A, "checkpoint at size 8", None),  # names 2 logs; the bundle holds 1
+        ("missing_log", A, "checkpoint at size 8", None),  # names log 1, which the bundle lacks
         ("missing_log", A, "later checkpoints", None),
     ],
     "ingest_time_changed": [("ingest_time_outside_window", A, "index 12", 12)],
@@ -312,7 +312,7 @@ def test_a_vanished_log_is_caught_by_a_kept_checkpoint_even_when_the_rest_was_si
     kept = SignedCheckpoint.parse(KEPT.read_bytes())
     report = rejected(BUNDLES / "log_vanished_resigned", Trust(ledger_keys=[LEDGER], kept=[kept]))
     assert ("missing_log", A, "kept checkpoint at size 40", None) in located(report)
-    assert "names 2 logs of the ledger; the bundle holds 1" in str(report.problems)
+    assert "the bundle lacks 1 of them (liuhen/liuhen.audit/1): a log vanished" in str(report.problems)
     report = rejected(BUNDLES / "log_vanished_resigned", TRUST)  # and the witness never cosigned it
     assert ("bad_checkpoint", A, "checkpoint at size 40", None) in located(report)
 
@@ -337,6 +337,21 @@ def test_a_statement_that_leaves_evidence_out_is_caught_against_the_full_ledger(
     # a statement is checked against full bundles only: a selective one cannot show what is missing
     selective = cli(BUNDLES / "selective", "--key", KEYS / "ledger.pub", "--quiet")
     assert main([*selective, "--check-selection", str(honest)]) == 2
+
+
+def test_a_statement_that_leaves_a_whole_log_out_of_the_search_is_caught(tmp_path: Path) -> None:
+    """The operator searched log 0 only, left log 1 (which holds matches) out of the bundle, and had
+    the ledger key sign that statement: the checkpoints name the ledger's two logs."""
+    bundle = bf.selective_bundle(bf.ledger_logs())
+    assert bundle.statement is not None
+    honest, _ = Statement.parse(bundle.statement)
+    assert honest.matched[B]  # log 1 holds entries of the case
+    bundle.logs = bundle.logs[:1]
+    narrowed = Statement(honest.query, honest.logs[:1], {A: honest.matched[A]})
+    bundle.statement = narrowed.sign(bf.KEYS.ledger)
+    report = rejected(written(bundle, tmp_path / "b"), Trust(ledger_keys=[LEDGER]))
+    assert located(report) == [("selection_logs_missing", A, "selection statement", None)]
+    assert "the ledger had 2 logs" in report.problems[0].detail
 
 
 def test_a_selective_bundle_without_its_signed_statement_is_not_valid(tmp_path: Path) -> None:

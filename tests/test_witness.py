@@ -39,6 +39,7 @@ from ledger.wire.note import (
     SignedCheckpoint,
     cosign,
     cosigner_from_verifier_text,
+    log_key,
 )
 from ledger.witness.protocol import (
     SIZE_TYPE,
@@ -293,16 +294,18 @@ def _ledger_submission(log: MemoryLog, old: int, size: int, *, logs: list[str], 
 def test_a_ledger_whose_log_vanished_is_refused_by_the_witness_of_the_logs_that_remain(
     witness: RunningWitness,
 ) -> None:
-    """The operator deleted the ledger's second log and had the first's checkpoints signed again naming
-    one log, or another log in the second's place: the witness of the first refuses both."""
+    """The operator deleted the ledger's second log and had the first's checkpoints signed again without
+    it: naming one log, another log in its place, or two new logs after the first; or reordered. The
+    witness of the first log refuses each."""
     log = MemoryLog(ORIGIN, LOG_KEY, size=30)
-    other, stranger = "example.com/liuhen.audit/1", "example.com/liuhen.audit/9"
+    other, stranger, third = "example.com/liuhen.audit/1", "example.com/liuhen.audit/9", "example.com/x/2"
     assert post(witness.url, _ledger_submission(log, 0, 10, logs=[ORIGIN, other], time_us=1000)).status == 200
-    vanished = refused(witness, _ledger_submission(log, 10, 20, logs=[ORIGIN], time_us=2000), 422)
-    assert b"had 2 logs" in vanished
-    assert b"and this checkpoint names 1: a log vanished" in vanished
-    replaced = refused(witness, _ledger_submission(log, 10, 20, logs=[ORIGIN, stranger], time_us=2000), 422)
-    assert b"a log was replaced" in replaced
+    for logs in ([ORIGIN], [ORIGIN, stranger], [ORIGIN, stranger, third]):
+        vanished = refused(witness, _ledger_submission(log, 10, 20, logs=logs, time_us=2000), 422)
+        assert b"the ledger's log(s) example.com/liuhen.audit/1 named when" in vanished
+        assert b"a log vanished" in vanished
+    reordered = refused(witness, _ledger_submission(log, 10, 20, logs=[other, ORIGIN], time_us=2000), 422)
+    assert b"in another order" in reordered
     backdated = refused(witness, _ledger_submission(log, 10, 20, logs=[ORIGIN, other], time_us=999), 422)
     assert b"the ledger's clock went back" in backdated
     stripped = Submission(old_size=10, proof=tuple(log.proof(10, 20)), signed=log.checkpoint(20))
@@ -529,13 +532,18 @@ def test_the_witness_remembers_across_restarts_even_after_kill_9(tmp_path: Path,
     assert not list(state.glob("checkpoints/.*.tmp"))
 
 
-def test_add_log_checks_the_key_and_says_when_the_name_is_not_the_origin(tmp_path: Path, capsys) -> None:
+def test_add_log_checks_the_key_and_trusts_the_ledger_key_under_the_origins_name(
+    tmp_path: Path, capsys
+) -> None:
     state = str(tmp_path / "state")
     assert main(["witness", "add-log", "--state", state, "--origin", ORIGIN, "--key", "nonsense"]) == 1
     assert "not a verifier key" in capsys.readouterr().err
-    ledger_named = SigningKey.generate("ledger").public.verifier_text
+    ledger = SigningKey.generate("ledger")
+    ledger_named = ledger.public.verifier_text
     assert main(["witness", "add-log", "--state", state, "--origin", ORIGIN, "--key", ledger_named]) == 0
-    assert "not after the origin" in capsys.readouterr().err
+    as_origin = log_key(ledger.public, ORIGIN)
+    assert f"take it as {as_origin.verifier_text}" in capsys.readouterr().err
+    assert WitnessState.open(Path(state)).keys(ORIGIN) == (as_origin,)
     assert main(["witness", "add-log", "--state", state, "--origin", ORIGIN, "--key", ledger_named]) == 0
     assert "already witnessing" in capsys.readouterr().out
     assert list(WitnessState.open(Path(state)).logs()) == [ORIGIN]

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -174,6 +175,23 @@ def _latest(store: LedgerStore, origin: str) -> tuple[int, SignedCheckpoint]:
     if latest is None:
         raise NotFound(f"{origin} has no checkpoint yet: run 'liuhen ingest' first")
     return latest[0], SignedCheckpoint.parse(latest[1])
+
+
+def cosigned_checkpoints(config: Config, origin: str | None = None) -> list[SignedCheckpoint]:
+    """Each log's newest checkpoint (or only ``origin``'s), checked, with its witnesses' cosignatures."""
+    keys = local_ledger_keys(config)
+    with closing(open_store(config)) as store:
+        origins = store.origins()
+        if origin is not None and origin not in origins:
+            raise NotFound(f"the ledger has no log {origin!r} (its logs: {', '.join(origins) or 'none'})")
+        checkpoints = []
+        for name in [origin] if origin is not None else origins:
+            size, signed = _latest(store, name)
+            signed.verify_log(ledger_keys=keys)
+            for line in store.cosignatures(name, size):
+                signed = signed.with_signature(line.decode())
+            checkpoints.append(signed)
+    return checkpoints
 
 
 def prove_event(config: Config, event_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -74,6 +75,24 @@ def prove(args: argparse.Namespace, config: Config) -> int:
     out("checkpoint:")
     out(proof["checkpoint"].rstrip("\n"))
     out("verified: the proof leads to the signed root")
+    return 0
+
+
+def checkpoint(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen checkpoint``: each log's newest checkpoint, whole, to stdout or one file per log."""
+    from ledger.app.audit import cosigned_checkpoints  # noqa: PLC0415 - the server extra, not for verify
+
+    notes = cosigned_checkpoints(config, args.origin)
+    if args.out is None:
+        for signed in notes:
+            sys.stdout.write(signed.encode().decode())
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for signed in notes:
+        name = signed.checkpoint.origin.replace("/", "_")
+        path = args.out / f"{name}.{signed.checkpoint.tree_size}.note"
+        path.write_bytes(signed.encode())
+        out(f"wrote {path} ({len(signed.signatures) - 1} cosignature(s))")
     return 0
 
 

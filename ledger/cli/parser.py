@@ -147,6 +147,19 @@ def _auditors(verbs: Any) -> None:
         "with its cosignatures): check it with 'liuhen verify --tlog-proof FILE --key ledger.pub'",
     )
 
+    cpt = _verb(
+        verbs,
+        "checkpoint",
+        "auditor:checkpoint",
+        "each log's newest signed checkpoint, written out whole with its witnesses' cosignatures",
+    )
+    cpt.add_argument("--origin", help="only this log's (default: every log's, one note after another)")
+    cpt.add_argument(
+        "--out",
+        type=Path,
+        help="write one note file per log into this folder (checkpoints to keep)",
+    )
+
     con = _verb(verbs, "consistency", "auditor:consistency", "prove a newer checkpoint extends an older one")
     con.add_argument("old", type=Path, help="older signed checkpoint (note file)")
     con.add_argument("new", type=Path, help="newer signed checkpoint (note file)")

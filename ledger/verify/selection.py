@@ -33,6 +33,8 @@ class SelectedLog:
     """Size and root of the newest checkpoint that verified."""
     decoded: dict[int, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
     """Index -> event type and decoded record, of every entry proven included."""
+    ledger_logs: tuple[str, ...] | None = None
+    """The origins of the ledger's logs its newest checkpoint names."""
 
 
 def _statement(data: bytes | None, keys: Sequence[PublicKey], problems: list[Problem]) -> Statement | None:
@@ -65,6 +67,7 @@ def check_selective(
     if statement is None:
         return problems
     searched = {log.origin: log for log in statement.logs}
+    problems += _every_log_searched(statement, logs)
     for log in logs:
         found = searched.get(log.origin)
         if found is None:
@@ -117,6 +120,36 @@ def check_selective(
                         index=index,
                     )
                 )
+    return problems
+
+
+def _every_log_searched(statement: Statement, logs: Sequence[SelectedLog]) -> list[Problem]:
+    """Problems unless the statement searched every log of the ledger.
+
+    The first ``n`` logs it names must be the ``n`` logs a signed checkpoint of the bundle says the
+    ledger had: a log left out of the search, and out of the bundle, could hold what the query
+    matches.
+    """
+    origins = tuple(log.origin for log in statement.logs)
+    problems = []
+    for log in logs:
+        if log.ledger_logs is None:
+            continue
+        names = log.ledger_logs
+        if origins[: len(names)] != names:
+            left_out = [name for name in names if name not in origins]
+            problems.append(
+                Problem(
+                    "selection_logs_missing",
+                    log.origin,
+                    "selection statement",
+                    f"the ledger had {len(names)} logs by this log's newest checkpoint, and the signed "
+                    f"statement did not search {', '.join(left_out) or 'them in order'}: "
+                    "a log was left out of the search",
+                    expected=" ".join(names),
+                    actual=" ".join(origins),
+                )
+            )
     return problems
 
 

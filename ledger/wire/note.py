@@ -43,7 +43,7 @@ liuhen writes three extension lines, in this order::
 
     liuhen-chain <base64 of the 32-byte chain head>
     liuhen-time <microseconds since the epoch, UTC, ASCII decimal>
-    liuhen-logs <n> <base64 of the 32-byte digest of the ledger's first n logs>
+    liuhen-logs <origin> <origin> ...
 
 * ``liuhen-chain``: the head of the ledger's hash chain (``chain_hash`` of
   :mod:`ledger.wire.format`, at index ``tree size - 1``; 32 zero bytes for the empty tree): one
@@ -52,12 +52,11 @@ liuhen writes three extension lines, in this order::
   clock (never earlier than the log's previous checkpoint's). Every entry the checkpoint covers
   first was in the ledger no later than this time, and no earlier than the time of the log's
   checkpoint before it: the entry's *proven ledger time window*.
-* ``liuhen-logs``: the set of the ledger's logs, committed so that one cannot vanish unnoticed:
-  ``n`` logs had been opened when the checkpoint was signed, and the digest is
-  :func:`logs_digest` of their origins in the order they were opened,
-  ``SHA-256("liuhen-logs/v1\n" || origin_1 || "\n" || ... || origin_n || "\n")``. Logs are only
-  ever opened, never closed: a later checkpoint of any log names at least as many, the same
-  first ``n``.
+* ``liuhen-logs``: the ledger's logs, named so that one cannot vanish unnoticed: the origins of
+  every log opened when the checkpoint was signed, in the order they were opened, separated by
+  one space (an origin holds no space), this checkpoint's own among them. Logs are only ever
+  opened, never closed: a later checkpoint of any log names the same origins first, and perhaps
+  more after them.
 
 The signature line's key name is the checkpoint's origin (tlog-checkpoint §Signatures: "the key
 name ... SHOULD be the origin"): one ledger key signs every log, and each log's checkpoints carry
@@ -128,7 +127,6 @@ COSIGNATURE_SIZE = TIMESTAMP_SIZE + ED25519_SIGNATURE_SIZE
 CHAIN_EXTENSION = "liuhen-chain"
 TIME_EXTENSION = "liuhen-time"
 LOGS_EXTENSION = "liuhen-logs"
-LOGS_DIGEST_PREFIX = b"liuhen-logs/v1\n"
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
@@ -379,6 +377,7 @@ class Checkpoint:
             raise VerificationError(f"ledger time {time_us} is outside 0..2^63-1 microseconds")
         if origin not in logs:
             raise VerificationError(f"the logs a checkpoint of {_short(origin)} names must include it")
+        _check_logs(logs)
         return cls(
             origin=origin,
             tree_size=tree_size,
@@ -386,7 +385,7 @@ class Checkpoint:
             extensions=(
                 f"{CHAIN_EXTENSION} {_b64encode(chain_head)}",
                 f"{TIME_EXTENSION} {time_us}",
-                f"{LOGS_EXTENSION} {len(logs)} {_b64encode(logs_digest(logs))}",
+                f"{LOGS_EXTENSION} {' '.join(logs)}",
             ),
         )
 
@@ -425,12 +424,13 @@ class Checkpoint:
         return int(value)
 
     @property
-    def logs(self) -> tuple[int, bytes]:
-        """How many logs the ledger had, and the digest of their origins (the ``liuhen-logs`` line)."""
-        count, _, encoded = self._extension(LOGS_EXTENSION).partition(" ")
-        if not _DECIMAL.fullmatch(count) or int(count) < 1:
-            raise VerificationError(f"'{LOGS_EXTENSION}' count {_short(count)} is not a number of logs")
-        return int(count), self._hash_value(LOGS_EXTENSION, encoded)
+    def logs(self) -> tuple[str, ...]:
+        """The origins of the ledger's logs, in the order they were opened (the ``liuhen-logs`` line)."""
+        logs = tuple(self._extension(LOGS_EXTENSION).split(" "))
+        _check_logs(logs)
+        if self.origin not in logs:
+            raise VerificationError(f"'{LOGS_EXTENSION}' of {_short(self.origin)} does not name its own log")
+        return logs
 
     def body(self) -> bytes:
         """The note text: origin, size, base64 root and extension lines, each ending in a newline."""
@@ -467,9 +467,12 @@ class Checkpoint:
         return cls(origin=origin, tree_size=int(size), root_hash=root_hash, extensions=tuple(extensions))
 
 
-def logs_digest(origins: Sequence[str]) -> bytes:
-    """The digest a ``liuhen-logs`` line carries for these origins, in the order they were opened."""
-    return hashlib.sha256(LOGS_DIGEST_PREFIX + "".join(f"{origin}\n" for origin in origins).encode()).digest()
+def _check_logs(logs: Sequence[str]) -> None:
+    """Raise :class:`VerificationError` unless ``logs`` are origins, each once, none with a space."""
+    if not logs or any(not origin or " " in origin for origin in logs):
+        raise VerificationError(f"'{LOGS_EXTENSION}' must name origins, one space apart")
+    if len(set(logs)) != len(logs):
+        raise VerificationError(f"'{LOGS_EXTENSION}' names a log twice")
 
 
 def log_key(key: PublicKey, origin: str) -> PublicKey:

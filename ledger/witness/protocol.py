@@ -30,12 +30,12 @@ github.com/C2SP/C2SP ``tlog-witness.md`` (v1.0.0) to the byte.
    one cosigned last, and at an equal size the roots are equal: else **422**. A fork fails here.
 
 7. for liuhen's own logs (a checkpoint the witness cosigned last carries liuhen's ``liuhen-logs``
-   and ``liuhen-time`` lines, :mod:`ledger.wire.note`): the new checkpoint carries them too, its
-   ledger has at least as many logs, the same ones at the same count (equal digests), and its
-   time is not before the last one: else **422**. A ledger whose operator deleted a log (and had
-   the rest signed again naming one log fewer, or another log in its place) is refused here, by
-   every witness of every log that remains; and one that backdates a checkpoint. Other logs'
-   checkpoints carry no such lines and are not concerned.
+   and ``liuhen-time`` lines, :mod:`ledger.wire.note`): the new checkpoint carries them too, names
+   every log named before, in the same order, first (new logs only come after), and its time is
+   not before the last one: else **422**. A ledger whose operator deleted a log (and had the rest
+   signed again without it, whatever logs were opened since) is refused here, by every witness of
+   every log that remains; and one that backdates a checkpoint. Other logs' checkpoints carry no
+   such lines and are not concerned.
 
 All checks passed, the witness records the checkpoint as the newest it cosigned (5 and the record
 are one atomic step per origin: :mod:`ledger.witness.server`) and answers **200** with its
@@ -227,6 +227,16 @@ def _carries(checkpoint: Checkpoint, keyword: str) -> bool:
     return any(line.split(" ", 1)[0] == keyword for line in checkpoint.extensions)
 
 
+def _logs(checkpoint: Checkpoint) -> tuple[str, ...] | None:
+    """The ledger's logs a checkpoint names, or None if it names none (not a liuhen log's, or malformed)."""
+    if not _carries(checkpoint, LOGS_EXTENSION):
+        return None
+    try:
+        return checkpoint.logs
+    except VerificationError:
+        return None
+
+
 def check_ledger(new: Checkpoint, latest: Checkpoint | None) -> None:
     """Check 7 against ``latest``: a liuhen ledger's set of logs never shrinks, its time never goes back.
 
@@ -235,26 +245,27 @@ def check_ledger(new: Checkpoint, latest: Checkpoint | None) -> None:
     if latest is None:
         return
     origin, sizes = _short(new.origin), {"old_size": latest.tree_size, "new_size": new.tree_size}
-    if _carries(latest, LOGS_EXTENSION):
+    known = _logs(latest)
+    if known is not None:
         try:
-            count, digest = new.logs
+            names = new.logs
         except VerificationError as exc:
             raise ProofRejected(
                 f"{origin}: the checkpoint cosigned before named the ledger's logs, and this one does not: "
                 f"{exc}",
                 **sizes,
             ) from exc
-        known, known_digest = latest.logs
-        if count < known:
+        missing = [_short(name) for name in known if name not in names]
+        if missing:
             raise ProofRejected(
-                f"{origin}: the ledger had {known} logs when this witness cosigned size {latest.tree_size}, "
-                f"and this checkpoint names {count}: a log vanished",
+                f"{origin}: the ledger's log(s) {', '.join(missing)} named when this witness cosigned size "
+                f"{latest.tree_size} are not named by this checkpoint: a log vanished",
                 **sizes,
             )
-        if count == known and digest != known_digest:
+        if names[: len(known)] != known:
             raise ProofRejected(
-                f"{origin}: this checkpoint names {count} logs, not the {known} this witness saw before: "
-                "a log was replaced",
+                f"{origin}: this checkpoint names the ledger's logs in another order than before: "
+                "logs were renamed or reordered",
                 **sizes,
             )
     if _carries(latest, TIME_EXTENSION):
