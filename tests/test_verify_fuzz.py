@@ -178,19 +178,6 @@ CHECKPOINT_ROWS: dict[str, str] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CHECKPOINT_ROWS))
-def test_a_checkpoint_line_of_the_wrong_types_is_unreadable(
-    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bundle = copied(tmp_path)
-    path = bundle / "logs" / "0" / "checkpoints.jsonl"
-    lines = path.read_text().splitlines()
-    path.write_text("\n".join([*lines[:2], CHECKPOINT_ROWS[name], *lines[2:]]) + "\n")
-    redigest(bundle)
-    line = unreadable(bundle, capsys)
-    assert "logs/0/checkpoints.jsonl line 3" in line
-
-
 PROOF_ROWS: dict[str, str] = {
     "a hash that is not hex": '{"index": 0, "size": 40, "proof": ["zz"]}',
     "a hash of 31 bytes": '{"index": 0, "size": 40, "proof": ["' + "ab" * 31 + '"]}',
@@ -201,16 +188,34 @@ PROOF_ROWS: dict[str, str] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PROOF_ROWS))
-def test_a_proof_line_of_the_wrong_types_is_unreadable(
-    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+CONSISTENCY_ROWS: dict[str, str] = {
+    "no old size": '{"new": 40, "proof": []}',
+    "a new size as a string": '{"old": 8, "new": "40", "proof": []}',
+    "a hash that is not hex": '{"old": 8, "new": 40, "proof": ["zz"]}',
+    "65 hashes": '{"old": 8, "new": 40, "proof": [' + ",".join(['"' + "ab" * 32 + '"'] * 65) + "]}",
+}
+BAD_ROWS = [
+    *(pytest.param("golden", "checkpoints.jsonl", 2, row, id=name) for name, row in CHECKPOINT_ROWS.items()),
+    *(pytest.param("selective", "proofs.jsonl", 0, row, id=name) for name, row in PROOF_ROWS.items()),
+    *(
+        pytest.param("selective", "consistency.jsonl", 0, row, id=name)
+        for name, row in CONSISTENCY_ROWS.items()
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "file", "at", "row"), BAD_ROWS)
+def test_a_line_of_the_wrong_types_is_unreadable(
+    kind: str, file: str, at: int, row: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bundle = copied(tmp_path, "selective")
-    path = bundle / "logs" / "0" / "proofs.jsonl"
+    """One line of a checkpoints, proofs or consistency file replaced by one of the wrong shape."""
+    bundle = copied(tmp_path, kind)
+    path = bundle / "logs" / "0" / file
     lines = path.read_text().splitlines()
-    path.write_text("\n".join([PROOF_ROWS[name], *lines[1:]]) + "\n")
+    assert len(lines) > at
+    path.write_text("\n".join([*lines[:at], row, *lines[at + 1 :]]) + "\n")
     redigest(bundle)
-    assert "logs/0/proofs.jsonl line 1" in unreadable(bundle, capsys)
+    assert f"logs/0/{file} line {at + 1}" in unreadable(bundle, capsys)
 
 
 @pytest.mark.parametrize("name", ["logs/0/checkpoints.jsonl", "keys/rotations.jsonl", "logs/1/proofs.jsonl"])
@@ -311,30 +316,21 @@ def test_an_avro_file_of_another_record_type_is_unreadable(
     assert "elsewhere.Visit" in line
 
 
-def test_an_avro_block_claiming_2_to_the_40_records_is_unreadable(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("claim", ["records", "bytes"])
+def test_an_avro_block_claiming_2_to_the_40_records_or_bytes_is_refused_unread(
+    claim: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = copied(tmp_path)
     path = bundle / "logs" / "0" / "entries.avro"
-    data, count, size, _ = first_block(path)
-    path.write_bytes(data[:count] + _zigzag(1 << 40) + data[size:])
+    data, count, size, start = first_block(path)
+    if claim == "records":
+        path.write_bytes(data[:count] + _zigzag(1 << 40) + data[size:])
+    else:
+        path.write_bytes(data[:size] + _zigzag(1 << 40) + data[start:])
     redigest(bundle)
     line = unreadable(bundle, capsys)
     assert "logs/0/entries.avro" in line
-    assert "1099511627776 records" in line
-
-
-def test_an_avro_block_claiming_2_to_the_40_bytes_is_refused_unread(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bundle = copied(tmp_path)
-    path = bundle / "logs" / "0" / "entries.avro"
-    data, _, size, start = first_block(path)
-    path.write_bytes(data[:size] + _zigzag(1 << 40) + data[start:])
-    redigest(bundle)
-    line = unreadable(bundle, capsys)
-    assert "logs/0/entries.avro" in line
-    assert "1099511627776 bytes" in line
+    assert f"1099511627776 {claim}" in line
 
 
 def test_an_avro_record_with_a_negative_index_is_unreadable(
