@@ -223,6 +223,10 @@ def test_golden_bundle_is_consistent_with_the_checkpoint_the_auditor_kept() -> N
 def test_selective_bundle_verifies_every_chosen_entry_by_its_proof() -> None:
     report = verify_bundle(BUNDLES / "selective", TRUST)
     assert report.kind == "selective"
+    # what the bundle is, as the ledger key signed it, for the investigator to compare with the ask
+    assert report.selection == f"case {bf.CASE}: 8 matching entries in 2 searched log(s)"
+    assert json.loads(report.to_json())["selection"] == report.selection
+    assert f"selection signed by the ledger key: case {bf.CASE}" in report.to_text()
     # registry entry + 5 (zz-metro) and + 3 (zz-bus) events under the case, each proven in the first
     # checkpoint covering it; those checkpoints, the ones before them and the newest are included
     assert [(log.origin, log.entries, log.proofs, log.checkpoints) for log in report.logs] == [

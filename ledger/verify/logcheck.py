@@ -740,7 +740,14 @@ def verify_logs(
     finally:
         pool.close()
     if kind == "selective":
-        report.problems += check_selective(selection, history.all_keys, selected)
+        problems, statement = check_selective(selection, history.all_keys, selected)
+        report.problems += problems
+        if statement is not None:
+            listed = sum(len(indices) for indices in statement.matched.values())
+            report.selection = (
+                f"{statement.query.line().removeprefix('query ')}: {listed} matching entries "
+                f"in {len(statement.logs)} searched log(s)"
+            )
     seen = {log.origin for log in report.logs}
     if not seen:
         report.problems.append(Problem("empty_bundle", "bundle", "logs", "the bundle holds no log at all"))

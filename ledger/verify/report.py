@@ -91,6 +91,8 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    selection: str | None = None
+    """Selective bundles: the query of the signed selection statement, if its signature verified."""
 
     @property
     def valid(self) -> bool:
@@ -104,6 +106,7 @@ class Report:
                 "valid": self.valid,
                 "bundle": self.bundle,
                 "kind": self.kind,
+                "selection": self.selection,
                 "seconds": round(self.seconds, 3),
                 "logs": [asdict(log) for log in self.logs],
                 "problems": [asdict(p) for p in self.problems],
@@ -116,6 +119,8 @@ class Report:
     def to_text(self) -> str:
         """The report for people."""
         lines = [f"bundle {self.bundle} ({self.kind}, {len(self.logs)} log(s), {self.seconds:.1f} s)"]
+        if self.selection is not None:
+            lines.append(f"selection signed by the ledger key: {self.selection}")
         for log in self.logs:
             parts = [f"{log.entries} entries", f"{log.checkpoints} checkpoints"]
             if log.signatures:

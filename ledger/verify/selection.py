@@ -60,12 +60,15 @@ def _statement(data: bytes | None, keys: Sequence[PublicKey], problems: list[Pro
 
 def check_selective(
     data: bytes | None, keys: Sequence[PublicKey], logs: Sequence[SelectedLog]
-) -> list[Problem]:
-    """Problems of a selective bundle's statement, against what the bundle holds."""
+) -> tuple[list[Problem], Statement | None]:
+    """Problems of a selective bundle's statement, against what the bundle holds.
+
+    Also the statement, if its signature verified: what the bundle claims to be, for the report.
+    """
     problems: list[Problem] = []
     statement = _statement(data, keys, problems)
     if statement is None:
-        return problems
+        return problems, None
     searched = {log.origin: log for log in statement.logs}
     problems += _every_log_searched(statement, logs)
     for log in logs:
@@ -120,7 +123,7 @@ def check_selective(
                         index=index,
                     )
                 )
-    return problems
+    return problems, statement
 
 
 def _every_log_searched(statement: Statement, logs: Sequence[SelectedLog]) -> list[Problem]:
