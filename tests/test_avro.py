@@ -30,6 +30,7 @@ from strategies import avro_values, event_record, signed_events
 from ledger.errors import BadAvro, ConfigurationError, IngestError, UnknownSchema
 from ledger.wire.avro import (
     SIGNING_CONTEXT,
+    EnvelopeKey,
     SchemaRegistry,
     SignedEvent,
     fingerprint,
@@ -601,3 +602,29 @@ def test_envelope_key_reader_agrees_with_fastavro_for_every_event_type(data: st.
         envelope["source_seq"],
         envelope["key_id"],
     )
+
+
+@SETTINGS
+@given(data=st.data())
+def test_envelope_key_reader_refuses_a_cut_or_damaged_envelope_with_bad_avro(data: st.DataObject) -> None:
+    """Cut anywhere before its key id ends, or with a byte changed, an envelope reads as BadAvro or as a
+    key; never another exception, and a cut one never as the whole key."""
+    name = data.draw(st.sampled_from(sorted(REGISTRY.types)))
+    record = data.draw(event_record(REGISTRY, name))
+    _, body = REGISTRY.encode(name, record)
+    whole = read_envelope_key(body)
+    cut = data.draw(st.integers(0, len(body)))
+    try:
+        key = read_envelope_key(body[:cut])
+    except BadAvro:
+        pass
+    else:
+        assert key == whole  # the cut left the envelope whole
+    position = data.draw(st.integers(0, len(body) - 1))
+    flip = data.draw(st.integers(1, 255))
+    damaged = body[:position] + bytes([body[position] ^ flip]) + body[position + 1 :]
+    try:
+        read = read_envelope_key(damaged)
+    except BadAvro as refused:
+        read = refused
+    assert isinstance(read, (EnvelopeKey, BadAvro))

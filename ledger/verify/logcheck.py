@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from ledger.errors import IngestError, LedgerError, VerificationError
 from ledger.verify.report import BundleInvalid, EntryTimes, Finding, LogReport, Problem, Report
 from ledger.verify.selection import SelectedLog, check_selective
-from ledger.wire.avro import SchemaRegistry, SignedEvent, read_envelope_key
+from ledger.wire.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent, read_envelope_key, split_signed
 from ledger.wire.format import Chain, leaf_hash
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
 from ledger.wire.keys import PublicKey, failed_raw_signatures
@@ -340,9 +340,9 @@ class _LogCheck:
     def check_signature(self, index: int, entry: bytes, check: bool) -> None:
         """Queue the entry's signature for checking; apply registry entries to the key ring."""
         try:
-            signed = SignedEvent.decode(entry)
-            key = read_envelope_key(signed.body)
-            event_type = self.registry.type_of(signed.schema)
+            schema, body, signature = split_signed(entry)
+            key = read_envelope_key(body)
+            event_type = self.registry.type_of(schema)
         except IngestError as exc:
             self.problem(
                 "unreadable_entry", f"index {index}", f"entry is not a signed event: {exc}", index=index
@@ -351,7 +351,7 @@ class _LogCheck:
         if key.source_system_id not in (LEDGER_SOURCE, REGISTRAR_SOURCE):
             self.sequence(key.source_system_id, key.source_seq, index)
         if event_type.name in KEY_EVENTS:
-            self.registry_entry(index, signed, event_type.name, key.key_id)
+            self.registry_entry(index, SignedEvent(schema, body, signature), event_type.name, key.key_id)
             return
         if not check:
             return
@@ -367,7 +367,7 @@ class _LogCheck:
         if verifier is None:
             self.problem("unknown_key", f"index {index}", f"signing key {key.key_id} {reason}", index=index)
             return
-        self.signatures.add(index, verifier, signed.signature, signed.signed_message)
+        self.signatures.add(index, verifier, signature, SIGNING_CONTEXT + schema + body)
 
     def registry_entry(self, index: int, signed: SignedEvent, name: str, key_id: str) -> None:
         registrar = self.ring.registrars.get(key_id)

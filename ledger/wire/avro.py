@@ -27,10 +27,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastavro
 from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryError
@@ -158,13 +159,18 @@ def split_signed(data: bytes) -> tuple[bytes, bytes, bytes]:
     return data[:FINGERPRINT_SIZE], body, signature
 
 
-@dataclass(frozen=True, slots=True)
-class EnvelopeKey:
+class EnvelopeKey(NamedTuple):
     """What a verifier needs from an event's envelope: who published it, its number, its key."""
 
     source_system_id: str
     source_seq: int
     key_id: str
+
+
+_VARINT = re.compile(rb"[\x80-\xff]{0,9}[\x00-\x7f]")
+"""One Avro ``int`` or ``long`` (zig-zag varint): what the envelope reader skips without decoding."""
+_TEXTS: dict[bytes, str] = {}
+"""Source ids and key ids decoded so far (a ledger has few): the reader decodes each once."""
 
 
 def _skip_string(data: bytes, pos: int) -> int:
@@ -174,44 +180,73 @@ def _skip_string(data: bytes, pos: int) -> int:
     return pos + length
 
 
+def _skip_varint(data: bytes, pos: int, field: str) -> int:
+    found = _VARINT.match(data, pos)
+    if found is None:
+        raise BadAvro(f"envelope field {field!r} is not a number at byte {pos}")
+    return found.end()
+
+
+def _text(raw: bytes) -> str:
+    text = _TEXTS.get(raw)
+    if text is None:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise BadAvro(f"envelope string is not UTF-8: {exc}") from exc
+        if len(_TEXTS) < 65536:
+            _TEXTS[raw] = text
+    return text
+
+
+def _string_at(body: bytes, pos: int, field: str) -> tuple[bytes, int]:
+    """The string at ``pos`` and where it ends (a one-byte length read inline)."""
+    byte = body[pos]
+    if byte < 0x80 and not byte & 1:
+        return body[pos + 1 : pos + 1 + (byte >> 1)], pos + 1 + (byte >> 1)
+    return _read_bytes(body, pos, field)
+
+
 def read_envelope_key(body: bytes) -> EnvelopeKey:
     """Read source id, sequence number and key id from the ``liuhen.Envelope`` that starts every body.
 
     A direct reader of the envelope's Avro binary (event_id, schema_version, occurred_at,
     source_system_id, source_seq, actor{kind, user_id, name, unit, role, workstation?, ip?},
     key_id), many times faster than decoding the whole event; the offline verifier uses it on
-    every entry, so one-byte lengths and numbers (the common case) are read inline. A test proves
-    it agrees with fastavro for every event type.
+    every entry, so numbers it does not need are skipped by one regular expression, one-byte string
+    lengths and numbers (the common case) are read inline, and the few source and key ids are
+    decoded once. A test proves it agrees with fastavro for every event type.
     """
-    end = len(body)
-    pos = _skip_string(body, 0)  # event_id
-    for _ in range(2):  # schema_version, occurred_at
-        if pos < end and body[pos] < 0x80:
-            pos += 1
-        else:
-            _, pos = _read_long(body, pos)
-    source, pos = _read_bytes(body, pos, "source_system_id")
-    seq, pos = _read_long(body, pos)
-    if pos < end and body[pos] < 0x80:  # actor.kind
-        pos += 1
-    else:
-        _, pos = _read_long(body, pos)
-    for _ in range(4):  # actor.user_id, name, unit, role
-        byte = body[pos] if pos < end else 0x80
-        pos = pos + 1 + (byte >> 1) if byte < 0x80 and not byte & 1 else _skip_string(body, pos)
-    for name in ("workstation", "ip"):  # optional strings: union branch 0 (null) or 1 (string)
-        byte = body[pos] if pos < end else -1
-        if byte == 2:  # zig-zag encoding of branch 1
-            pos = _skip_string(body, pos + 1)
-        elif byte == 0:
-            pos += 1
-        else:
-            raise BadAvro(f"actor.{name} has no valid union branch at byte {pos}")
-    key_id, _ = _read_bytes(body, pos, "key_id")
     try:
-        return EnvelopeKey(source.decode(), seq, key_id.decode())
-    except UnicodeDecodeError as exc:
-        raise BadAvro(f"envelope string is not UTF-8: {exc}") from exc
+        byte = body[0]
+        pos = 1 + (byte >> 1) if byte < 0x80 and not byte & 1 else _skip_string(body, 0)  # event_id
+        pos = _skip_varint(body, pos, "schema_version")
+        pos = _skip_varint(body, pos, "occurred_at")
+        source, pos = _string_at(body, pos, "source_system_id")
+        byte = body[pos]
+        if byte < 0x80:
+            seq, pos = (byte >> 1) ^ -(byte & 1), pos + 1
+        else:
+            seq, pos = _read_long(body, pos)
+        pos = _skip_varint(body, pos, "actor.kind")
+        for _ in range(4):  # actor.user_id, name, unit, role
+            byte = body[pos]
+            pos = pos + 1 + (byte >> 1) if byte < 0x80 and not byte & 1 else _skip_string(body, pos)
+        for name in ("workstation", "ip"):  # optional strings: union branch 0 (null) or 1 (string)
+            byte = body[pos]
+            if byte == 2:  # zig-zag encoding of branch 1
+                byte = body[pos + 1]
+                pos = pos + 2 + (byte >> 1) if byte < 0x80 and not byte & 1 else _skip_string(body, pos + 1)
+            elif byte == 0:
+                pos += 1
+            else:
+                raise BadAvro(f"actor.{name} has no valid union branch at byte {pos}")
+        key_id, pos = _string_at(body, pos, "key_id")
+    except IndexError:
+        raise BadAvro("the event body ends inside its envelope") from None
+    if pos > len(body):
+        raise BadAvro("the envelope's key_id runs past the event body")
+    return EnvelopeKey(_text(source), seq, _text(key_id))
 
 
 @dataclass(frozen=True)
