@@ -32,7 +32,7 @@ from ledger.wire.note import (
     cosigner_from_verifier_text,
     log_signing_key,
 )
-from ledger.wire.selection import Statement
+from ledger.wire.selection import Query, Statement
 from tests.fixtures import build_fixtures as bf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -341,6 +341,25 @@ def test_a_statement_that_leaves_evidence_out_is_caught_against_the_full_ledger(
     # a statement is checked against full bundles only: a selective one cannot show what is missing
     selective = cli(BUNDLES / "selective", "--key", KEYS / "ledger.pub", "--quiet")
     assert main([*selective, "--check-selection", str(honest)]) == 2
+
+
+def test_a_violations_evidence_statement_cannot_be_rerun_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A violation's evidence is a list of positions, no query: --check-selection is a usage error
+    (the full bundle is not made invalid by it), pointing at the selective bundle's own check."""
+    honest, _ = Statement.parse((BUNDLES / "selective" / "selection.note").read_bytes())
+    evidence = Statement(Query("evidence", violation=7, rule="R1"), honest.logs, honest.matched)
+    path = tmp_path / "selection.note"
+    path.write_bytes(evidence.sign(bf.KEYS.ledger))
+    check = cli(BUNDLES / "golden", "--key", KEYS / "ledger.pub", "--quiet")
+    assert main([*check, "--check-selection", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "names a violation's evidence" in line
+    assert "verify its selective bundle instead" in line
+    (tmp_path / "junk.note").write_bytes(b"not a statement\n")
+    assert main([*check, "--check-selection", str(tmp_path / "junk.note")]) == 2
+    assert "is not a selection statement" in capsys.readouterr().err
 
 
 def test_a_statement_that_leaves_a_whole_log_out_of_the_search_is_caught(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from ledger.wire.keys import PublicKey
 from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
 from ledger.wire.proof import TlogProof
 from ledger.wire.rotation import KeyHistory
+from ledger.wire.selection import Statement
 
 MAX_ARGUMENT_FILE = 1 << 20
 """Bytes a key or kept checkpoint file may hold (either takes a few hundred)."""
@@ -151,7 +152,9 @@ def run(args: argparse.Namespace, sources: Sources, *, last_guard: bool = True) 
     progress = None if args.quiet or args.json else _progress
     try:
         trust = trust_from(args)
+        statement = None if args.check_selection is None else _statement(args.check_selection)
         material = sources()
+        _full_for_selection(statement, material)
         report = verify_logs(
             material.logs,
             trust,
@@ -163,8 +166,8 @@ def run(args: argparse.Namespace, sources: Sources, *, last_guard: bool = True) 
             progress=progress,
             selection=material.selection,
         )
-        if args.check_selection is not None:
-            report.problems += _check_selection(args.check_selection, material, trust)
+        if statement is not None:
+            report.problems += _check_selection(statement, material, trust)
     except BundleInvalid as invalid:
         print_report(invalid.report, as_json=args.json)
         return 1
@@ -207,16 +210,32 @@ def exit_status(report: Report) -> int:
     return 3 if report.findings else 0
 
 
-def _check_selection(path: Path, material: Material, trust: Trust) -> list[Problem]:
-    """Run a selection statement's query over a verified full bundle (``--check-selection``)."""
-    if material.kind != "full":
-        raise ConfigurationError("--check-selection needs a full bundle: the query is run over whole logs")
+def _statement(path: Path) -> bytes:
+    """The selection statement ``--check-selection`` names, refused before any verifying.
+
+    Refused if it cannot be checked: unreadable, not a statement, or a violation's evidence (no
+    query to run again).
+    """
+    data = _read_file(path, "selection statement")
     try:
-        data = path.read_bytes()
-    except OSError as exc:
+        statement, _ = Statement.parse(data)
+    except LedgerError as exc:
+        raise ConfigurationError(f"{path} is not a selection statement: {exc}") from exc
+    if not statement.query.recomputable:
         raise ConfigurationError(
-            f"cannot read the selection statement {path}: {exc.strerror or exc}"
-        ) from exc
+            f"the statement's {statement.query.line()!r} names a violation's evidence, which no query "
+            "can find again: verify its selective bundle instead (every entry it lists is checked there)"
+        )
+    return data
+
+
+def _full_for_selection(statement: bytes | None, material: Material) -> None:
+    if statement is not None and material.kind != "full":
+        raise ConfigurationError("--check-selection needs a full bundle: the query is run over whole logs")
+
+
+def _check_selection(data: bytes, material: Material, trust: Trust) -> list[Problem]:
+    """Run a selection statement's query over a verified full bundle (``--check-selection``)."""
     history, _ = KeyHistory.build(trust.ledger_keys, material.rotations)
     roots = {
         log.origin: {

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.errors import IngestError, LedgerError
+from ledger.errors import ConfigurationError, IngestError, LedgerError
 from ledger.verify.report import Problem
 from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.keyring import KEY_EVENTS
@@ -166,22 +166,18 @@ def check_complete(
     """Problems of a statement run against a full bundle's logs: what the query finds that it omits.
 
     ``entries`` are each log's records in index order, ``checkpoints`` each log's verified roots by
-    size (the full bundle has been verified first).
+    size (the full bundle has been verified first). A statement of a violation's evidence has no
+    query to run again: :class:`ConfigurationError` (a usage error, exit 2).
     """
     problems: list[Problem] = []
     statement = _statement(data, keys, problems)
     if statement is None:
         return problems
     if not statement.query.recomputable:
-        problems.append(
-            Problem(
-                "selection_not_recomputable",
-                "bundle",
-                "selection statement",
-                f"{statement.query.line()!r} names a violation's evidence: it cannot be run again offline",
-            )
+        raise ConfigurationError(
+            f"the statement's {statement.query.line()!r} names a violation's evidence, which no query "
+            "can find again: verify its selective bundle instead (every entry it lists is checked there)"
         )
-        return problems
     for log in statement.logs:
         if checkpoints.get(log.origin, {}).get(log.size) != log.root:
             problems.append(
