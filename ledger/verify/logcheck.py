@@ -159,20 +159,28 @@ class _LogCheck:
         self.ring = KeyRing(registrars=history.all_keys)
         self.ledger = {key.key_id: key.raw for key in history.all_keys}
         self.signatures = _Signatures(pool)
-        self.root_mismatches = 0
-        self.window_faults = 0
-        self.node_faults = 0
+        self.repeats: dict[str, int] = {}
+        """How many times each problem code that is named once, then counted, was found."""
         self.last_seq: dict[str, int] = {}
 
     def problem(self, code: str, where: str, detail: str, **evidence: Any) -> None:
         self.problems.append(Problem(code, self.origin, where, detail, **evidence))
+
+    def first(self, code: str) -> bool:
+        """Count one more ``code`` problem; True for the first, which names the evidence."""
+        self.repeats[code] = self.repeats.get(code, 0) + 1
+        return self.repeats[code] == 1
+
+    def more(self, code: str, where: str, what: str) -> None:
+        """The problem that adds up the ``code`` problems after the first, if there were any."""
+        if self.repeats.get(code, 0) > 1:
+            self.problem(code, where, f"{self.repeats[code] - 1} more {what}")
 
     # checkpoints -----------------------------------------------------------------------------
 
     def signed_checkpoints(self) -> dict[int, SignedCheckpoint]:
         """Parse and verify every checkpoint's signatures; detect split views; return them by size."""
         by_size: dict[int, SignedCheckpoint] = {}
-        self.checkpoint_sizes = {size for size, _, _ in self.source.checkpoints}
         newest = max((size for size, _, _ in self.source.checkpoints), default=None)
         for size, note, cosignatures in self.source.checkpoints:
             where = f"checkpoint at size {size}"
@@ -255,8 +263,6 @@ class _LogCheck:
         again after deleting a log).
         """
         last_time, last_size = 0, 0
-        vanished: list[int] = []
-        replaced: list[int] = []
         every = [(size, f"checkpoint at size {size}", signed) for size, signed in by_size.items()]
         every += [
             (k.checkpoint.tree_size, f"kept checkpoint at size {k.checkpoint.tree_size}", k) for k in kept
@@ -286,8 +292,7 @@ class _LogCheck:
             held = tuple(self.origins[: len(names)])
             missing = [name for name in names if name not in self.origins]
             if missing:
-                vanished.append(size)
-                if len(vanished) == 1:
+                if self.first("missing_log"):
                     self.problem(
                         "missing_log",
                         where,
@@ -296,28 +301,24 @@ class _LogCheck:
                         expected=" ".join(names),
                         actual=" ".join(self.origins),
                     )
-            elif held != names:
-                replaced.append(size)
-                if len(replaced) == 1:
-                    self.problem(
-                        "log_set_mismatch",
-                        where,
-                        f"names the ledger's first {len(names)} logs in another order than the bundle: "
-                        "logs were renamed or reordered",
-                        expected=" ".join(names),
-                        actual=" ".join(held),
-                    )
-        for code, sizes in (("missing_log", vanished), ("log_set_mismatch", replaced)):
-            if len(sizes) > 1:
-                self.problem(code, "later checkpoints", f"{len(sizes) - 1} more checkpoint(s) say the same")
+            elif held != names and self.first("log_set_mismatch"):
+                self.problem(
+                    "log_set_mismatch",
+                    where,
+                    f"names the ledger's first {len(names)} logs in another order than the bundle: "
+                    "logs were renamed or reordered",
+                    expected=" ".join(names),
+                    actual=" ".join(held),
+                )
+        for code in ("missing_log", "log_set_mismatch"):
+            self.more(code, "later checkpoints", "checkpoint(s) say the same")
 
     def compare(self, signed: SignedCheckpoint, tree: CompactRange, chain: Chain) -> None:
         checkpoint = signed.checkpoint
         where = f"checkpoint at size {checkpoint.tree_size}"
         root = tree.root()
         if root != checkpoint.root_hash:
-            self.root_mismatches += 1
-            if self.root_mismatches > 1:  # the first names the evidence; later ones only add up
+            if not self.first("root_mismatch"):
                 return
             self.problem(
                 "root_mismatch",
@@ -490,8 +491,7 @@ class _LogCheck:
         self, index: int, completed: Sequence[tuple[int, bytes]], stored: Sequence[bytes]
     ) -> None:
         """The Merkle nodes the store keeps with an entry are not those its entries make (live store)."""
-        self.node_faults += 1
-        if self.node_faults > 1:  # the first names the evidence; later ones only add up
+        if not self.first("stored_node_mismatch"):
             return
         made = [digest for _, digest in completed]
         height = next(
@@ -514,8 +514,7 @@ class _LogCheck:
 
     def outside_window(self, index: int, ingested: int, window: tuple[int, int | None]) -> None:
         """An entry's recorded ingest time lies outside the window its checkpoints prove."""
-        self.window_faults += 1
-        if self.window_faults > 1:  # the first names the evidence; later ones only add up
+        if not self.first("ingest_time_outside_window"):
             return
         after, before = window
         self.problem(
@@ -530,14 +529,11 @@ class _LogCheck:
 
     def finish_full(self, unmatched: list[int], chain_size: int, broken: bool, signed_size: int) -> None:
         """Problems known only at the end: unsigned or missing entries and checkpoints, signatures, nodes."""
-        if self.node_faults > 1:
-            self.problem(
-                "stored_node_mismatch",
-                "later entries",
-                f"{self.node_faults - 1} more entries have stored Merkle nodes that are not theirs",
-            )
+        nodes = "entries have stored Merkle nodes that are not theirs"
+        self.more("stored_node_mismatch", "later entries", nodes)
+        signed = {size for size, _, _ in self.source.checkpoints}
         for size in self.source.batches or ():
-            if size <= chain_size and size not in self.checkpoint_sizes:
+            if size <= chain_size and size not in signed:
                 self.problem(
                     "batch_without_checkpoint",
                     f"batch ending at size {size}",
@@ -554,18 +550,9 @@ class _LogCheck:
                     "entries were removed from its end, or the ledger was rolled back",
                     index=chain_size,
                 )
-        if self.window_faults > 1:
-            self.problem(
-                "ingest_time_outside_window",
-                "later entries",
-                f"{self.window_faults - 1} more entries have ingest times outside their proven windows",
-            )
-        if self.root_mismatches > 1:
-            self.problem(
-                "root_mismatch",
-                "later checkpoints",
-                f"{self.root_mismatches - 1} more checkpoint(s) do not match the entries either",
-            )
+        times = "entries have ingest times outside their proven windows"
+        self.more("ingest_time_outside_window", "later entries", times)
+        self.more("root_mismatch", "later checkpoints", "checkpoint(s) do not match the entries either")
         if signed_size < chain_size and not broken:
             self.problem(
                 "unsigned_entries",
