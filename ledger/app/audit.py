@@ -26,7 +26,7 @@ from ledger.ingest.export import export_full, export_positions, export_selective
 from ledger.ingest.store import LedgerStore
 from ledger.verify import LogSource, Material
 from ledger.wire.bundle import Manifest, entry_record
-from ledger.wire.keys import SigningKey
+from ledger.wire.keys import PublicKey, SigningKey
 from ledger.wire.merkle import consistency_proof, inclusion_proof, verify_consistency
 from ledger.wire.note import SignedCheckpoint
 from ledger.wire.proof import TlogProof
@@ -170,11 +170,16 @@ def _live_records(config: Config, origin: str, size: int) -> Iterator[dict[str, 
 # -- proofs ---------------------------------------------------------------------------------------
 
 
-def _latest(store: LedgerStore, origin: str) -> tuple[int, SignedCheckpoint]:
+def _latest(store: LedgerStore, origin: str, keys: list[PublicKey]) -> tuple[int, SignedCheckpoint]:
+    """A log's newest checkpoint, verified with ``keys``, whole: with its witnesses' cosignatures."""
     latest = store.latest_checkpoint(origin)
     if latest is None:
         raise NotFound(f"{origin} has no checkpoint yet: run 'liuhen ingest' first")
-    return latest[0], SignedCheckpoint.parse(latest[1])
+    size, signed = latest[0], SignedCheckpoint.parse(latest[1])
+    signed.verify_log(ledger_keys=keys)
+    for line in store.cosignatures(origin, size):
+        signed = signed.with_signature(line.decode())
+    return size, signed
 
 
 def cosigned_checkpoints(config: Config, origin: str | None = None) -> list[SignedCheckpoint]:
@@ -184,14 +189,7 @@ def cosigned_checkpoints(config: Config, origin: str | None = None) -> list[Sign
         origins = store.origins()
         if origin is not None and origin not in origins:
             raise NotFound(f"the ledger has no log {origin!r} (its logs: {', '.join(origins) or 'none'})")
-        checkpoints = []
-        for name in [origin] if origin is not None else origins:
-            size, signed = _latest(store, name)
-            signed.verify_log(ledger_keys=keys)
-            for line in store.cosignatures(name, size):
-                signed = signed.with_signature(line.decode())
-            checkpoints.append(signed)
-    return checkpoints
+        return [_latest(store, name, keys)[1] for name in ([origin] if origin is not None else origins)]
 
 
 def prove_event(config: Config, event_id: str) -> dict[str, Any]:
@@ -206,14 +204,11 @@ def prove_event(config: Config, event_id: str) -> dict[str, Any]:
         seen = store.seen(wanted)
         if seen is None:
             raise NotFound(f"event {event_id} is not in the ledger")
-        size, signed = _latest(store, seen.origin)
+        size, signed = _latest(store, seen.origin, keys)  # the note written out whole, cosigned
         if seen.index >= size:
             raise NotFound(
                 f"event {event_id} is entry {seen.index}, not yet under a checkpoint (size {size})"
             )
-        signed.verify_log(ledger_keys=keys)
-        for line in store.cosignatures(seen.origin, size):  # the note written out whole, cosigned
-            signed = signed.with_signature(line.decode())
         proof = store.with_nodes(seen.origin, partial(inclusion_proof, seen.index, size))
         entry = store.entry(seen.origin, seen.index)
         if entry is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
@@ -172,8 +173,10 @@ def _write_selective(
         if not notes:
             continue
         sizes = sorted(notes)
-        newest_root = SignedCheckpoint.parse(notes[sizes[-1]]).checkpoint.root_hash
-        searched.append(SearchedLog(origin, sizes[-1], newest_root))
+        root = functools.cache(
+            lambda size, notes=notes: SignedCheckpoint.parse(notes[size]).checkpoint.root_hash
+        )
+        searched.append(SearchedLog(origin, sizes[-1], root(sizes[-1])))
         picked = choose(origin, sizes[-1])
         if not picked:
             continue
@@ -198,7 +201,7 @@ def _write_selective(
                 at = bisect_right(sizes, stored.index)  # the first checkpoint covering the entry
                 size = sizes[at]
                 used |= {size, *sizes[at - 1 : at]}
-                proof = checked_proof(store, origin, stored, size, notes[size])
+                proof = checked_proof(store, origin, stored, size, root(size))
                 proofs.write(
                     json.dumps({"index": stored.index, "size": size, "proof": [h.hex() for h in proof]})
                     + "\n"
@@ -206,7 +209,7 @@ def _write_selective(
         newest = sizes[-1]
         with (directory / "consistency.jsonl").open("w", encoding="utf-8") as lines:
             for size in sorted(used - {newest}):
-                proof = checked_consistency(store, origin, (size, notes[size]), (newest, notes[newest]))
+                proof = checked_consistency(store, origin, (size, root(size)), (newest, root(newest)))
                 lines.write(
                     json.dumps({"old": size, "new": newest, "proof": [h.hex() for h in proof]}) + "\n"
                 )
@@ -218,16 +221,25 @@ def _write_selective(
     return _finish(out, manifest, [signer.public], store.rotations())
 
 
+def _roots(notes: dict[int, bytes]) -> Callable[[int], bytes]:
+    """The root hash of a log's checkpoint of each size, each note parsed once, when first asked for."""
+
+    @functools.cache
+    def root(size: int) -> bytes:
+        return SignedCheckpoint.parse(notes[size]).checkpoint.root_hash
+
+    return root
+
+
 def checked_proof(
-    store: LedgerStore, origin: str, stored: StoredEntry, size: int, note: bytes
+    store: LedgerStore, origin: str, stored: StoredEntry, size: int, root: bytes
 ) -> list[bytes]:
-    """The inclusion proof of ``stored`` in the log's checkpoint of ``size``, checked against its root.
+    """The inclusion proof of ``stored`` in the log's checkpoint of ``size`` and ``root``, checked.
 
     Raises :class:`NotIncluded` naming the stored Merkle node that is not the hash of its children
     (found by descending from the proof's nodes), so a damaged store never ships a proof that fails.
     """
     proof = store.with_nodes(origin, partial(inclusion_proof, stored.index, size))
-    root = SignedCheckpoint.parse(note).checkpoint.root_hash
     try:
         verify_inclusion(leaf_hash(stored.entry), stored.index, size, proof, root)
     except NotIncluded as exc:
@@ -246,11 +258,9 @@ def checked_proof(
 def checked_consistency(
     store: LedgerStore, origin: str, old: tuple[int, bytes], new: tuple[int, bytes]
 ) -> list[bytes]:
-    """The consistency proof from the log's checkpoint ``old`` to ``new`` (size, note), checked."""
-    (m, old_note), (n, new_note) = old, new
+    """The consistency proof from the log's checkpoint ``old`` to ``new`` (size, root), checked."""
+    (m, old_root), (n, new_root) = old, new
     proof = store.with_nodes(origin, partial(consistency_proof, m, n))
-    old_root = SignedCheckpoint.parse(old_note).checkpoint.root_hash
-    new_root = SignedCheckpoint.parse(new_note).checkpoint.root_hash
     try:
         verify_consistency(m, n, old_root, new_root, proof)
     except Inconsistent as exc:
