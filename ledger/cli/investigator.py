@@ -24,9 +24,9 @@ from ledger.cli.output import (
     positions,
     show_time,
     shown,
-    to_micros,
 )
 from ledger.errors import UsageError
+from ledger.wire.format import to_micros
 from projections.queries import ACCESS_COLUMNS, actor, actor_page, case, violations, who
 from projections.runner import ProjectionRunner, RunStats
 

@@ -59,11 +59,6 @@ def show_time(us: int | None) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).astimezone(CST).isoformat(timespec="seconds")
 
 
-def to_micros(value: datetime) -> int:
-    """A time as microseconds since the epoch."""
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
-
-
 def positions(evidence: Iterable[Sequence[Any]]) -> str:
     """Ledger positions as ``origin#index``, separated by ``;``."""
     return ";".join(f"{origin}#{index}" for origin, index in evidence)

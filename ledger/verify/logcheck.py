@@ -24,7 +24,7 @@ from ledger.errors import IngestError, LedgerError, VerificationError
 from ledger.verify.report import BundleInvalid, EntryTimes, Finding, LogReport, Problem, Report
 from ledger.verify.selection import SelectedLog, check_selective
 from ledger.wire.avro import SIGNING_CONTEXT, SchemaRegistry, SignedEvent, read_envelope_key, split_signed
-from ledger.wire.format import Chain, leaf_hash
+from ledger.wire.format import Chain, leaf_hash, to_micros
 from ledger.wire.keyring import KEY_EVENTS, LEDGER_SOURCE, REGISTRAR_SOURCE, KeyRing, key_changes
 from ledger.wire.keys import PublicKey, failed_raw_signatures
 from ledger.wire.merkle import CompactRange, verify_consistency, verify_inclusion
@@ -667,7 +667,7 @@ class _LogCheck:
             EntryTimes(
                 index,
                 event_type.name,
-                int(occurred.timestamp()) * 1_000_000 + occurred.microsecond,
+                to_micros(occurred),
                 after,
                 by,
             )

@@ -39,6 +39,7 @@ import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from ledger.errors import ChainBroken, VerificationError
 
@@ -51,6 +52,11 @@ ZERO_HASH = bytes(HASH_SIZE)
 STORED_ENTRY_VERSION = 1
 _HEADER = struct.Struct(">Bqq32sB")
 HEADER_SIZE = _HEADER.size
+
+
+def to_micros(value: datetime) -> int:
+    """A time as microseconds since the epoch, the unit of the ledger's times (``ingested_at_us``)."""
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
 
 
 def leaf_hash(entry: bytes) -> bytes:
