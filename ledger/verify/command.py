@@ -11,15 +11,14 @@ from pathlib import Path
 from ledger.errors import BundleError, ConfigurationError, LedgerError
 from ledger.verify.bundle import Material
 from ledger.verify.logcheck import Trust, verify_logs
-from ledger.verify.proof import check_tlog_proof
+from ledger.verify.proof import ProofReport, check_tlog_proof
 from ledger.verify.report import BundleInvalid, Problem, Report
-from ledger.verify.selection import check_complete
+from ledger.verify.selection import check_complete, rerunnable
 from ledger.wire.avro import SchemaRegistry
 from ledger.wire.keys import PublicKey
 from ledger.wire.note import SignedCheckpoint, cosigner_from_verifier_text
 from ledger.wire.proof import TlogProof
 from ledger.wire.rotation import KeyHistory
-from ledger.wire.selection import Statement
 
 MAX_ARGUMENT_FILE = 1 << 20
 """Bytes a key or kept checkpoint file may hold (either takes a few hundred)."""
@@ -116,8 +115,8 @@ def _kept_checkpoint(path: Path) -> SignedCheckpoint:
         raise ConfigurationError(f"the kept checkpoint {path} is not a signed checkpoint: {exc}") from exc
 
 
-def print_report(report: Report, *, as_json: bool) -> None:
-    """Write the report to stdout."""
+def print_report(report: Report | ProofReport, *, as_json: bool) -> None:
+    """Write the report (of a bundle, or of a tlog-proof) to stdout."""
     sys.stdout.write((report.to_json() if as_json else report.to_text()) + "\n")
 
 
@@ -199,7 +198,7 @@ def run_proof(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         return _fail(f"{args.tlog_proof}: {exc}")
     report = check_tlog_proof(proof, trust)
-    sys.stdout.write((report.to_json() if args.json else report.to_text()) + "\n")
+    print_report(report, as_json=args.json)
     return 0 if report.valid else 1
 
 
@@ -218,14 +217,9 @@ def _statement(path: Path) -> bytes:
     """
     data = _read_file(path, "selection statement")
     try:
-        statement, _ = Statement.parse(data)
-    except LedgerError as exc:
-        raise ConfigurationError(f"{path} is not a selection statement: {exc}") from exc
-    if not statement.query.recomputable:
-        raise ConfigurationError(
-            f"the statement's {statement.query.line()!r} names a violation's evidence, which no query "
-            "can find again: verify its selective bundle instead (every entry it lists is checked there)"
-        )
+        rerunnable(data)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
     return data
 
 

@@ -156,6 +156,24 @@ def _every_log_searched(statement: Statement, logs: Sequence[SelectedLog]) -> li
     return problems
 
 
+def rerunnable(data: bytes) -> Statement:
+    """The statement ``data`` holds, if its query can be run again over full logs (its signature unchecked).
+
+    :class:`ConfigurationError` (a usage error) for bytes that are not a statement, or a statement
+    of a violation's evidence: a list of positions, which no query can find again.
+    """
+    try:
+        statement, _ = Statement.parse(data)
+    except LedgerError as exc:
+        raise ConfigurationError(f"this is not a selection statement: {exc}") from exc
+    if not statement.query.recomputable:
+        raise ConfigurationError(
+            f"the statement's {statement.query.line()!r} names a violation's evidence, which no query "
+            "can find again: verify its selective bundle instead (every entry it lists is checked there)"
+        )
+    return statement
+
+
 def check_complete(
     data: bytes,
     keys: Sequence[PublicKey],
@@ -173,11 +191,7 @@ def check_complete(
     statement = _statement(data, keys, problems)
     if statement is None:
         return problems
-    if not statement.query.recomputable:
-        raise ConfigurationError(
-            f"the statement's {statement.query.line()!r} names a violation's evidence, which no query "
-            "can find again: verify its selective bundle instead (every entry it lists is checked there)"
-        )
+    rerunnable(data)
     for log in statement.logs:
         if checkpoints.get(log.origin, {}).get(log.size) != log.root:
             problems.append(
