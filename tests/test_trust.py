@@ -78,14 +78,21 @@ def test_deleting_every_checkpoint_row_leaves_the_entries_unvouched_for(
     assert ("batch_without_checkpoint", "batch ending at size 4") in codes(report)
 
 
+def delete_checkpoint(home: Config, size: int) -> None:
+    """The operator deletes the log's checkpoint row of ``size`` from the event store."""
+    deleted = sql(
+        home,
+        "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+        f"checkpoints:{ORIGIN}",
+        size,
+    )
+    assert deleted == 1
+
+
 def test_deleting_the_newest_checkpoint_leaves_an_uncovered_tail(
     home: Config, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sql(
-        home,
-        "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 22",
-        f"checkpoints:{ORIGIN}",
-    )
+    delete_checkpoint(home, 22)
     status, report = verify_live(home, capsys)
     assert status == 1
     assert codes(report) == [
@@ -97,11 +104,7 @@ def test_deleting_the_newest_checkpoint_leaves_an_uncovered_tail(
 def test_deleting_a_middle_checkpoint_is_a_batch_without_its_checkpoint(
     home: Config, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sql(
-        home,
-        "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 12",
-        f"checkpoints:{ORIGIN}",
-    )
+    delete_checkpoint(home, 12)
     status, report = verify_live(home, capsys)
     assert status == 1
     assert codes(report) == [("batch_without_checkpoint", "batch ending at size 12")]

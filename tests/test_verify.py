@@ -467,21 +467,24 @@ def test_a_registry_entry_not_signed_by_the_ledger_key_is_reported(tmp_path: Pat
     assert {p.code for p in report.problems} == {"bad_registry_entry", "unknown_key"}
 
 
+def wrong_chain_head(log: bf.Log, size: int) -> dict[str, Any]:
+    """A checkpoint row of log 0 at ``size``: the right root, signed by the ledger key, a zero chain head."""
+    root, _ = bf.tree_head(log.entries[:size])
+    wrong = Checkpoint.for_log(
+        origin=A,
+        tree_size=size,
+        root_hash=root,
+        chain_head=bytes(32),
+        time_us=bf.ingested_at_us(size - 1),
+        logs=bf.ORIGINS,
+    )
+    return bf.checkpoint_row(size, SignedCheckpoint.sign(wrong, log_signing_key(bf.KEYS.ledger, A)).encode())
+
+
 def test_a_checkpoint_with_a_wrong_chain_head_is_reported(tmp_path: Path) -> None:
     bundle = golden()
     log = bundle.logs[0]
-    root, _ = bf.tree_head(log.entries[:24])
-    wrong = Checkpoint.for_log(
-        origin=A,
-        tree_size=24,
-        root_hash=root,
-        chain_head=bytes(32),
-        time_us=bf.ingested_at_us(23),
-        logs=bf.ORIGINS,
-    )
-    log.checkpoints[2] = bf.checkpoint_row(
-        24, SignedCheckpoint.sign(wrong, log_signing_key(bf.KEYS.ledger, A)).encode()
-    )
+    log.checkpoints[2] = wrong_chain_head(log, 24)
     report = rejected(written(bundle, tmp_path / "b"), Trust(ledger_keys=[LEDGER]))
     assert located(report) == [("chain_head_mismatch", A, "checkpoint at size 24", None)]
 
@@ -531,17 +534,7 @@ def test_entries_no_signed_checkpoint_covers_are_reported(attack: Any, tmp_path:
 def test_every_checkpoint_chain_head_is_compared(tmp_path: Path) -> None:
     bundle = golden()
     log = bundle.logs[0]
-    root, _ = bf.tree_head(log.entries[:16])
-    wrong = Checkpoint.for_log(
-        origin=A,
-        tree_size=16,
-        root_hash=root,
-        chain_head=bytes(32),
-        time_us=bf.ingested_at_us(15),
-        logs=bf.ORIGINS,
-    )
-    signed = SignedCheckpoint.sign(wrong, log_signing_key(bf.KEYS.ledger, A))
-    log.checkpoints.insert(1, bf.checkpoint_row(16, signed.encode()))
+    log.checkpoints.insert(1, wrong_chain_head(log, 16))
     with pytest.raises(BundleInvalid):
         verify_bundle(written(bundle, tmp_path / "b"), Trust(ledger_keys=[LEDGER]))
 
