@@ -19,7 +19,7 @@ from ledger.errors import VerificationError
 from ledger.verify import main
 from ledger.wire.format import leaf_hash
 from ledger.wire.merkle import inclusion_proof, root_of_leaves
-from ledger.wire.note import SignedCheckpoint
+from ledger.wire.note import Checkpoint, SignedCheckpoint, log_signing_key
 from ledger.wire.proof import TITLE, TlogProof
 from tests.fixtures import build_fixtures as bf
 
@@ -127,3 +127,23 @@ def test_any_damage_to_a_proof_file_is_refused_or_invalid_never_a_traceback(
         # line, or the proof file's framing
         if status == 0:
             assert TlogProof.parse(bytes(raw)).extra == PROOF.extra
+
+
+def test_a_proven_entry_that_is_not_an_event_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its inclusion is proven; the report says the entry does not decode instead of describing it."""
+    checkpoint = Checkpoint.for_log(
+        origin=bf.ORIGINS[0],
+        tree_size=1,
+        root_hash=leaf_hash(b"not an event"),
+        chain_head=bytes(32),
+        time_us=1,
+        logs=bf.ORIGINS,
+    )
+    signed = SignedCheckpoint.sign(checkpoint, log_signing_key(bf.KEYS.ledger, bf.ORIGINS[0]))
+    path = tmp_path / "junk.tlog-proof"
+    path.write_bytes(TlogProof(0, (), signed, extra=b"not an event").encode())
+    status, out, _ = check(path, capsys)
+    assert status == 0
+    assert "the entry does not decode as an event" in out

@@ -10,7 +10,6 @@ that needs the log's key registry, which a bundle carries (``liuhen export``).
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,8 @@ class ProofReport:
     size: int = 0
     cosignatures: int = 0
     event: dict[str, Any] | None = None
+    unreadable: str | None = None
+    """Why the proven entry does not decode as an event (its inclusion is proven all the same)."""
     problem: str | None = None
 
     @property
@@ -52,6 +53,8 @@ class ProofReport:
                     **self.event
                 )
             )
+        if self.unreadable is not None:
+            lines.append(f"  the entry does not decode as an event: {self.unreadable}")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -77,24 +80,17 @@ def check_tlog_proof(proof: TlogProof, trust: Trust) -> ProofReport:
     except LedgerError as exc:
         report.problem = f"the entry is not proven in the checkpoint: {exc}"
         return report
-    report.event = _describe(proof.extra or b"")
+    try:
+        report.event = _describe(proof.extra or b"")
+    except IngestError as exc:
+        report.unreadable = str(exc)
     return report
 
 
 def _describe(entry: bytes) -> dict[str, Any]:
-    """The decoded entry's type, id, time, actor and source position (or what it holds, unreadable)."""
-    try:
-        signed = SignedEvent.decode(entry)
-        event_type, record = SchemaRegistry.load().decode(signed.schema, signed.body)
-    except IngestError as exc:
-        return {
-            "type": "unreadable entry",
-            "event_id": base64.b64encode(entry[:16]).decode(),
-            "occurred_at": "?",
-            "actor": "?",
-            "source": "?",
-            "seq": f"? ({exc})",
-        }
+    """The decoded entry's type, id, time, actor and source position; IngestError if it does not decode."""
+    signed = SignedEvent.decode(entry)
+    event_type, record = SchemaRegistry.load().decode(signed.schema, signed.body)
     envelope = record["envelope"]
     return {
         "type": event_type.name,
