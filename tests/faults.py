@@ -46,7 +46,7 @@ from ledger.app.audit import live_material
 from ledger.app.config import Config
 from ledger.app.keys import ensure_key
 from ledger.app.status import check_chains
-from ledger.errors import NotFound
+from ledger.errors import NotFound, PublishError
 from ledger.ingest.broker import admin, consumer_for, end_offsets
 from ledger.ingest.store import LedgerStore, kafka_tracking, owner_stream
 from ledger.sdk import Publisher
@@ -260,6 +260,92 @@ def _publishers(config: Config, sources: Sequence[str]) -> Iterator[dict[str, Pu
         }
 
 
+class ScriptedPublisher:
+    """One source's SDK :class:`Publisher` in a subprocess (``python -m tests.faults publisher``),
+    driven step by step, so a test can stop the broker between two steps.
+
+    In a subprocess for the reason :class:`LiveProducer` is. Each step answers with the source's
+    last used sequence number; a step the SDK refused raises :class:`PublishError` with its message.
+    """
+
+    def __init__(self, env: Mapping[str, str], source: str, **connect: Any) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults", "publisher", source],
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.last = 0
+        try:
+            self._step("connect", connect)
+        except PublishError:
+            self.proc.communicate(timeout=60)
+            raise
+
+    def _step(self, command: str, argument: Any = None) -> Any:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([command, argument]) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"the publisher subprocess died at {command} (exit {self.proc.wait()})"
+        answer = json.loads(line)
+        self.last = answer["last"]
+        if "error" in answer:
+            raise PublishError(answer["error"])
+        return answer.get("result")
+
+    def publish(self, count: int) -> list[tuple[int, uuid.UUID]]:
+        """Publish ``count`` FootageViewed events; their sequence numbers and event ids."""
+        return [(seq, uuid.UUID(event_id)) for seq, event_id in self._step("publish", count)]
+
+    def flush(self, timeout: float = 60) -> None:
+        """:meth:`Publisher.flush`."""
+        self._step("flush", timeout)
+
+    def close(self) -> None:
+        """Close the publisher (flushing) and end the subprocess."""
+        try:
+            self._step("close")
+        finally:
+            self.proc.communicate(timeout=60)
+
+
+def _scripted_publisher(source: str) -> None:
+    """The subprocess of :class:`ScriptedPublisher`: one JSON command a line in, one answer out."""
+    config = Config.from_env()
+    pub: Publisher | None = None
+    for line in sys.stdin:
+        command, argument = json.loads(line)
+        answer: dict[str, Any] = {}
+        try:
+            if pub is None:  # the first step connects
+                pub = Publisher.connect(
+                    bootstrap=config.ingest.bootstrap,
+                    source_id=source,
+                    key=ensure_key(config, source)[0],
+                    state_dir=config.state_dir,
+                    topic=config.ingest.topic,
+                    registry=REGISTRY,
+                    **argument,
+                )
+            elif command == "publish":
+                sent = [pub.publish("FootageViewed", viewed(n), actor=ACTOR) for n in range(argument)]
+                answer["result"] = [(p.source_seq, str(p.event_id)) for p in sent]
+            elif command == "flush":
+                pub.flush(timeout=argument)
+            elif command == "close":
+                pub.close()
+        except PublishError as exc:
+            answer["error"] = str(exc)
+        answer["last"] = pub.sequence.last if pub else 0
+        print(json.dumps(answer), flush=True)
+        if pub is None or command == "close":
+            return
+
+
 # -- poison -------------------------------------------------------------------------------------
 
 POISON_REASONS = {
@@ -308,8 +394,14 @@ def poison_message(config: Config, kind: str, source: str) -> bytes | None:
     raise ValueError(f"no poison of kind {kind!r}")
 
 
-def send_poison(config: Config, kinds: Sequence[str], sources: Sequence[str]) -> Counter[str]:
-    """Send each kind of poison to each source's partition; the reasons they must be rejected for."""
+def send_poison(
+    config: Config, kinds: Sequence[str], sources: Sequence[str], sent: dict[bytes, str] | None = None
+) -> Counter[str]:
+    """Send each kind of poison to each source's partition; the reasons they must be rejected for.
+
+    ``sent``, if given, gets each message's SHA-256 and reason, so that :func:`resend` knows what
+    a resent copy must come to.
+    """
     producer = KafkaProducer(bootstrap_servers=config.ingest.bootstrap, acks="all", max_request_size=4 << 20)
     expected: Counter[str] = Counter()
     try:
@@ -318,25 +410,39 @@ def send_poison(config: Config, kinds: Sequence[str], sources: Sequence[str]) ->
                 value = poison_message(config, kind, source)
                 producer.send(config.ingest.topic, key=source.encode(), value=value).get(timeout=30)
                 expected[POISON_REASONS[kind]] += 1
+                if sent is not None:
+                    sent[hashlib.sha256(value or b"").digest()] = POISON_REASONS[kind]
     finally:
         producer.close()
     return expected
 
 
-def resend(config: Config, source: str, count: int) -> int:
-    """Send the first ``count`` events of ``source``'s partition again (as a producer retry would)."""
+DUPLICATE = "duplicate"
+"""What :func:`resend` counts a resent event as: a duplicate the ledger drops."""
+
+
+def resend(
+    config: Config, source: str, count: int, poison: Mapping[bytes, str] | None = None
+) -> Counter[str]:
+    """Send the first ``count`` messages of ``source``'s partition again (as a producer retry would).
+
+    What each copy must come to: :data:`DUPLICATE` for an event, or, for a poison message (known by
+    its SHA-256 in ``poison``, as :func:`send_poison` fills it), one more rejection for its reason.
+    """
     partition = partition_of(source, _partitions(config))
     messages = [
-        m for m in _read_partition(config, config.ingest.topic, partition) if m.key == source.encode()
-    ]
-    producer = KafkaProducer(bootstrap_servers=config.ingest.bootstrap, acks="all")
+        m for m in read_partition(config, config.ingest.topic, partition) if m.key == source.encode()
+    ][:count]
+    producer = KafkaProducer(bootstrap_servers=config.ingest.bootstrap, acks="all", max_request_size=4 << 20)
+    outcome: Counter[str] = Counter()
     try:
-        for message in messages[:count]:
+        for message in messages:
             producer.send(config.ingest.topic, key=message.key, value=message.value, headers=message.headers)
+            outcome[(poison or {}).get(hashlib.sha256(message.value or b"").digest(), DUPLICATE)] += 1
         producer.flush()
     finally:
         producer.close()
-    return min(count, len(messages))
+    return outcome
 
 
 # -- broker and database instances of the fault tests' own -------------------------------------
@@ -378,6 +484,12 @@ class PrivateBroker:
     def bootstrap(self) -> str:
         """Its address."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        """The broker's own log."""
+        home = Path(os.environ.get("LIUHEN_KAFKA_HOME", REPO / ".cache/kafka"))
+        return home / f"run-{self.port}/broker.log"
 
     def _script(self, action: str) -> None:
         subprocess.run(
@@ -471,7 +583,7 @@ def _partitions(config: Config) -> int:
     return len(end_offsets(config.ingest.bootstrap, config.ingest.topic))
 
 
-def _read_partition(config: Config, topic: str, partition: int) -> list[Any]:
+def read_partition(config: Config, topic: str, partition: int) -> list[Any]:
     """Every message of one partition, in offset order."""
     tp = TopicPartition(topic, partition)
     consumer = consumer_for(config.ingest.bootstrap, max_partition_fetch_bytes=16 << 20)
@@ -601,7 +713,7 @@ def _audit_partition(
     positions: dict[str, str],
 ) -> None:
     origin = config.ingest.origin(partition)
-    messages = _read_partition(config, config.ingest.topic, partition)
+    messages = read_partition(config, config.ingest.topic, partition)
     entries = list(store.entries(origin))
     report.messages += len(messages)
     report.entries += len(entries)
@@ -656,7 +768,7 @@ def _audit_rejected_topic(config: Config, positions: Mapping[str, str]) -> None:
     on_topic: dict[str, str] = {}
     ends = end_offsets(config.ingest.bootstrap, config.ingest.rejected_topic)
     for partition in ends:
-        for message in _read_partition(config, config.ingest.rejected_topic, partition):
+        for message in read_partition(config, config.ingest.rejected_topic, partition):
             headers = dict(message.headers)
             reason = headers["liuhen-reason"].decode()
             assert headers["liuhen-detail"], "a rejection on the topic carries no detail"
@@ -673,5 +785,10 @@ def _audit_rejected_topic(config: Config, positions: Mapping[str, str]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "produce":
         _produce(sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4]), Path(sys.argv[5]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "publisher":
+        _scripted_publisher(sys.argv[2])
     else:
-        sys.exit("usage: python -m tests.faults produce SOURCE,... PER_SOURCE RATE OUT_FILE")
+        sys.exit(
+            "usage: python -m tests.faults produce SOURCE,... PER_SOURCE RATE OUT_FILE\n"
+            "       python -m tests.faults publisher SOURCE   (JSON steps on stdin)"
+        )

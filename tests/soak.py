@@ -12,7 +12,8 @@ ports, removed at the end), with four partitions and two ``liuhen ingest`` proce
 consumer group. Each round, a producer
 publishes a burst while one fault, drawn at random, strikes:
 
-``sigkill``   SIGKILL one ingest process at a random moment; it is started again right away
+``sigkill``   SIGKILL an ingest process at a random moment, one to five times in the burst; each is
+              started again right away
 ``freeze``    SIGSTOP one process past its group session (the other takes its partitions), then
               wake it: its batch in hand must be fenced off
 ``broker``    stop the broker and start it again
@@ -22,7 +23,8 @@ publishes a burst while one fault, drawn at random, strikes:
 then the round waits until the ingest processes have drained the topic and audits the whole
 ledger (:func:`tests.faults.audit`: every message exactly once, every published event accepted in
 order, chains and checkpoints verify, rejections on the rejected topic with their reasons).
-Exits 0 when every round's audit held, 1 at the first that did not (its logs are kept and named).
+Exits 0 when every round's audit held, 1 at the first that did not: one line names the round, the
+fault, what failed and the logs to read (they are kept).
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 
 from ledger.app.config import Config
-from ledger.errors import LedgerError
 from tests.events import registered_source
 from tests.faults import (
+    DUPLICATE,
     POISON_REASONS,
     IngestProcess,
     LiveProducer,
@@ -73,9 +75,12 @@ class Soak:
         self.sources = sources_per_partition(PARTITIONS)
         self.published: dict[str, list[uuid.UUID]] = {s: [] for s in self.sources}
         self.rejected: Counter[str] = Counter()
+        self.poison: dict[bytes, str] = {}
         self.duplicates = 0
         self.started = 0
+        self.kills = 0
         self.ingests: list[IngestProcess] = []
+        self.producer_log: Path | None = None
 
     def start(self) -> None:
         """Register the sources and start the two ingest processes."""
@@ -93,19 +98,21 @@ class Soak:
             if process.alive:
                 process.stop()
 
+    def logs(self) -> str:
+        """The logs to read when a round fails: the ingest processes' and the round's producer's."""
+        paths = [p.log_path for p in self.ingests] + ([self.producer_log] if self.producer_log else [])
+        return ", ".join(str(path) for path in paths)
+
     def round(self, number: int, fault: str, rng: random.Random) -> str:
         """One burst with one fault, drained and audited; a line saying what happened."""
         began = time.monotonic()
-        per_source = rng.randint(150, 600)
-        producer = LiveProducer(
-            self.env,
-            self.sources,
-            per_source=per_source,
-            rate=rng.choice([300, 800, 2000]),
-            out=self.work / f"round-{number}.ids",
-        )
+        per_source = rng.randint(100, 500)
+        rate = rng.choice([300, 800, 2000])
+        out = self.work / f"round-{number}.ids"
+        self.producer_log = out.with_suffix(".err")
+        producer = LiveProducer(self.env, self.sources, per_source=per_source, rate=rate, out=out)
         time.sleep(rng.uniform(0.3, 2.0))
-        detail = self._strike(fault, rng)
+        detail = self._strike(fault, rng, burst_s=per_source * PARTITIONS / rate)
         for source, ids in producer.join(timeout=300).items():
             self.published[source] += ids
         for process in self.ingests:  # no fault may make an ingest process exit
@@ -119,9 +126,10 @@ class Soak:
             f"{drained - began:5.1f} s, audited {time.monotonic() - drained:4.1f} s: {report}"
         )
 
-    def _strike(self, fault: str, rng: random.Random) -> str:
+    def _strike(self, fault: str, rng: random.Random, burst_s: float) -> str:
+        if fault == "sigkill":
+            return self._sigkill(rng, burst_s)
         strikes: dict[str, Callable[[random.Random], str]] = {
-            "sigkill": self._sigkill,
             "freeze": self._freeze,
             "broker": self._broker,
             "database": self._database,
@@ -129,11 +137,14 @@ class Soak:
         }
         return strikes[fault](rng)
 
-    def _sigkill(self, rng: random.Random) -> str:
-        victim = rng.randrange(len(self.ingests))
-        self.ingests[victim].kill()
-        self.ingests[victim] = self._ingest()
-        return f" (killed ingest {victim})"
+    def _sigkill(self, rng: random.Random, burst_s: float) -> str:
+        victims = [rng.randrange(len(self.ingests)) for _ in range(rng.randint(1, 5))]
+        for victim in victims:
+            self.ingests[victim].kill()
+            self.kills += 1
+            self.ingests[victim] = self._ingest()
+            time.sleep(rng.uniform(0.5, max(1.0, burst_s / len(victims))))
+        return f" (killed ingest {', '.join(map(str, victims))})"
 
     def _freeze(self, rng: random.Random) -> str:
         victim = self.ingests[rng.randrange(len(self.ingests))]
@@ -167,10 +178,14 @@ class Soak:
 
     def _poison(self, rng: random.Random) -> str:
         kinds = rng.sample(list(POISON_REASONS), rng.randint(1, len(POISON_REASONS)))
-        self.rejected += send_poison(self.config, kinds, self.sources)
-        resent = sum(resend(self.config, s, rng.randint(0, 3)) for s in self.sources)
-        self.duplicates += resent
-        return f" ({len(kinds) * PARTITIONS} poison, {resent} resent)"
+        self.rejected += send_poison(self.config, kinds, self.sources, self.poison)
+        resent: Counter[str] = Counter()
+        for source in self.sources:
+            resent += resend(self.config, source, rng.randint(0, 3), self.poison)
+        duplicates = resent.pop(DUPLICATE, 0)
+        self.duplicates += duplicates
+        self.rejected += resent  # a resent bad message is rejected once more
+        return f" ({len(kinds) * PARTITIONS} poison, {duplicates} events and {resent.total()} poison resent)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,41 +220,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     counts: Counter[str] = Counter()
     began = time.monotonic()
-    failed = False
-    with ExitStack() as stack:
-        stack.callback(broker.remove)
-        broker.start()
-        if pg is not None:
-            stack.callback(pg.remove)
-            pg.start()
-            store_env = stack.enter_context(pg.schema())
-            env |= {**store_env, "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "3"}
-        soak = Soak(env=env, work=work, broker=broker, pg=pg)
-        soak.start()
-        stack.callback(soak.stop)
-        number = 0
-        while time.monotonic() - began < args.minutes * 60:
-            number += 1
-            fault = rng.choice(faults)
-            try:
-                print(soak.round(number, fault, rng), flush=True)
-            except (AssertionError, LedgerError) as exc:
-                print(f"round {number:>3} {fault:<8} FAILED: {exc}", flush=True)
-                failed = True
-                break
-            counts[fault] += 1
-    events = sum(len(ids) for ids in soak.published.values())
+    soak: Soak | None = None
+    number, fault, failure = 0, "start", ""
+    try:
+        with ExitStack() as stack:
+            stack.callback(broker.remove)
+            broker.start()
+            if pg is not None:
+                stack.callback(pg.remove)
+                pg.start()
+                store_env = stack.enter_context(pg.schema())
+                env |= {**store_env, "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "3"}
+            soak = Soak(env=env, work=work, broker=broker, pg=pg)
+            soak.start()
+            stack.callback(soak.stop)
+            while not failure and time.monotonic() - began < args.minutes * 60:
+                number += 1
+                fault = rng.choice(faults)
+                try:
+                    print(soak.round(number, fault, rng), flush=True)
+                    counts[fault] += 1
+                except Exception as exc:  # whatever failed, one line says so
+                    failure = _failed(number, fault, exc, soak.logs())
+            number, fault = number + 1, "stop"
+    except KeyboardInterrupt:
+        failure = f"round {number:>3} {fault:<8} INTERRUPTED; logs in {work}"
+    except Exception as exc:  # start-up and shut-down failures too
+        logs = f"{soak.logs()}, {broker.log}" if soak else str(broker.log)
+        failure = failure or _failed(number, fault, exc, logs)
+    if failure:
+        print(failure, flush=True)
+    events = sum(len(ids) for ids in soak.published.values()) if soak else 0
     summary = ", ".join(f"{fault} {n}" for fault, n in sorted(counts.items()))
     minutes = (time.monotonic() - began) / 60
     print(
         f"soak: {sum(counts.values())} rounds passed ({summary}) in {minutes:.1f} min; "
-        f"{events} events, {sum(soak.rejected.values())} poison messages, {soak.duplicates} resent; "
-        f"{'FAILED, logs kept in ' + str(work) if failed else 'every audit held'}",
+        f"{events} events, {soak.kills if soak else 0} SIGKILLs, "
+        f"{soak.rejected.total() if soak else 0} rejections, {soak.duplicates if soak else 0} duplicates; "
+        f"{'FAILED, logs kept in ' + str(work) if failure else 'every audit held'}",
         flush=True,
     )
-    if not failed:
+    if not failure:
         shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed else 0
+    return 1 if failure else 0
+
+
+def _failed(number: int, fault: str, exc: BaseException, logs: str) -> str:
+    """One line: the round, the fault, what failed, the logs to read."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    what = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return f"round {number:>3} {fault:<8} FAILED: {type(exc).__name__}: {what}; read {logs}"
 
 
 if __name__ == "__main__":

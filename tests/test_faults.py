@@ -27,7 +27,8 @@ import pytest
 from ledger.app.assembly import open_store
 from ledger.app.config import Config
 from ledger.app.keys import ensure_key
-from ledger.errors import OwnershipLost, StoreError
+from ledger.errors import OwnershipLost, PublishError, StoreError
+from ledger.ingest.broker import ensure_topics
 from ledger.ingest.store import Batch, LedgerStore, kafka_tracking, owner_stream
 from ledger.ingest.writer import LogWriter, Message
 from ledger.wire.appender import LogAppender
@@ -36,14 +37,18 @@ from ledger.wire.format import Chain, verify_chain
 from ledger.wire.keyring import REGISTRAR_SOURCE
 from tests.events import ACTOR, REGISTRY, kafka_message, log_writer, publisher, registered_source, viewed
 from tests.faults import (
+    DUPLICATE,
     POISON_REASONS,
     IngestProcess,
     LiveProducer,
     PrivateBroker,
     PrivatePostgres,
+    ScriptedPublisher,
     audit,
     committed_offsets,
+    free_ports,
     ledger_size,
+    read_partition,
     resend,
     send_poison,
     sources_per_partition,
@@ -365,6 +370,106 @@ def test_broker_stopped_and_restarted_mid_stream(
     )
 
 
+# -- a platform's publisher while the broker restarts ------------------------------------------
+
+
+def _on_topic(config: Config) -> list[tuple[int, uuid.UUID]]:
+    """Each event on the (one-partition) topic: its sequence number and event id, in offset order."""
+    out = []
+    for message in read_partition(config, config.ingest.topic, 0):
+        signed = SignedEvent.decode(message.value)
+        envelope = REGISTRY.decode(signed.schema, signed.body)[1]["envelope"]
+        out.append((envelope["source_seq"], envelope["event_id"]))
+    return out
+
+
+@pytest.fixture
+def outage_env(private_broker: PrivateBroker, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """An environment on the private broker with a one-partition topic; the broker is left running."""
+    env = {**env, "LIUHEN_KAFKA_BOOTSTRAP": private_broker.bootstrap}
+    config = Config.from_env(env)
+    ensure_topics(config.ingest.bootstrap, [(config.ingest.topic, 1)])
+    try:
+        yield env
+    finally:
+        private_broker.start()
+
+
+@pytest.mark.slow
+def test_a_publisher_started_while_the_broker_restarts_connects_once_it_is_back(
+    private_broker: PrivateBroker, outage_env: dict[str, str]
+) -> None:
+    """An adapter that starts while the broker is down waits for it (backing off), then publishes."""
+    private_broker.stop()
+    with ThreadPoolExecutor(1) as pool:
+        back = pool.submit(lambda: (time.sleep(12), private_broker.start()))
+        began = time.monotonic()
+        pub = ScriptedPublisher(outage_env, "zz-metro", connect_timeout=120)
+        waited = time.monotonic() - began
+        back.result()
+    sent = pub.publish(50)
+    pub.close()
+    assert waited > 12, "the publisher connected to a broker that was down"
+    assert _on_topic(Config.from_env(outage_env)) == sent
+    assert [seq for seq, _ in sent] == list(range(1, 51))
+
+
+@pytest.mark.slow
+def test_events_published_while_the_broker_is_down_are_delivered_in_order_once_it_is_back(
+    private_broker: PrivateBroker, outage_env: dict[str, str]
+) -> None:
+    """publish() neither blocks nor fails while the broker is away; flush() delivers every event
+    once, in order, when it is back: no gap, no duplicate."""
+    pub = ScriptedPublisher(outage_env, "zz-metro")
+    sent = pub.publish(20)
+    pub.flush()
+    private_broker.stop()
+    sent += pub.publish(30)  # the SDK's max_block_ms is 60 s: a publish that waited would show
+    private_broker.start()
+    pub.flush(timeout=120)
+    pub.close()
+    assert _on_topic(Config.from_env(outage_env)) == sent
+    assert [seq for seq, _ in sent] == list(range(1, 51))
+
+
+@pytest.mark.slow
+def test_an_event_kafka_refuses_on_the_spot_gives_its_sequence_number_back(
+    private_broker: PrivateBroker, outage_env: dict[str, str]
+) -> None:
+    """A topic whose metadata cannot be fetched (the broker is down) makes publish() fail at once,
+    saying so; the sequence number is free again, so the event published again leaves no gap."""
+    pub = ScriptedPublisher(outage_env, "zz-metro", max_block_ms=1000)
+    private_broker.stop()
+    with pytest.raises(PublishError, match="it was not sent, and its sequence number 1 is free again"):
+        pub.publish(1)
+    assert pub.last == 0
+    private_broker.start()
+    wait_until("the topic's metadata", lambda: _published(pub), timeout=60, step=1)
+    pub.close()
+    assert [seq for seq, _ in _on_topic(Config.from_env(outage_env))] == [1]
+
+
+def _published(pub: ScriptedPublisher) -> bool:
+    try:
+        pub.publish(1)
+    except PublishError:
+        return False
+    return True
+
+
+def test_a_publisher_that_cannot_reach_kafka_says_so_after_its_deadline_and_uses_no_number(
+    env: dict[str, str],
+) -> None:
+    """Nothing listening: connect() gives up after connect_timeout with the address and what to do."""
+    env = {**env, "LIUHEN_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_ports(1)}"}
+    began = time.monotonic()
+    with pytest.raises(PublishError, match=r"cannot reach Kafka at 127\.0\.0\.1:\d+ within 2 s") as caught:
+        ScriptedPublisher(env, "zz-metro", connect_timeout=2)
+    assert time.monotonic() - began >= 2
+    assert "connect again once the broker answers" in str(caught.value)
+    assert not (Config.from_env(env).state_dir / "zz-metro.seq").exists()
+
+
 # -- the database unavailable for a while ------------------------------------------------------
 
 
@@ -470,15 +575,23 @@ def test_postgres_server_stopped_for_a_while(
 
 def test_poison_messages_in_the_middle_of_a_burst(env: dict[str, str], tmp_path: Path) -> None:
     """Bad messages of every kind, and resent duplicates, land amid a burst on each partition: each
-    is rejected with its reason (in the ledger and on the rejected topic), the rest flows on."""
+    is rejected with its reason (in the ledger and on the rejected topic), the rest flows on. A
+    resent bad message is rejected once more, a resent event is dropped as a duplicate."""
     config = Config.from_env(env)
     sources = sources_per_partition(2)
     _register(config, sources)
     ingest = IngestProcess(env, tmp_path / "ingest.log")
     try:
+        poison: dict[bytes, str] = {}
+        expected = send_poison(config, ["garbage"], sources, poison)  # first on each partition
         before = LiveProducer(env, sources, per_source=400, rate=2000, out=tmp_path / "before").join()
-        expected = send_poison(config, list(POISON_REASONS), sources)
-        duplicates = sum(resend(config, source, 5) for source in sources)
+        expected += send_poison(config, list(POISON_REASONS), sources, poison)
+        resent = Counter[str]()
+        for source in sources:
+            resent += resend(config, source, 5, poison)
+        duplicates = resent.pop(DUPLICATE)
+        assert resent == Counter(bad_avro=2), resent  # the garbage, resent
+        expected += resent
         after = LiveProducer(env, sources, per_source=400, rate=2000, out=tmp_path / "after").join()
         wait_drained(config, timeout=60)
         assert ingest.alive
@@ -486,5 +599,5 @@ def test_poison_messages_in_the_middle_of_a_burst(env: dict[str, str], tmp_path:
         code = ingest.stop()
     assert code == 0, ingest.log()[-3000:]
     report = audit(config, {s: before[s] + after[s] for s in sources}, rejected=expected)
-    assert report.duplicates == duplicates == 10
-    assert sum(report.rejected.values()) == 2 * len(POISON_REASONS)
+    assert report.duplicates == duplicates == 8
+    assert sum(report.rejected.values()) == 2 * (len(POISON_REASONS) + 2)

@@ -23,6 +23,23 @@ Sequence numbers are persisted in ``<state_dir>/<source_id>.seq``: each number i
 its event is sent (a process crash never reuses one; at worst it leaves a visible gap), and the
 file is fsynced on :meth:`Publisher.flush`. The file is locked, so two publishers cannot share a
 source by accident.
+
+What the SDK promises while the broker is away (a restart, a network cut):
+
+* :meth:`Publisher.connect` keeps trying to reach the broker, backing off up to 2 s between tries,
+  for ``connect_timeout`` seconds (120 by default); only then does it raise :class:`PublishError`.
+  Nothing is signed before it returns, so a publisher that could not connect used no sequence
+  number.
+* :meth:`Publisher.publish` never waits for the broker: the signed event is queued in order, and
+  the producer delivers the queue, still in order and each event once (an idempotent producer),
+  as soon as the broker is back, for up to ``delivery_timeout_ms`` (120 s by default).
+  :meth:`Publisher.flush` waits for that.
+* An event Kafka refuses on the spot (its queue full past ``max_block_ms``, the topic's metadata
+  unavailable) raises :class:`PublishError` from :meth:`Publisher.publish`, and its sequence
+  number is given back: publishing the event again leaves no gap.
+* An event not acknowledged in time is reported by :meth:`Publisher.flush` with its sequence
+  number and event id; it may or may not have reached Kafka. Sending it again (the same bytes,
+  :attr:`Publisher.unacknowledged`) is safe: the ledger keeps an event id once.
 """
 
 from __future__ import annotations
@@ -47,6 +64,8 @@ from ledger.wire.keys import FILE_SAFE_NAME, SigningKey
 DEFAULT_TOPIC = "liuhen.audit"
 MAX_EVENT_BYTES = 64 * 1024
 _SEQ_WIDTH = 20
+DEFAULT_CONNECT_TIMEOUT_S = 120.0
+RECONNECT_BACKOFF_MAX_MS = 2000
 
 
 class SequenceFile:
@@ -75,6 +94,12 @@ class SequenceFile:
         os.pwrite(self._fd, f"{number:>{_SEQ_WIDTH}}\n".encode(), 0)
         self.last = number
 
+    def give_back(self, number: int) -> None:
+        """Record ``number``, the last one taken, as unused again (its event was never sent)."""
+        assert number == self.last
+        os.pwrite(self._fd, f"{number - 1:>{_SEQ_WIDTH}}\n".encode(), 0)
+        self.last = number - 1
+
     def sync(self) -> None:
         """Make the recorded number durable."""
         os.fsync(self._fd)
@@ -94,6 +119,15 @@ class Published:
     event_id: uuid.UUID
     source_seq: int
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unacknowledged:
+    """A sent event Kafka has not acknowledged: what it was given, its bytes, its partitioning key."""
+
+    published: Published
+    wire: bytes
+    kafka_key: bytes
 
 
 def kafka_headers(wire: bytes) -> list[tuple[str, bytes]]:
@@ -173,7 +207,9 @@ class Publisher:
         self.registry = registry
         self.topic = topic
         self._kafka_key = source_id.encode()
-        self._failures: list[BaseException] = []
+        self._failures: list[tuple[Unacknowledged, BaseException]] = []
+        self.unacknowledged: list[Unacknowledged] = []
+        """Events a :meth:`flush` reported as not acknowledged, to send again (:meth:`send_again`)."""
 
     @classmethod
     def connect(
@@ -185,9 +221,14 @@ class Publisher:
         state_dir: Path,
         topic: str = DEFAULT_TOPIC,
         registry: SchemaRegistry | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
         **producer_config: Any,
     ) -> Publisher:
-        """A publisher with its own Kafka producer (acks=all, idempotent, small linger)."""
+        """A publisher with its own Kafka producer (acks=all, idempotent, small linger).
+
+        Waits up to ``connect_timeout`` seconds for the broker to answer (it may be restarting);
+        ``producer_config`` is passed to :class:`kafka.KafkaProducer`.
+        """
         config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "acks": "all",
@@ -195,7 +236,8 @@ class Publisher:
             "linger_ms": 5,
             "batch_size": 256 * 1024,
             "max_request_size": 4 * 1024 * 1024,
-            "bootstrap_timeout_ms": 10_000,
+            "bootstrap_timeout_ms": int(connect_timeout * 1000),
+            "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
         }
         config.update(producer_config)
         if not FILE_SAFE_NAME.fullmatch(source_id):
@@ -206,7 +248,10 @@ class Publisher:
         try:
             producer = KafkaProducer(**config)
         except KafkaError as exc:
-            raise PublishError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
+            raise PublishError(
+                f"cannot reach Kafka at {bootstrap} within {connect_timeout:g} s ({exc}); nothing was "
+                "signed or sent: connect again once the broker answers, or allow longer (connect_timeout)"
+            ) from exc
         return cls(
             producer=producer,
             source_id=source_id,
@@ -252,16 +297,34 @@ class Publisher:
             event_type, fields, actor=actor, occurred_at=occurred_at, event_id=event_id
         )
         try:
-            future = self.producer.send(
-                self.topic,
-                value=wire,
-                key=kafka_key.encode() if kafka_key else self._kafka_key,
-                headers=kafka_headers(wire),
-            )
+            self._send(Unacknowledged(published, wire, kafka_key.encode() if kafka_key else self._kafka_key))
         except KafkaError as exc:
-            raise PublishError(f"Kafka refused {event_type} seq {published.source_seq}: {exc}") from exc
-        future.add_errback(self._failures.append)
+            self.sequence.give_back(published.source_seq)
+            raise PublishError(
+                f"Kafka did not take {event_type} ({exc}); it was not sent, and its sequence number "
+                f"{published.source_seq} is free again: publish it again"
+            ) from exc
         return published
+
+    def send_again(self) -> None:
+        """Send the :attr:`unacknowledged` events again, the same bytes in sequence order.
+
+        :meth:`flush` waits for their acknowledgements, as for any event.
+        """
+        pending, self.unacknowledged = self.unacknowledged, []
+        for n, event in enumerate(pending):
+            try:
+                self._send(event)
+            except KafkaError as exc:
+                self.unacknowledged = pending[n:]
+                seq = event.published.source_seq
+                raise PublishError(f"Kafka did not take seq {seq} again: {exc}") from exc
+
+    def _send(self, event: Unacknowledged) -> None:
+        future = self.producer.send(
+            self.topic, value=event.wire, key=event.kafka_key, headers=kafka_headers(event.wire)
+        )
+        future.add_errback(lambda exc: self._failures.append((event, exc)))
 
     def flush(self, timeout: float | None = 60.0) -> None:
         """Wait until every sent event is acknowledged by all in-sync replicas."""
@@ -272,9 +335,15 @@ class Publisher:
         self.sequence.sync()
         if self._failures:
             failures, self._failures = self._failures, []
+            self.unacknowledged = sorted(
+                self.unacknowledged + [event for event, _ in failures], key=lambda e: e.published.source_seq
+            )
+            first, error = min(failures, key=lambda f: f[0].published.source_seq)
             raise PublishError(
-                f"{len(failures)} event(s) were not acknowledged by Kafka (first: {failures[0]}); "
-                "their sequence numbers are lost and will show as a gap"
+                f"{len(failures)} event(s) were not acknowledged by Kafka (first: seq "
+                f"{first.published.source_seq}, event {first.published.event_id}: {error}); they may not "
+                "have reached it. Publisher.send_again() sends them again (the ledger keeps an event id "
+                "once); events never sent show as a sequence gap"
             )
 
     def close(self) -> None:
