@@ -430,9 +430,8 @@ def resend(
     its SHA-256 in ``poison``, as :func:`send_poison` fills it), one more rejection for its reason.
     """
     partition = partition_of(source, _partitions(config))
-    messages = [
-        m for m in read_partition(config, config.ingest.topic, partition) if m.key == source.encode()
-    ][:count]
+    messages = read_partition(config, config.ingest.topic, partition, limit=count)
+    assert all(m.key == source.encode() for m in messages), f"{source} shares its partition"
     producer = KafkaProducer(bootstrap_servers=config.ingest.bootstrap, acks="all", max_request_size=4 << 20)
     outcome: Counter[str] = Counter()
     try:
@@ -583,8 +582,8 @@ def _partitions(config: Config) -> int:
     return len(end_offsets(config.ingest.bootstrap, config.ingest.topic))
 
 
-def read_partition(config: Config, topic: str, partition: int) -> list[Any]:
-    """Every message of one partition, in offset order."""
+def read_partition(config: Config, topic: str, partition: int, limit: int | None = None) -> list[Any]:
+    """Every message of one partition (or its first ``limit``), in offset order."""
     tp = TopicPartition(topic, partition)
     consumer = consumer_for(config.ingest.bootstrap, max_partition_fetch_bytes=16 << 20)
     try:
@@ -593,11 +592,11 @@ def read_partition(config: Config, topic: str, partition: int) -> list[Any]:
         consumer.seek_to_beginning(tp)
         out: list[Any] = []
         deadline = time.monotonic() + 60
-        while consumer.position(tp) < end:
+        while consumer.position(tp) < end and (limit is None or len(out) < limit):
             assert time.monotonic() < deadline, f"could not read {topic}:{partition} to offset {end}"
             for records in consumer.poll(timeout_ms=500).values():
                 out += records
-        return out
+        return out[:limit]
     finally:
         consumer.close()
 

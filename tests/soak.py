@@ -12,7 +12,7 @@ ports, removed at the end), with four partitions and two ``liuhen ingest`` proce
 consumer group. Each round, a producer
 publishes a burst while one fault, drawn at random, strikes:
 
-``sigkill``   SIGKILL an ingest process at a random moment, one to five times in the burst; each is
+``sigkill``   SIGKILL an ingest process at a random moment, two to six times in the burst; each is
               started again right away
 ``freeze``    SIGSTOP one process past its group session (the other takes its partitions), then
               wake it: its batch in hand must be fenced off
@@ -138,7 +138,7 @@ class Soak:
         return strikes[fault](rng)
 
     def _sigkill(self, rng: random.Random, burst_s: float) -> str:
-        victims = [rng.randrange(len(self.ingests)) for _ in range(rng.randint(1, 5))]
+        victims = [rng.randrange(len(self.ingests)) for _ in range(rng.randint(2, 6))]
         for victim in victims:
             self.ingests[victim].kill()
             self.kills += 1
