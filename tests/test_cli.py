@@ -78,15 +78,20 @@ def test_a_dead_broker_is_a_clear_error_not_a_traceback(cli_env: dict[str, str])
     # In a process of its own, as a user runs it (kafka-python also leaves the failed socket behind).
     run = subprocess.run(
         [sys.executable, "-m", "ledger.cli", "ingest", "--until-idle", "1"],
-        env={**os.environ, "LIUHEN_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+        env={**os.environ, "LIUHEN_KAFKA_BOOTSTRAP": "127.0.0.1:1", "LIUHEN_KAFKA_CONNECT_TIMEOUT": "3"},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert run.returncode == 1
-    assert "no Kafka broker answers at 127.0.0.1:1" in run.stderr
-    assert "Traceback" not in run.stderr
+    waiting, error = run.stderr.strip().splitlines()
+    assert waiting == (
+        "Kafka at 127.0.0.1:1 does not answer yet; waiting up to 3 s for it (LIUHEN_KAFKA_CONNECT_TIMEOUT)"
+    )
+    assert error.startswith(
+        "liuhen ingest: no Kafka broker answers at 127.0.0.1:1 (KafkaTimeoutError, waited 3 s)"
+    ), error
 
 
 def test_bad_configuration_is_named(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -189,7 +189,7 @@ CASES = {
         ("ingest", "--until-idle", "1"),
         1,
         "no Kafka broker answers at 127.0.0.1:1",
-        env={"LIUHEN_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+        env={"LIUHEN_KAFKA_BOOTSTRAP": "127.0.0.1:1", "LIUHEN_KAFKA_CONNECT_TIMEOUT": "1"},
     ),
     "simulate with the broker down": Case(
         ("simulate", "--days", "0.01"),

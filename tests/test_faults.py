@@ -10,6 +10,7 @@ disturbs the shared ones. The longer loop of the same faults is ``tests/soak.py`
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -470,6 +471,36 @@ def test_a_publisher_that_cannot_reach_kafka_says_so_after_its_deadline_and_uses
     assert not (Config.from_env(env).state_dir / "zz-metro.seq").exists()
 
 
+@pytest.mark.slow
+def test_ingest_started_while_the_broker_restarts_waits_for_it(
+    private_broker: PrivateBroker, env: dict[str, str], tmp_path: Path
+) -> None:
+    """An ingest process started while the broker is down says it waits, and takes in what is
+    published once the broker is back (rather than exiting, as it did after 10 s)."""
+    env = {**env, "LIUHEN_KAFKA_BOOTSTRAP": private_broker.bootstrap}
+    config = Config.from_env(env)
+    sources = sources_per_partition(2)
+    _register(config, sources)
+    private_broker.stop()
+    try:
+        ingest = IngestProcess(env, tmp_path / "ingest.log")
+        wait_until("ingest says it waits", lambda: "does not answer yet" in ingest.log(), timeout=60)
+        time.sleep(12)
+        assert ingest.alive, ingest.log()[-3000:]
+    finally:
+        private_broker.start()
+    try:
+        published = LiveProducer(env, sources, per_source=200, rate=1000, out=tmp_path / "events").join()
+        wait_until("ingest took events in", lambda: ledger_size(config) > 0, timeout=90)
+        wait_drained(config, timeout=90)
+    finally:
+        code = ingest.stop()
+    assert code == 0, ingest.log()[-3000:]
+    assert f"Kafka at {private_broker.bootstrap} does not answer yet; waiting up to 60 s" in ingest.log()
+    report = audit(config, published, rejected=Counter())
+    assert report.accepted == 400 + 2
+
+
 # -- the database unavailable for a while ------------------------------------------------------
 
 
@@ -601,3 +632,31 @@ def test_poison_messages_in_the_middle_of_a_burst(env: dict[str, str], tmp_path:
     report = audit(config, {s: before[s] + after[s] for s in sources}, rejected=expected)
     assert report.duplicates == duplicates == 8
     assert sum(report.rejected.values()) == 2 * (len(POISON_REASONS) + 2)
+
+
+# -- the soak harness itself ---------------------------------------------------------------------
+
+
+def test_a_soak_that_fails_says_so_in_one_line_naming_the_round_the_fault_and_the_log(
+    tmp_path: Path,
+) -> None:
+    """A broker that cannot start (its state folder is a file): exit 1, one line naming the round,
+    the fault and the log to read, and no traceback."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.soak", "--minutes", "1", "--seed", "7"],
+        env={**os.environ, "LIUHEN_KAFKA_HOME": str(blocked)},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    failed = [line for line in run.stdout.splitlines() if "FAILED" in line]
+    assert failed[0].startswith("round   0 start    FAILED: CalledProcessError: "), run.stdout
+    assert f"; read {blocked}/run-" in failed[0], failed[0]
+    assert failed[0].endswith("/broker.log"), failed[0]
+    assert failed[1].startswith("soak: 0 rounds passed"), run.stdout

@@ -8,6 +8,7 @@ that only read), the read models (:func:`open_views`), the audit topics and the 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from ledger.app.config import Config
 from ledger.app.keys import current_ledger_key, ensure_key
 from ledger.errors import BrokerError, ConfigurationError, NotFound
-from ledger.ingest.broker import consumer_for, ensure_topics
+from ledger.ingest.broker import RECONNECT_BACKOFF_MAX_MS, await_broker, consumer_for, ensure_topics
 from ledger.ingest.consumer import Ingestor
 from ledger.ingest.store import LedgerStore
 from ledger.sdk import Publisher
@@ -25,9 +26,6 @@ from ledger.wire.keys import SigningKey
 
 if TYPE_CHECKING:
     import sqlite_utils
-
-RECONNECT_BACKOFF_MAX_MS = 5000
-"""Ingest retries a broker that went away at least this often (the client's default is 30 s)."""
 
 
 def _note(line: str) -> None:
@@ -85,6 +83,7 @@ def registrar(config: Config, key: SigningKey) -> Publisher:
         key=key,
         state_dir=config.state_dir,
         topic=config.ingest.topic,
+        connect_timeout=config.ingest.connect_timeout_s,
     )
 
 
@@ -97,17 +96,25 @@ def publisher(config: Config, key: SigningKey, registry: SchemaRegistry | None =
         state_dir=config.state_dir,
         topic=config.ingest.topic,
         registry=registry,
+        connect_timeout=config.ingest.connect_timeout_s,
     )
 
 
-def build_ingestor(config: Config, *, batch_size: int | None) -> Ingestor:
-    """An :class:`Ingestor` with its consumer, producer, store and keys."""
+def build_ingestor(
+    config: Config, *, batch_size: int | None, on_wait: Callable[[str], None] = lambda _: None
+) -> Ingestor:
+    """An :class:`Ingestor` with its consumer, producer, store and keys.
+
+    Waits for a broker that is starting or restarting, up to the configured connect timeout
+    (``on_wait`` is told once that it waits).
+    """
     from kafka import KafkaProducer  # noqa: PLC0415
     from kafka.errors import KafkaError  # noqa: PLC0415
 
     settings = config.ingest
     if batch_size is not None:
         settings = replace(settings, batch_size=batch_size)
+    await_broker(settings.bootstrap, settings.connect_timeout_s, on_wait)
     ensure_audit_topics(config)  # the broker first: a command that cannot run creates nothing
     ledger_key, _ = ensure_key(config, "ledger")
     store = open_store(config, create=True)

@@ -1,33 +1,35 @@
 """Configuration from the environment, with defaults that run on one machine.
 
-=============================  ==========================  =============================================
-variable                       default                     meaning
-=============================  ==========================  =============================================
-``LIUHEN_HOME``                ``./var``                   keys (``keys/``), SDK state (``state/``), ledger
-``LIUHEN_KAFKA_BOOTSTRAP``     ``127.0.0.1:19092``         Kafka bootstrap servers
-``LIUHEN_TOPIC``               ``liuhen.audit``            the audit topic
-``LIUHEN_REJECTED_TOPIC``      ``liuhen.audit.rejected``   where rejected messages go, with reasons
-``LIUHEN_PARTITIONS``          ``3``                       partitions when liuhen creates the audit topic
-``LIUHEN_GROUP``               ``liuhen-ingest``           ingest consumer group
-``LIUHEN_DEPLOYMENT``          ``liuhen``                  first part of each log's origin string; name the
-                                                           deployment uniquely, e.g. ``zz.example/liuhen``
-``LIUHEN_MAX_EVENT_BYTES``     ``65536``                   larger messages are rejected as ``oversized``
-``LIUHEN_BATCH_SIZE``          ``1000``                    messages per ingest batch (one transaction)
-``LIUHEN_VERIFY_PROCESSES``    ``2``                       worker processes verifying source signatures
-``LIUHEN_SESSION_TIMEOUT_MS``  (client default, 45000)     silence after which the group moves a member's
-                                                           partitions to the other ingest processes
-``LIUHEN_KEY_PASSPHRASE``      (none)                      passphrase of encrypted private key files
-``LIUHEN_PROJECTIONS_DB``      ``$LIUHEN_HOME/views.db``   SQLite file of the read models (queries)
-``LIUHEN_WITNESSES``           (none)                      the witnesses ``liuhen witness push`` submits each
-                                                           log's checkpoints to, comma-separated
-                                                           ``URL=VKEY``: the witness's submission prefix
-                                                           (``http(s)://host:port[/path]``, no ``=``) and its
-                                                           verifier key (type 0x04 cosigner key, or its
-                                                           Ed25519 verifier key text)
-``PERSISTENCE_MODULE``         ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
-``SQLITE_DBNAME``              ``$LIUHEN_HOME/ledger.db``  SQLite file of the ledger
-``POSTGRES_*``                 (library defaults)          PostgreSQL settings, read by the library
-=============================  ==========================  =============================================
+================================  ==========================  =============================================
+variable                          default                     meaning
+================================  ==========================  =============================================
+``LIUHEN_HOME``                   ``./var``                   keys (``keys/``), SDK state (``state/``), ledger
+``LIUHEN_KAFKA_BOOTSTRAP``        ``127.0.0.1:19092``         Kafka bootstrap servers
+``LIUHEN_TOPIC``                  ``liuhen.audit``            the audit topic
+``LIUHEN_REJECTED_TOPIC``         ``liuhen.audit.rejected``   where rejected messages go, with reasons
+``LIUHEN_PARTITIONS``             ``3``                       partitions when liuhen creates the audit topic
+``LIUHEN_GROUP``                  ``liuhen-ingest``           ingest consumer group
+``LIUHEN_DEPLOYMENT``             ``liuhen``                  first part of each log's origin string; name the
+                                                              deployment uniquely, e.g. ``zz.example/liuhen``
+``LIUHEN_MAX_EVENT_BYTES``        ``65536``                   larger messages are rejected as ``oversized``
+``LIUHEN_BATCH_SIZE``             ``1000``                    messages per ingest batch (one transaction)
+``LIUHEN_VERIFY_PROCESSES``       ``2``                       worker processes verifying source signatures
+``LIUHEN_KAFKA_CONNECT_TIMEOUT``  ``60``                      seconds ingest waits at start for a broker that
+                                                              does not answer yet (starting or restarting)
+``LIUHEN_SESSION_TIMEOUT_MS``     (client default, 45000)     silence after which the group moves a member's
+                                                              partitions to the other ingest processes
+``LIUHEN_KEY_PASSPHRASE``         (none)                      passphrase of encrypted private key files
+``LIUHEN_PROJECTIONS_DB``         ``$LIUHEN_HOME/views.db``   SQLite file of the read models (queries)
+``LIUHEN_WITNESSES``              (none)                      the witnesses ``liuhen witness push`` submits
+                                                              each log's checkpoints to, comma-separated
+                                                              ``URL=VKEY``: the witness's submission prefix
+                                                              (``http(s)://host:port[/path]``, no ``=``) and
+                                                              its verifier key (type 0x04 cosigner key, or
+                                                              its Ed25519 verifier key text)
+``PERSISTENCE_MODULE``            ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
+``SQLITE_DBNAME``                 ``$LIUHEN_HOME/ledger.db``  SQLite file of the ledger
+``POSTGRES_*``                    (library defaults)          PostgreSQL settings, read by the library
+================================  ==========================  =============================================
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ class Config:
             batch_size=_int(env, "LIUHEN_BATCH_SIZE", 1000),
             verify_processes=_int(env, "LIUHEN_VERIFY_PROCESSES", 2),
             session_timeout_ms=_int(env, "LIUHEN_SESSION_TIMEOUT_MS", 0) or None,
+            connect_timeout_s=_int(env, "LIUHEN_KAFKA_CONNECT_TIMEOUT", 60),
         )
         passphrase = env.get("LIUHEN_KEY_PASSPHRASE")
         return cls(

@@ -116,7 +116,7 @@ def schemas_freeze(args: argparse.Namespace, config: Config) -> int:
 
 def ingest(args: argparse.Namespace, config: Config) -> int:
     """``liuhen ingest``: consume the audit topic into the ledger."""
-    ingestor = build_ingestor(config, batch_size=args.batch_size)
+    ingestor = build_ingestor(config, batch_size=args.batch_size, on_wait=note)
     ingestor.install_signal_handlers()
     started = time.monotonic()
     last_report = [started]
@@ -204,7 +204,7 @@ def demo(args: argparse.Namespace, config: Config) -> int:
         plant=True,
     )
     out(f"published   {sum(counts.values())} signed events from {len(counts)} sources via Kafka")
-    ingestor = build_ingestor(config, batch_size=None)
+    ingestor = build_ingestor(config, batch_size=None, on_wait=note)
     ingestor.install_signal_handlers()
     stats = ingestor.run(idle_exit=3.0)
     out(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -15,6 +15,9 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ledger.errors import BrokerError
+
+RECONNECT_BACKOFF_MAX_MS = 5000
+"""Ingest retries a broker that went away at least this often (the client's default is 30 s)."""
 
 
 def admin(bootstrap: str) -> KafkaAdminClient:
@@ -26,6 +29,39 @@ def admin(bootstrap: str) -> KafkaAdminClient:
             f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}); "
             "start one with 'docker/kafka/broker.sh start' or set LIUHEN_KAFKA_BOOTSTRAP"
         ) from exc
+
+
+def await_broker(bootstrap: str, timeout: float, on_wait: Callable[[str], None]) -> None:
+    """Return once a broker answers at ``bootstrap``; :class:`BrokerError` after ``timeout`` seconds.
+
+    A broker that is starting or restarting is waited for; ``on_wait`` is told once that it waits.
+    """
+    began = time.monotonic()
+    first_try = min(timeout, 2.0)
+    for attempt_s in (first_try, timeout - first_try):
+        if attempt_s <= 0:
+            break
+        try:
+            client = KafkaAdminClient(
+                bootstrap_servers=bootstrap,
+                bootstrap_timeout_ms=int(attempt_s * 1000),
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            )
+        except KafkaError as exc:
+            error = exc
+            if attempt_s == first_try and timeout > first_try:
+                on_wait(
+                    f"Kafka at {bootstrap} does not answer yet; waiting up to {timeout:g} s for it "
+                    "(LIUHEN_KAFKA_CONNECT_TIMEOUT)"
+                )
+            continue
+        client.close()
+        return
+    raise BrokerError(
+        f"no Kafka broker answers at {bootstrap} ({type(error).__name__}, waited "
+        f"{time.monotonic() - began:.0f} s); start one with 'docker/kafka/broker.sh start' or set "
+        "LIUHEN_KAFKA_BOOTSTRAP"
+    ) from error
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]]) -> None:

@@ -19,6 +19,8 @@ class IngestSettings:
     verify_processes: int = 2
     """How many worker processes check source signatures (:class:`ledger.ingest.workers.VerifyingWorkers`)."""
     recent_ids: int = 200_000
+    connect_timeout_s: float = 60.0
+    """How long ingest waits at start for a broker that does not answer yet (starting, restarting)."""
     session_timeout_ms: int | None = None
     """How long the group waits for a silent member before giving its partitions to others
     (None: the Kafka client's default, 45 s)."""
