@@ -230,7 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stack.callback(pg.remove)
                 pg.start()
                 store_env = stack.enter_context(pg.schema())
-                env |= {**store_env, "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "3"}
+                # As deployed (the library's default): an ingest process that starts, or is restarted,
+                # while the server is down waits for it (30 s) rather than exiting.
+                env |= {
+                    **store_env,
+                    "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "3",
+                    "POSTGRES_CONNECT_TIMEOUT": "30",
+                }
             soak = Soak(env=env, work=work, broker=broker, pg=pg)
             soak.start()
             stack.callback(soak.stop)
