@@ -31,6 +31,7 @@ Everything liuhen raises on purpose derives from :class:`LedgerError`; the CLI
     │   ├── Inconsistent          two checkpoints of one log are not one history (both, and the proof)
     │   └── BundleInvalid         a bundle fails verification (ledger.verify.report: carries the report)
     ├── ProjectionError           a read model cannot be built or queried
+    │   └── ProjectionStopped     the run was asked to stop: the batch in hand is rolled back
     └── WitnessError              a witness refused a checkpoint, or could not be asked (carries the
         │                         HTTP status c2sp.org/tlog-witness gives the refusal)
         ├── BadSubmission         400: not an add-checkpoint request, or its old size exceeds the checkpoint's
@@ -220,6 +221,10 @@ class Inconsistent(VerificationError):
 
 class ProjectionError(LedgerError):
     """A read model cannot be built or queried."""
+
+
+class ProjectionStopped(ProjectionError):
+    """The projection run was asked to stop (SIGTERM, Ctrl-C): the batch in hand is rolled back."""
 
 
 class WitnessError(LedgerError):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ledger.errors import ProjectionError
+from ledger.errors import ProjectionError, ProjectionStopped
 from ledger.ingest.store import LedgerStore
 from ledger.wire.avro import SchemaRegistry
 from projections import tables
@@ -53,6 +53,12 @@ class RunStats:
     batches: int = 0
     position: int = 0
     seconds: float = 0.0
+    stopped: bool = False
+    """Whether the run stopped when asked, before it had caught up (the next run resumes)."""
+
+
+STOP_CHECK = 256
+"""Events applied between two looks at whether the run is asked to stop."""
 
 
 def open_db(path: Path | str, *, create: bool = True) -> sqlite_utils.Database:
@@ -135,7 +141,7 @@ class ProjectionRunner:
             tables.create(self.db, query_indexes=False)  # built by run() once it has caught up
         self._indexed = False
 
-    def run_once(self, *, fail_after: int | None = None) -> int:
+    def run_once(self, *, fail_after: int | None = None, stop: threading.Event | None = None) -> int:
         """Apply one batch; return how many events it held (0: caught up).
 
         ``fail_after`` raises after that many events of the batch, before anything commits: a
@@ -144,16 +150,24 @@ class ProjectionRunner:
         batch = read_batch(self.store, self.registry, self.position, self.batch_size)
         if batch is None:
             return 0
-        self.apply(batch, fail_after=fail_after)
+        self.apply(batch, fail_after=fail_after, stop=stop)
         return len(batch.items)
 
-    def apply(self, batch: Batch, *, fail_after: int | None = None) -> None:
-        """Apply one batch and record its last notification id, in one transaction."""
+    def apply(
+        self, batch: Batch, *, fail_after: int | None = None, stop: threading.Event | None = None
+    ) -> None:
+        """Apply one batch and record its last notification id, in one transaction.
+
+        ``stop``, once set, rolls the batch back within :data:`STOP_CHECK` events, raising
+        :class:`ProjectionStopped` (which :meth:`run` takes as the end of the run).
+        """
         with self.db.atomic():
             self.projector.begin()
             for count, item in enumerate(batch.items):
                 if fail_after is not None and count == fail_after:
                     raise ProjectionError(f"injected failure after {count} events")
+                if stop is not None and count % STOP_CHECK == STOP_CHECK - 1 and stop.is_set():
+                    raise ProjectionStopped(f"asked to stop after {count} events of the batch")
                 self.projector.apply(item)
             self.projector.finish()
             self.db.execute(
@@ -165,14 +179,22 @@ class ProjectionRunner:
         """Notifications not applied yet (of every topic: an upper bound on entries)."""
         return (self.store.recorder.max_notification_id() or 0) - self.position
 
-    def _prefetched(self, stats: RunStats, began: float, progress: Callable[[RunStats], None] | None) -> None:
+    def _prefetched(
+        self,
+        stats: RunStats,
+        began: float,
+        progress: Callable[[RunStats], None] | None,
+        stop: threading.Event,
+    ) -> None:
         """Apply the backlog as a second process reads and decodes it."""
         with (
             fewer_collections(),
             Prefetcher(env=self.store.env, start=self.position, batch_size=self.prefetch_batch) as feed,
         ):
             for batch in feed:
-                self.apply(batch)
+                if stop.is_set():
+                    return
+                self.apply(batch, stop=stop)
                 stats.events += len(batch.items)
                 stats.read_ahead += len(batch.items)
                 stats.batches += 1
@@ -188,14 +210,43 @@ class ProjectionRunner:
         stop: threading.Event | None = None,
         progress: Callable[[RunStats], None] | None = None,
     ) -> RunStats:
-        """Apply batches until caught up (or, following, until ``stop`` is set)."""
+        """Apply batches until caught up (or, following, until ``stop`` is set).
+
+        Once ``stop`` is set the run ends within :data:`STOP_CHECK` events, the batch in hand
+        rolled back; a statement :meth:`interrupt` cut short is rolled back the same way. The next
+        run resumes at the last batch applied.
+        """
         stats = RunStats()
         began = time.monotonic()
         stop = stop or threading.Event()
+        caught_up = False
+        try:
+            caught_up = self._run(
+                stats, began, follow=follow, poll_interval=poll_interval, stop=stop, progress=progress
+            )
+        except (ProjectionStopped, sqlite3.OperationalError):
+            if not stop.is_set():
+                raise
+        stats.stopped = not caught_up
+        stats.position = self.position
+        stats.seconds = time.monotonic() - began
+        return stats
+
+    def _run(
+        self,
+        stats: RunStats,
+        began: float,
+        *,
+        follow: bool,
+        poll_interval: float,
+        stop: threading.Event,
+        progress: Callable[[RunStats], None] | None,
+    ) -> bool:
+        """:meth:`run`'s loop; True if it caught up (not following), False if asked to stop."""
         if self.prefetch_after is not None and self._backlog() >= self.prefetch_after and _shared(self.store):
-            self._prefetched(stats, began, progress)
+            self._prefetched(stats, began, progress, stop)
         while not stop.is_set():
-            count = self.run_once()
+            count = self.run_once(stop=stop)
             if count:
                 stats.events += count
                 stats.batches += 1
@@ -208,11 +259,13 @@ class ProjectionRunner:
                     tables.create_query_indexes(self.db)
                 self._indexed = True
             if not follow:
-                break
+                return True
             stop.wait(poll_interval)
-        stats.position = self.position
-        stats.seconds = time.monotonic() - began
-        return stats
+        return False
+
+    def interrupt(self) -> None:
+        """Cut short the read models' statement running now (from another thread; after ``stop``)."""
+        self.db.conn.interrupt()
 
 
 def _shared(store: LedgerStore) -> bool:

@@ -6,6 +6,9 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import ProjectionError
+from ledger.errors import ProjectionError, ProjectionStopped
 from ledger.ingest.store import Batch, LedgerStore
 from ledger.simulate import build_city, simulate
 from ledger.wire.appender import LogAppender
@@ -23,7 +26,8 @@ from ledger.wire.avro import SchemaRegistry, SignedEvent
 from ledger.wire.format import Chain, StoredEntry
 from ledger.wire.keys import SigningKey
 from projections import queries, tables
-from projections.runner import ProjectionRunner, RunStats, open_db
+from projections.feed import read_batch
+from projections.runner import STOP_CHECK, ProjectionRunner, RunStats, open_db
 from tests.test_postgres import postgres_schema
 
 REGISTRY = SchemaRegistry.load()
@@ -192,6 +196,85 @@ def test_a_reading_process_killed_mid_stream_loses_and_repeats_nothing(
     reference = ProjectionRunner(store=store, db=open_db(tmp_path / "reference.db"), prefetch_after=None)
     reference.run()
     assert snapshot(runner.db) == snapshot(reference.db)
+
+
+@pytest.mark.parametrize("ahead", [False, True], ids=["here", "read-ahead"])
+def test_a_run_asked_to_stop_ends_after_the_batch_in_hand_and_the_next_run_resumes(
+    store: LedgerStore, tmp_path: Path, ahead: bool
+) -> None:
+    stop = threading.Event()
+
+    def stop_after_two(stats: RunStats) -> None:
+        if stats.batches == 2:
+            stop.set()
+
+    runner = ProjectionRunner(
+        store=store,
+        db=open_db(tmp_path / "stopped.db"),
+        batch_size=97,
+        prefetch_after=1 if ahead else None,
+        prefetch_batch=150,
+    )
+    stats = runner.run(stop=stop, progress=stop_after_two)
+    assert stats.stopped
+    assert stats.batches == 2
+    assert runner.position == stats.position < store.recorder.max_notification_id()
+    resumed = runner.run()
+    assert not resumed.stopped
+    assert resumed.position == store.recorder.max_notification_id()
+    reference = ProjectionRunner(store=store, db=open_db(tmp_path / "reference.db"), prefetch_after=None)
+    reference.run()
+    assert snapshot(runner.db) == snapshot(reference.db)
+
+
+def test_a_batch_is_rolled_back_when_the_run_is_asked_to_stop_in_its_middle(
+    store: LedgerStore, tmp_path: Path
+) -> None:
+    runner = ProjectionRunner(store=store, db=open_db(tmp_path / "mid.db"), batch_size=STOP_CHECK * 3)
+    runner.run_once()
+    before = snapshot(runner.db)
+    stop = threading.Event()
+    stop.set()
+    stats = runner.run(stop=stop)
+    assert stats.stopped
+    assert stats.events == 0
+    assert snapshot(runner.db) == before  # neither rows nor position moved
+    batch = read_batch(store, runner.registry, runner.position, STOP_CHECK * 3)
+    assert batch is not None
+    assert len(batch.items) > STOP_CHECK  # the stop was seen inside the batch, which was rolled back
+    with pytest.raises(ProjectionStopped):
+        runner.apply(batch, stop=stop)
+    assert snapshot(runner.db) == before
+
+
+def test_liuhen_project_stops_on_sigterm_in_the_middle_of_a_rebuild_and_resumes(tmp_path: Path) -> None:
+    """SIGTERM as a rebuild starts: exit 0, saying it stopped and where; the next run finishes and
+    gives the tables an uninterrupted rebuild gives."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ledger = ledger_of(home / "ledger.db", seed=11, hours=200)
+    end = ledger.recorder.max_notification_id()
+    env = {**os.environ, "LIUHEN_HOME": str(home)}
+    command = [sys.executable, "-m", "ledger.cli", "project"]
+    run = subprocess.Popen(
+        [*command, "--rebuild"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert run.stderr is not None
+    assert "rebuilding" in run.stderr.readline()
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "project: stopped before catching up; run it again to go on from there" in err
+    stopped_at = int(re.findall(r"at notification (\d+)", out)[0])
+    assert stopped_at < end
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"at notification {end}" in again.stdout
+    assert "stopped" not in again.stderr
+    reference = ProjectionRunner(store=ledger, db=open_db(tmp_path / "reference.db"))
+    reference.run()
+    ledger.close()
+    assert snapshot(open_db(home / "views.db", create=False)) == snapshot(reference.db)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

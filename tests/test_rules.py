@@ -823,3 +823,29 @@ def test_r12_access_off_duty_or_in_bulk_fires(tmp_path: Path) -> None:
     assert bulk["occurred_at"] == micros(NOW + timedelta(seconds=1490))  # the hour's 150th access
     assert sorted(bulk["evidence"]) == s.at("on", *(f"bulk-{n}" for n in range(1, 150)))
     assert "made 150 accesses within one hour" in bulk["explanation"]
+
+
+def test_r12_a_burst_past_the_limit_is_one_bulk_violation_an_hour_however_it_is_batched(
+    tmp_path: Path,
+) -> None:
+    """600 views, one every 10 s: the 150th is bulk access, and the next is the first access more
+    than an hour after it (the 510th); the 449 others in between raise nothing more."""
+    person = {**ACTOR, "user_id": "u2001", "name": "周敏", "unit": "天元分局"}  # a unit with no roster
+    view = {"access": access(CAM_A, *FOOTAGE), "mode": "PLAYBACK"}
+    with scenario(tmp_path) as s:
+        for n in range(1, 601):
+            s.send(f"bulk-{n}", "FootageViewed", NOW + timedelta(seconds=10 * n), person, **view)
+    found = sorted(violations(s.db, rule="R12"), key=lambda v: v["occurred_at"])
+    assert [(v["actor_id"], v["occurred_at"]) for v in found] == [
+        ("u2001", micros(NOW + timedelta(seconds=1500))),
+        ("u2001", micros(NOW + timedelta(seconds=5100))),
+    ]
+    assert sorted(found[0]["evidence"]) == s.at(*(f"bulk-{n}" for n in range(1, 151)))
+    assert sorted(found[1]["evidence"]) == s.at(*(f"bulk-{n}" for n in range(151, 511)))
+    store = OfflineLedger(tmp_path / "ledger").open_store()
+    try:
+        small = ProjectionRunner(store=store, db=open_db(tmp_path / "small.db"), batch_size=37)
+        small.run()
+    finally:
+        store.close()
+    assert sorted(violations(small.db, rule="R12"), key=lambda v: v["occurred_at"]) == found

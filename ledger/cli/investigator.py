@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ledger.app.assembly import open_store, open_views
@@ -55,25 +57,55 @@ def project(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config)
     db = open_views(config, create=True)
     runner = ProjectionRunner(store=store, db=db)
-    if args.rebuild:
-        runner.rebuild()
-        note(f"project: rebuilding {config.views_path} from the whole ledger")
 
     def progress(stats: RunStats) -> None:
         if stats.batches % 25 == 0:
             note(f"project: {stats.events:,} events ({stats.events / max(stats.seconds, 1e-9):,.0f}/s)")
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     try:
-        stats = runner.run(follow=args.follow, stop=stop, progress=progress)
+        with _stop_on_signals(runner) as stop:
+            if args.rebuild:
+                runner.rebuild()
+                note(f"project: rebuilding {config.views_path} from the whole ledger")
+            stats = runner.run(follow=args.follow, stop=stop, progress=progress)
     finally:
         store.close()
         db.close()
     rate = stats.events / max(stats.seconds, 1e-9)
     out(f"project: {stats.events} events applied ({rate:,.0f}/s), at notification {stats.position}")
+    if stats.stopped and not args.follow:
+        note("project: stopped before catching up; run it again to go on from there")
     return 0
+
+
+@contextmanager
+def _stop_on_signals(runner: ProjectionRunner) -> Iterator[threading.Event]:
+    """An event set on SIGTERM or SIGINT, which also cuts short the statement running then.
+
+    A thread waits for the signals, blocked in every thread meanwhile: a handler run by the main
+    thread would wait for a long statement (building an index of millions of rows) to end first.
+    """
+    stop, done = threading.Event(), threading.Event()
+    signals = {signal.SIGTERM, signal.SIGINT}
+
+    def watch() -> None:
+        while True:
+            signal.sigwait(signals)
+            if done.is_set():
+                return
+            stop.set()
+            runner.interrupt()
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    watcher = threading.Thread(target=watch, name="liuhen-project-signals", daemon=True)
+    watcher.start()
+    try:
+        yield stop
+    finally:
+        done.set()
+        signal.pthread_kill(watcher.ident or 0, signal.SIGTERM)  # wakes the watcher, which ends
+        watcher.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _access_answer(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:

@@ -38,6 +38,7 @@ class DutyRules(RulesBase):
         self._read_hours: dict[tuple[str, int], list[int] | None] = {}  # as the table holds them
         self._baselines: dict[str, tuple[int, float | None]] = {}  # actor -> (hour, its baseline)
         self._shifts: dict[tuple[str, str], tuple[int, int]] = {}
+        self._flagged: dict[str, int | None] = {}  # actor -> time of their latest bulk access found
 
     def flush(self) -> None:
         """Write the batch's access rows and the state held in memory."""
@@ -110,6 +111,21 @@ class DutyRules(RulesBase):
         self._baselines[user_id] = (hour, baseline)
         return baseline
 
+    def _latest_bulk(self, user_id: str) -> int | None:
+        """When the person's latest bulk access found so far happened (None: never).
+
+        Read once a batch, then kept: without it, every access of a burst past the limit would
+        read the whole last hour of the person's accesses again.
+        """
+        if user_id not in self._flagged:
+            (latest,) = self.db.execute(
+                "SELECT MAX(occurred_at) FROM violations "
+                "WHERE rule = ? AND actor_id = ? AND explanation LIKE ?",
+                [R12_BULK.id, user_id, f"%{_BULK}%"],
+            ).fetchone()
+            self._flagged[user_id] = latest
+        return self._flagged[user_id]
+
     def _r12_bulk(self, row: AccessRow) -> None:
         user_id, when = row.actor_id, row.occurred_at
         hour = when // HOUR_US
@@ -130,6 +146,9 @@ class DutyRules(RulesBase):
         before = self._hour(user_id, hour - 1)
         if counts[0] + (before[0] if before else 0) < limit:
             return  # the last hour's accesses lie in this clock hour and the one before
+        flagged = self._latest_bulk(user_id)
+        if flagged is not None and flagged > when - HOUR_US:
+            return  # the hour before this access already holds a bulk access of theirs: one is enough
         self.flush()  # the query below reads the access rows written so far
         rows = self.db.execute(
             "SELECT origin, idx FROM access WHERE actor_id = ? AND occurred_at > ? AND occurred_at <= ? "
@@ -139,13 +158,7 @@ class DutyRules(RulesBase):
         ).fetchall()
         if len(rows) < limit:
             return
-        already = self.db.execute(
-            "SELECT 1 FROM violations WHERE rule = ? AND actor_id = ? AND occurred_at > ? "
-            "AND explanation LIKE ? LIMIT 1",
-            [R12_BULK.id, user_id, when - HOUR_US, f"%{_BULK}%"],
-        ).fetchone()
-        if already:
-            return
+        self._flagged[user_id] = when if flagged is None else max(when, flagged)
         usual = f"their usual {baseline:.1f} an hour" if baseline else "none in the 30 days before"
         self.violation(
             rule=R12_BULK,
