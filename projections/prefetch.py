@@ -121,6 +121,10 @@ class Prefetcher:
             self._position = last
             yield Batch(last, items)
 
+    def kill(self) -> None:
+        """End the reader at once (from another thread): the batch being read raises ProjectionError."""
+        self._process.kill()
+
     def close(self) -> None:
         """Stop the reader (if it is still running) and release the pipe."""
         self._out.close()

@@ -125,6 +125,7 @@ class ProjectionRunner:
         self.prefetch_batch = prefetch_batch
         self.projector = Projector(db)
         self._indexed = False
+        self._feed: Prefetcher | None = None
 
     @property
     def position(self) -> int:
@@ -191,6 +192,9 @@ class ProjectionRunner:
             fewer_collections(),
             Prefetcher(env=self.store.env, start=self.position, batch_size=self.prefetch_batch) as feed,
         ):
+            self._feed = feed
+            if stop.is_set():  # asked before the reader was there to be ended
+                return
             for batch in feed:
                 if stop.is_set():
                     return
@@ -213,8 +217,8 @@ class ProjectionRunner:
         """Apply batches until caught up (or, following, until ``stop`` is set).
 
         Once ``stop`` is set the run ends within :data:`STOP_CHECK` events, the batch in hand
-        rolled back; a statement :meth:`interrupt` cut short is rolled back the same way. The next
-        run resumes at the last batch applied.
+        rolled back; what :meth:`interrupt` cut short (a statement, the reading process) ends it
+        the same way. The next run resumes at the last batch applied.
         """
         stats = RunStats()
         began = time.monotonic()
@@ -224,9 +228,11 @@ class ProjectionRunner:
             caught_up = self._run(
                 stats, began, follow=follow, poll_interval=poll_interval, stop=stop, progress=progress
             )
-        except (ProjectionStopped, sqlite3.OperationalError):
+        except (ProjectionError, sqlite3.OperationalError):  # ProjectionStopped, or what interrupt() cut
             if not stop.is_set():
                 raise
+        finally:
+            self._feed = None
         stats.stopped = not caught_up
         stats.position = self.position
         stats.seconds = time.monotonic() - began
@@ -264,8 +270,14 @@ class ProjectionRunner:
         return False
 
     def interrupt(self) -> None:
-        """Cut short the read models' statement running now (from another thread; after ``stop``)."""
+        """Cut short what the run is waiting for (from another thread, once ``stop`` is set).
+
+        That is the read models' statement running now, and the second process reading ahead.
+        """
         self.db.conn.interrupt()
+        feed = self._feed
+        if feed is not None:
+            feed.kill()
 
 
 def _shared(store: LedgerStore) -> bool:
