@@ -240,24 +240,27 @@ def _produce(sources: Sequence[str], per_source: int, rate: float, out: Path) ->
                 time.sleep(ahead)
 
 
+def source_publisher(config: Config, source: str, **producer_config: Any) -> Publisher:
+    """The SDK publisher of ``source``, with its key in the home and the test registry.
+
+    ``producer_config`` goes to :meth:`Publisher.connect`.
+    """
+    return Publisher.connect(
+        bootstrap=config.ingest.bootstrap,
+        source_id=source,
+        key=ensure_key(config, source)[0],
+        state_dir=config.state_dir,
+        topic=config.ingest.topic,
+        registry=REGISTRY,
+        **producer_config,
+    )
+
+
 @contextmanager
 def _publishers(config: Config, sources: Sequence[str]) -> Iterator[dict[str, Publisher]]:
-    """One SDK publisher per source; each retries a broker that went away at least every 2 s."""
+    """One SDK publisher per source (each retries a broker that went away at least every 2 s)."""
     with ExitStack() as stack:
-        yield {
-            source: stack.enter_context(
-                Publisher.connect(
-                    bootstrap=config.ingest.bootstrap,
-                    source_id=source,
-                    key=ensure_key(config, source)[0],
-                    state_dir=config.state_dir,
-                    topic=config.ingest.topic,
-                    registry=REGISTRY,
-                    reconnect_backoff_max_ms=2000,
-                )
-            )
-            for source in sources
-        }
+        yield {source: stack.enter_context(source_publisher(config, source)) for source in sources}
 
 
 class ScriptedPublisher:
@@ -322,15 +325,7 @@ def _scripted_publisher(source: str) -> None:
         answer: dict[str, Any] = {}
         try:
             if pub is None:  # the first step connects
-                pub = Publisher.connect(
-                    bootstrap=config.ingest.bootstrap,
-                    source_id=source,
-                    key=ensure_key(config, source)[0],
-                    state_dir=config.state_dir,
-                    topic=config.ingest.topic,
-                    registry=REGISTRY,
-                    **argument,
-                )
+                pub = source_publisher(config, source, **argument)
             elif command == "publish":
                 sent = [pub.publish("FootageViewed", viewed(n), actor=ACTOR) for n in range(argument)]
                 answer["result"] = [(p.source_seq, str(p.event_id)) for p in sent]

@@ -425,7 +425,7 @@ def test_events_published_while_the_broker_is_down_are_delivered_in_order_once_i
     sent = pub.publish(20)
     pub.flush()
     private_broker.stop()
-    sent += pub.publish(30)  # the SDK's max_block_ms is 60 s: a publish that waited would show
+    sent += pub.publish(30)  # one that waited for the broker would fail after max_block_ms (60 s)
     private_broker.start()
     pub.flush(timeout=120)
     pub.close()
