@@ -304,6 +304,37 @@ def test_r1_automatic_expiry_under_a_7_day_policy_fires_r1_and_r3(tmp_path: Path
     assert f"Retention for system {SYSTEM} was set to 7 days" in r3["explanation"]
 
 
+def test_r3_a_system_registered_with_less_than_30_days_retention_fires_and_30_days_does_not(
+    tmp_path: Path,
+) -> None:
+    registered = {"owner": "株洲轨道交通", "manager": "李强"}
+    with scenario(tmp_path) as s:
+        s.send(
+            "short",
+            "SystemRegistered",
+            BEFORE,
+            ADMIN,
+            system_id="zz-short",
+            name="短",
+            retention_days=15,
+            **registered,
+        )
+        s.send(
+            "legal",
+            "SystemRegistered",
+            BEFORE,
+            ADMIN,
+            system_id="zz-legal",
+            name="足",
+            retention_days=30,
+            **registered,
+        )
+    [r3] = violations(s.db, rule="R3")
+    assert r3["evidence"] == s.at("short")
+    assert r3["explanation"].startswith("Retention for system zz-short was registered with 15 days;")
+    assert r3["system_id"] == "zz-short"
+
+
 def test_r1_deletion_of_old_footage_under_a_legal_hold(tmp_path: Path) -> None:
     old = (NOW - days(60), NOW - days(60) + timedelta(hours=1))
     with scenario(tmp_path) as s:

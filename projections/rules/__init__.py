@@ -100,7 +100,7 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
 
         on(["DeletionOrdered", "LegalHoldPlaced", "LegalHoldReleased"], self._r1_late_evidence)
         on(["FootageInventoryReported"], lambda at, _, record: self._r2_silent_gap(at, record))
-        on(["RetentionPolicySet"], lambda at, _, record: self._r3_retention(at, record))
+        on(["RetentionPolicySet", "SystemRegistered"], self._r3_retention)
         on(["CameraRegistered"], self._forget_camera)
         on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
         on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))

@@ -11,7 +11,8 @@ R1     footage deleted, overwritten, expired or formatted while younger    ZZ 12
 R2     footage missing inside the retention window per the recorder's      ZZ 15(3)
        inventory, with no logged deletion or outage to explain it (a
        silent deletion); gaps shorter than ``gap_tolerance`` are ignored
-R3     retention policy set below 30 days                                  ZZ 12(5)
+R3     retention below 30 days, set by a policy or by a system's           ZZ 12(5)
+       registration
 =====  ==================================================================  ==================
 
 The retention period in force for a camera at a time is the latest policy set for the camera
@@ -315,19 +316,21 @@ class RetentionRules(RulesBase):
 
     # -- R3 -----------------------------------------------------------------------------------
 
-    def _r3_retention(self, at: Position, record: Mapping[str, Any]) -> None:
+    def _r3_retention(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """A retention policy, or a system's registration, that keeps footage less than 30 days."""
         days = record["retention_days"]
         if days >= LEGAL_MINIMUM_DAYS:
             return
         scope = (
             f"camera {record['camera_id']}" if record.get("camera_id") else f"system {record['system_id']}"
         )
+        how = "was registered with" if event_type == "SystemRegistered" else "was set to"
         self.violation(
             rule=R3,
             record=record,
             system_id=record["system_id"],
             camera_id=record.get("camera_id"),
-            explanation=f"Retention for {scope} was set to {days} days; the regulation requires at least 30 "
+            explanation=f"Retention for {scope} {how} {days} days; the regulation requires at least 30 "
             f"({R3.article}).",
             evidence=[at],
         )
