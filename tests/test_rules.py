@@ -429,6 +429,30 @@ def test_r4_access_without_reason_unit_name_or_case_fires(tmp_path: Path) -> Non
         assert v["explanation"].startswith(f"{kind} of camera {camera} by {by} does not record {missing}:")
 
 
+def test_r4_an_investigator_role_written_another_way_is_still_held_to_legal_basis_and_case(
+    tmp_path: Path,
+) -> None:
+    no_case = access(CAM_C, *FOOTAGE, legal_basis=BASIS)
+    lawful = access(CAM_C, *FOOTAGE, legal_basis=BASIS, case_number="A-1")
+    fullwidth = "".join(chr(0xFEE0 + ord(c)) for c in "investigator")
+    with scenario(tmp_path) as s:
+        for n, role in enumerate(["Investigator", " POLICE ", "investi\u200bgator", fullwidth]):
+            s.send(
+                f"no-case-{n}",
+                "FootageExported",
+                NOW,
+                {**INVESTIGATOR, "role": role},
+                access=no_case,
+                **TRACED,
+            )
+            s.send(
+                f"lawful-{n}", "FootageExported", NOW, {**INVESTIGATOR, "role": role}, access=lawful, **TRACED
+            )
+    found = violations(s.db, rule="R4")
+    assert sorted(v["evidence"][0] for v in found) == s.at(*(f"no-case-{n}" for n in range(4)))
+    assert all("does not record case_number:" in v["explanation"] for v in found)
+
+
 def test_r4_complete_traces_and_automatic_access_are_no_violation(tmp_path: Path) -> None:
     with scenario(tmp_path) as s:
         s.send("operator", "FootageViewed", NOW, access=access(CAM_A, *FOOTAGE), mode="PLAYBACK")

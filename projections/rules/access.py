@@ -20,6 +20,7 @@ on the projector's hottest path. R13 judges the authorization when it is granted
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,20 +32,28 @@ VIEWS = frozenset({"FootageViewed", "FootageCopied", "FootageExported", "Footage
 COPIES = frozenset({"FootageExported", "FootageCopied", "FootageDownloaded"})
 SHARES = frozenset({"FootageShared", "FootageReleased"})
 INVESTIGATOR_ROLES = frozenset({"investigator", "police"})
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+"""Zero-width characters (and the soft hyphen): a role written with one must not pass as another."""
+
+
+def role_key(role: str) -> str:
+    """A role as the rules compare it: NFKC, zero-width characters removed, case folded, trimmed."""
+    return unicodedata.normalize("NFKC", role).translate(_INVISIBLE).casefold().strip()
 
 
 class AccessRules(RulesBase):
     """R4, R5, R6, R7 and R13 (see the module docstring)."""
 
     def _r4_trace(self, row: AccessRow) -> None:
-        if row.reason and row.unit and row.actor_name and row.role not in INVESTIGATOR_ROLES:
+        investigator = role_key(row.role) in INVESTIGATOR_ROLES
+        if row.reason and row.unit and row.actor_name and not investigator:
             return  # the common case, decided without building a list
         missing = [
             name
             for name, value in (("reason", row.reason), ("unit", row.unit), ("name", row.actor_name))
             if not value
         ]
-        if row.role in INVESTIGATOR_ROLES:
+        if investigator:
             missing += [
                 name
                 for name, value in (("legal_basis", row.legal_basis), ("case_number", row.case_number))
