@@ -335,6 +335,26 @@ def test_r3_a_system_registered_with_less_than_30_days_retention_fires_and_30_da
     assert r3["system_id"] == "zz-short"
 
 
+def test_r1_an_unregistered_cameras_own_retention_policy_is_in_force(tmp_path: Path) -> None:
+    unregistered = "43020200001310000099"
+    with scenario(tmp_path) as s:
+        s.send(
+            "policy",
+            "RetentionPolicySet",
+            NOW - days(200),
+            ADMIN,
+            system_id=SYSTEM,
+            camera_id=unregistered,
+            retention_days=90,
+        )
+        for label, age in (("young", 45), ("old", 100)):
+            footage = deletion(unregistered, NOW - days(age + 1), NOW - days(age))
+            s.send(label, "FootageDeleted", NOW, deletion=footage)
+    [v] = violations(s.db, rule="R1")  # the 45-day-old footage, inside the camera's 90 days; not the other
+    check(v, "R1", unregistered, "u1024", s.at("young", "policy"))
+    assert "inside its 90-day" in v["explanation"]
+
+
 def test_r1_deletion_of_old_footage_under_a_legal_hold(tmp_path: Path) -> None:
     old = (NOW - days(60), NOW - days(60) + timedelta(hours=1))
     with scenario(tmp_path) as s:

@@ -123,11 +123,11 @@ class RetentionRules(RulesBase):
     def retention(self, camera_id: str, when: int) -> tuple[int, Position | None]:
         """Retention days in force for a camera at ``when``, and the entry that set them."""
         system_id = self.camera(camera_id)[0]
-        row = self.db.execute(
-            "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND set_at <= ? "
-            "AND (camera_id = ? OR camera_id IS NULL) "
+        row = self.db.execute(  # the camera's own policy counts even if the camera was never registered
+            "SELECT retention_days, origin, idx FROM policies WHERE set_at <= ? "
+            "AND (camera_id = ? OR (camera_id IS NULL AND system_id = ?)) "
             "ORDER BY camera_id IS NULL, set_at DESC, id DESC LIMIT 1",
-            [system_id, when, camera_id],
+            [when, camera_id, system_id],
         ).fetchone()
         if row:
             return int(row[0]), Position(row[1], row[2])
