@@ -428,6 +428,27 @@ def test_r1_disk_format_fires_for_each_camera_on_the_disk(tmp_path: Path) -> Non
         assert f"{v['camera_id']} was formatted although the footage was 0.0 days old" in v["explanation"]
 
 
+def test_r1_a_disk_format_is_covered_only_by_an_order_naming_all_the_footage_it_still_protects(
+    tmp_path: Path,
+) -> None:
+    with scenario(tmp_path) as s:
+        s.order("slot", "DO-1", CAM_A, NOW - days(60), NOW - days(60) + timedelta(hours=1), at=NOW - days(1))
+        s.order("whole", "DO-2", CAM_B, NOW - days(31), NOW, at=NOW - days(1))
+        for label, camera, order_id in (("narrow", CAM_A, "DO-1"), ("covered", CAM_B, "DO-2")):
+            s.send(
+                label,
+                "DiskFormatted",
+                NOW,
+                disk_id=f"disk-{label}",
+                camera_ids=[camera],
+                outcome="ALLOWED",
+                deletion_order_id=order_id,
+            )
+    [v] = violations(s.db, rule="R1")  # the format under an order for one hour of 60 days ago
+    check(v, "R1", CAM_A, "u1024", s.at("narrow", "system", "slot"))
+    assert "deletion order DO-1 does not cover it" in v["explanation"]
+
+
 # -- R4, R6, R7: traces of access -------------------------------------------------------------------
 
 

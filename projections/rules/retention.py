@@ -202,12 +202,13 @@ class RetentionRules(RulesBase):
             return None
         order = cited = None
         if order_id:
-            # A windowed deletion needs an order covering its window; a format (no window) an
-            # order for the camera.
+            # The order must cover what the deletion destroys of the protected footage: its window;
+            # for a format (no window), everything the retention period still protects, to now.
+            cover = (start, end) if windowed else (when - threshold * DAY_US, when)
             order = self.db.execute(
                 "SELECT origin, idx FROM deletion_orders WHERE order_id = ? AND camera_id = ? "
-                "AND ordered_at <= ? AND (? = 0 OR (footage_start <= ? AND footage_end >= ?))",
-                [order_id, camera_id, when, int(windowed), start, end],
+                "AND ordered_at <= ? AND footage_start <= ? AND footage_end >= ?",
+                [order_id, camera_id, when, *cover],
             ).fetchone()
             if order is not None:
                 return None
