@@ -16,14 +16,14 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 import sqlite_utils
 
 from ledger.app.assembly import open_store
 from ledger.app.config import Config
-from ledger.errors import NotFound, UsageError
+from ledger.errors import NotFound, PublishError, UsageError
 from ledger.ingest.store import LedgerStore
 from ledger.sdk import Publisher
 from projections.projector import micros
@@ -892,6 +892,27 @@ def test_r11_records_changed_without_a_ticket_and_sequence_gaps_fire(config: Con
     assert sorted(gap["evidence"]) == s.at("clock", "revealing")
     assert gap["explanation"].startswith("Events ")
     assert "(2 events) of zz-metro never reached the ledger" in gap["explanation"]
+
+
+@pytest.mark.kafka
+def test_r11_a_producer_retry_with_the_same_event_id_keeps_its_sequence_number(
+    config: Config, tmp_path: Path
+) -> None:
+    """The adapter publishes an event again with its event id (it saw no acknowledgement): the SDK
+    sends the bytes it signed, under the same sequence number, so the ledger keeps the event once
+    and sees no gap; the same id with other content is refused."""
+    retried = uuid4()
+    view = {"access": access(CAM_A, *FOOTAGE), "mode": "PLAYBACK"}
+    with scenario(tmp_path, config) as s:
+        first = s.pub.publish("FootageViewed", view, actor=ACTOR, occurred_at=NOW, event_id=retried)
+        again = s.pub.publish("FootageViewed", dict(view), actor=dict(ACTOR), event_id=retried)
+        assert again == first
+        with pytest.raises(PublishError, match=f"event id {retried} was published before"):
+            s.pub.publish("FootageViewed", {**view, "mode": "LIVE"}, actor=ACTOR, event_id=retried)
+        s.send("after", "FootageViewed", NOW, **view)
+    assert violations(s.db) == []
+    [row] = [r for r in who(s.db, CAM_A, *span(*FOOTAGE)) if r["event_id"] == str(retried)]
+    assert row["action"] == "playback"
 
 
 def test_r12_access_off_duty_or_in_bulk_fires(tmp_path: Path) -> None:

@@ -40,13 +40,19 @@ What the SDK promises while the broker is away (a restart, a network cut):
 * An event not acknowledged in time is reported by :meth:`Publisher.flush` with its sequence
   number and event id; it may or may not have reached Kafka. Sending it again (the same bytes,
   :attr:`Publisher.unacknowledged`) is safe: the ledger keeps an event id once.
+* An adapter that retries by publishing the same event again, with the same ``event_id``, sends
+  the bytes it signed the first time, under the same sequence number (for the events of its last
+  :data:`RETRY_MEMORY_BYTES`): a retry never takes a new number the ledger would then miss.
+  The same event id with other content is refused.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +71,8 @@ DEFAULT_TOPIC = "liuhen.audit"
 MAX_EVENT_BYTES = 64 * 1024
 _SEQ_WIDTH = 20
 DEFAULT_CONNECT_TIMEOUT_S = 120.0
+RETRY_MEMORY_BYTES = 8 * 1024 * 1024
+"""How much of its latest events (those given an event id) a publisher keeps, to resend a retry as signed."""
 RECONNECT_BACKOFF_MAX_MS = 2000
 
 
@@ -128,6 +136,11 @@ class Unacknowledged:
     published: Published
     wire: bytes
     kafka_key: bytes
+
+
+def _content(event_type: str, fields: Mapping[str, Any], actor: Mapping[str, Any], key: bytes) -> str:
+    """An event's content as a retry must repeat it (its time and sequence number aside)."""
+    return json.dumps([event_type, fields, actor, key.hex()], sort_keys=True, default=str, ensure_ascii=False)
 
 
 def kafka_headers(wire: bytes) -> list[tuple[str, bytes]]:
@@ -208,6 +221,8 @@ class Publisher:
         self.topic = topic
         self._kafka_key = source_id.encode()
         self._failures: list[tuple[Unacknowledged, BaseException]] = []
+        self._signed: OrderedDict[uuid.UUID, tuple[str, datetime | None, Unacknowledged]] = OrderedDict()
+        self._signed_bytes = 0
         self.unacknowledged: list[Unacknowledged] = []
         """Events a :meth:`flush` reported as not acknowledged, to send again (:meth:`send_again`)."""
 
@@ -293,11 +308,18 @@ class Publisher:
         ``kafka_key`` overrides the partitioning key; only the registrar uses it, to put a source's
         key registration in the same log as that source's events.
         """
+        key = kafka_key.encode() if kafka_key else self._kafka_key
+        content = "" if event_id is None else _content(event_type, fields, actor, key)
+        if event_id is not None and event_id in self._signed:
+            return self._retry(event_id, content, occurred_at)
         wire, published = self.sign(
             event_type, fields, actor=actor, occurred_at=occurred_at, event_id=event_id
         )
+        event = Unacknowledged(published, wire, key)
+        if event_id is not None:
+            self._remember(event_id, content, occurred_at, event)
         try:
-            self._send(Unacknowledged(published, wire, kafka_key.encode() if kafka_key else self._kafka_key))
+            self._send(event)
         except KafkaError as exc:
             self.sequence.give_back(published.source_seq)
             raise PublishError(
@@ -305,6 +327,30 @@ class Publisher:
                 f"{published.source_seq} is free again: publish it again"
             ) from exc
         return published
+
+    def _remember(
+        self, event_id: uuid.UUID, content: str, occurred_at: datetime | None, event: Unacknowledged
+    ) -> None:
+        self._signed[event_id] = (content, occurred_at, event)
+        self._signed_bytes += len(event.wire)
+        while self._signed_bytes > RETRY_MEMORY_BYTES:
+            _, _, oldest = self._signed.popitem(last=False)[1]
+            self._signed_bytes -= len(oldest.wire)
+
+    def _retry(self, event_id: uuid.UUID, content: str, occurred_at: datetime | None) -> Published:
+        """Send an event published before under ``event_id`` again, the bytes signed then."""
+        first, first_at, event = self._signed[event_id]
+        seq = event.published.source_seq
+        if content != first or (occurred_at is not None and occurred_at != first_at):
+            raise PublishError(
+                f"event id {event_id} was published before (seq {seq}) with other content: an event id "
+                "names one event; give a new event its own id"
+            )
+        try:
+            self._send(event)
+        except KafkaError as exc:
+            raise PublishError(f"Kafka did not take the retry of seq {seq}: {exc}") from exc
+        return event.published
 
     def send_again(self) -> None:
         """Send the :attr:`unacknowledged` events again, the same bytes in sequence order.
