@@ -182,6 +182,10 @@ class Projector:
         )
 
     def _on_LegalHoldPlaced(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        # A release logged before the placement (arrival order is the platform's) still ends it.
+        release = self.db.execute(
+            "SELECT released_at, origin, idx FROM hold_releases WHERE hold_id = ?", [record["hold_id"]]
+        ).fetchone() or (None, None, None)
         self._write(
             "holds",
             {
@@ -191,17 +195,28 @@ class Projector:
                 "footage_end": record["footage_end"],
                 "case_number": record.get("case_number"),
                 "placed_at": record["envelope"]["occurred_at"],
-                "released_at": None,
+                "released_at": release[0],
                 "origin": at.origin,
                 "idx": at.idx,
+                "release_origin": release[1],
+                "release_idx": release[2],
             },
             pk=("hold_id", "camera_id"),
         )
 
     def _on_LegalHoldReleased(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        # The earliest release (by its own time) stands, whichever reached the ledger first.
+        when, hold_id = record["envelope"]["occurred_at"], record["hold_id"]
         self.db.execute(
-            "UPDATE holds SET released_at = ?, release_origin = ?, release_idx = ? WHERE hold_id = ?",
-            [record["envelope"]["occurred_at"], at.origin, at.idx, record["hold_id"]],
+            "INSERT INTO hold_releases (hold_id, released_at, origin, idx) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hold_id) DO UPDATE SET released_at = excluded.released_at, "
+            "origin = excluded.origin, idx = excluded.idx WHERE excluded.released_at < released_at",
+            [hold_id, when, at.origin, at.idx],
+        )
+        self.db.execute(
+            "UPDATE holds SET released_at = ?, release_origin = ?, release_idx = ? "
+            "WHERE hold_id = ? AND (released_at IS NULL OR released_at > ?)",
+            [when, at.origin, at.idx, hold_id, when],
         )
 
     def _on_FootageInventoryReported(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

@@ -34,7 +34,7 @@ import sqlite_utils
 from projections.feed import ACCESS_COLUMNS, STORED, AccessRow
 
 POSITION_TABLE = "_position"
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
 
 DELETION_ACTIONS = "(action = 'delete' OR action = 'overwrite' OR action = 'expire' OR action = 'format')"
@@ -141,7 +141,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "idx": int,
         },
         "pk": "id",
-        "indexes": [["system_id", "camera_id", "set_at"]],
+        "indexes": [["system_id", "camera_id", "set_at"], ["camera_id", "set_at"]],
     },
     "holds": {
         "columns": {
@@ -159,6 +159,11 @@ TABLES: dict[str, dict[str, Any]] = {
         },
         "pk": ("hold_id", "camera_id"),
         "indexes": [["camera_id"]],
+    },
+    "hold_releases": {
+        "columns": {"hold_id": str, "released_at": int, "origin": str, "idx": int},
+        "pk": "hold_id",
+        "indexes": [],
     },
     "inventory": {
         "columns": {

@@ -705,6 +705,20 @@ def test_r1_order_and_hold_logged_after_the_deletion_still_count(tmp_path: Path)
     assert "under legal hold H-1" in held["explanation"]
 
 
+def test_r1_a_hold_release_logged_before_its_placement_still_ends_the_hold(tmp_path: Path) -> None:
+    old = (NOW - days(60), NOW - days(60) + timedelta(hours=1))
+    with scenario(tmp_path) as s:
+        # Camera B's hold: placed 50 days ago, released yesterday; the release reached the ledger first.
+        s.send("released", "LegalHoldReleased", NOW - days(1), INVESTIGATOR, hold_id="H-2", reason="结案")
+        s.hold("hold-b", "H-2", CAM_B, NOW - days(61), NOW - days(59), at=NOW - days(50))
+        s.hold("hold-a", "H-1", CAM_A, NOW - days(61), NOW - days(59), at=NOW - days(50))  # never released
+        s.send("deleted", "FootageDeleted", NOW, deletion=deletion(CAM_A, *old))
+        s.send("deleted-b", "FootageDeleted", NOW, deletion=deletion(CAM_B, *old))
+    [v] = violations(s.db)
+    check(v, "R1", CAM_A, "u1024", None)
+    assert "under legal hold H-1" in v["explanation"]
+
+
 def test_who_names_the_format_that_destroyed_the_footage(tmp_path: Path) -> None:
     with scenario(tmp_path) as s:
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A], outcome="ALLOWED")

@@ -124,10 +124,13 @@ class RetentionRules(RulesBase):
         """Retention days in force for a camera at ``when``, and the entry that set them."""
         system_id = self.camera(camera_id)[0]
         row = self.db.execute(  # the camera's own policy counts even if the camera was never registered
-            "SELECT retention_days, origin, idx FROM policies WHERE set_at <= ? "
-            "AND (camera_id = ? OR (camera_id IS NULL AND system_id = ?)) "
-            "ORDER BY camera_id IS NULL, set_at DESC, id DESC LIMIT 1",
-            [when, camera_id, system_id],
+            "SELECT retention_days, origin, idx FROM policies WHERE camera_id = ? AND set_at <= ? "
+            "ORDER BY set_at DESC, id DESC LIMIT 1",
+            [camera_id, when],
+        ).fetchone() or self.db.execute(
+            "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND camera_id IS NULL "
+            "AND set_at <= ? ORDER BY set_at DESC, id DESC LIMIT 1",
+            [system_id, when],
         ).fetchone()
         if row:
             return int(row[0]), Position(row[1], row[2])
