@@ -719,6 +719,52 @@ def test_r1_a_hold_release_logged_before_its_placement_still_ends_the_hold(tmp_p
     assert "under legal hold H-1" in v["explanation"]
 
 
+def test_r1_a_policy_or_a_registration_logged_after_the_deletion_still_counts(tmp_path: Path) -> None:
+    young = (NOW - days(46), NOW - days(45))  # inside 90 days, outside the legal 30
+    late_camera = "43020200001310000088"
+    with scenario(tmp_path) as s:
+        s.send("deleted-a", "FootageDeleted", NOW, deletion=deletion(CAM_A, *young))
+        s.send("deleted-late", "FootageDeleted", NOW, deletion=deletion(late_camera, *young))
+        # Both set long before the deletions (their own times), but logged after them.
+        s.send(
+            "policy",
+            "RetentionPolicySet",
+            NOW - days(200),
+            ADMIN,
+            system_id=SYSTEM,
+            camera_id=CAM_A,
+            retention_days=90,
+        )
+        s.send(
+            "system-90",
+            "SystemRegistered",
+            NOW - days(300),
+            ADMIN,
+            system_id="zz-long",
+            name="长",
+            owner="株洲轨道交通",
+            manager="李强",
+            retention_days=90,
+        )
+        s.send(
+            "camera",
+            "CameraRegistered",
+            NOW - days(300),
+            ADMIN,
+            camera_id=late_camera,
+            name="站厅",
+            notice_sign=True,
+            system_id="zz-long",
+            location="神农城站",
+            location_category="TRANSPORT_HUB",
+        )
+    found = {v["camera_id"]: v for v in violations(s.db, rule="R1")}
+    assert sorted(found) == sorted([CAM_A, late_camera])
+    check(found[CAM_A], "R1", CAM_A, "u1024", s.at("deleted-a", "policy"))
+    check(found[late_camera], "R1", late_camera, "u1024", s.at("deleted-late", "system-90"))
+    assert all("inside its 90-day retention period" in v["explanation"] for v in found.values())
+
+
 def test_who_names_the_format_that_destroyed_the_footage(tmp_path: Path) -> None:
     with scenario(tmp_path) as s:
         s.send("format", "DiskFormatted", NOW, disk_id="disk-3", camera_ids=[CAM_A], outcome="ALLOWED")

@@ -102,6 +102,7 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         on(["FootageInventoryReported"], lambda at, _, record: self._r2_silent_gap(at, record))
         on(["RetentionPolicySet", "SystemRegistered"], self._r3_retention)
         on(["CameraRegistered"], self._forget_camera)
+        on(["RetentionPolicySet", "SystemRegistered", "CameraRegistered"], self._r1_late_evidence)
         on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
         on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))
         on(TAMPERING, self._r8_camera_tampering)

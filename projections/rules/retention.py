@@ -123,15 +123,18 @@ class RetentionRules(RulesBase):
     def retention(self, camera_id: str, when: int) -> tuple[int, Position | None]:
         """Retention days in force for a camera at ``when``, and the entry that set them."""
         system_id = self.camera(camera_id)[0]
-        row = self.db.execute(  # the camera's own policy counts even if the camera was never registered
-            "SELECT retention_days, origin, idx FROM policies WHERE camera_id = ? AND set_at <= ? "
-            "ORDER BY set_at DESC, id DESC LIMIT 1",
-            [camera_id, when],
-        ).fetchone() or self.db.execute(
-            "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND camera_id IS NULL "
-            "AND set_at <= ? ORDER BY set_at DESC, id DESC LIMIT 1",
-            [system_id, when],
-        ).fetchone()
+        row = (
+            self.db.execute(  # the camera's own policy counts even if the camera was never registered
+                "SELECT retention_days, origin, idx FROM policies WHERE camera_id = ? AND set_at <= ? "
+                "ORDER BY set_at DESC, id DESC LIMIT 1",
+                [camera_id, when],
+            ).fetchone()
+            or self.db.execute(
+                "SELECT retention_days, origin, idx FROM policies WHERE system_id = ? AND camera_id IS NULL "
+                "AND set_at <= ? ORDER BY set_at DESC, id DESC LIMIT 1",
+                [system_id, when],
+            ).fetchone()
+        )
         if row:
             return int(row[0]), Position(row[1], row[2])
         system = self.db.execute(
@@ -148,12 +151,29 @@ class RetentionRules(RulesBase):
         self._judge_r1(Deletion.of(row))
 
     def _r1_late_evidence(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        """An order, hold or release issued before deletions but logged after them: judge them again."""
+        """Judge again the deletions a late fact touches.
+
+        The fact (an order, hold, release, policy, or a system's or camera's registration) was
+        issued before deletions but logged after them.
+        """
         when = record["envelope"]["occurred_at"]
         self.pending.flush()
-        if event_type == "DeletionOrdered":
+        in_system = "camera_id IN (SELECT camera_id FROM cameras WHERE system_id = ?)"
+        if event_type == "RetentionPolicySet" and record.get("camera_id"):
+            where = "WHERE camera_id = ? AND occurred_at >= ?"
+            args: list[Any] = [record["camera_id"], when]
+        elif event_type == "RetentionPolicySet":
+            where = f"WHERE {in_system} AND occurred_at >= ?"
+            args = [record["system_id"], when]
+        elif event_type == "SystemRegistered":  # its registered retention, for every camera it has
+            where = f"WHERE {in_system}"
+            args = [record["system_id"]]
+        elif event_type == "CameraRegistered":  # the system, so the retention, its deletions fall under
+            where = "WHERE camera_id = ?"
+            args = [record["camera_id"]]
+        elif event_type == "DeletionOrdered":
             where = "WHERE camera_id = ? AND deletion_order_id = ? AND occurred_at >= ?"
-            args: list[Any] = [record["camera_id"], record["order_id"], when]
+            args = [record["camera_id"], record["order_id"], when]
         elif event_type == "LegalHoldPlaced":
             where = (
                 "WHERE camera_id = ? AND occurred_at >= ? AND COALESCE(footage_start, 0) < ? "
