@@ -5,9 +5,10 @@ rule   violation                                                           artic
 =====  ==================================================================  ==================
 R1     footage deleted, overwritten, expired or formatted while younger    ZZ 12(5), 15(3)
        than its retention period (never less than 30 days) or under a
-       legal hold, without a deletion order covering it; an order, hold
-       or release issued before a deletion but logged after it makes the
-       deletion judged again, so the verdict follows the events' times
+       legal hold, without a deletion order covering it; an order, hold,
+       release, policy or registration issued before a deletion but
+       logged after it makes the deletion judged again, so the verdict
+       follows the events' times
 R2     footage missing inside the retention window per the recorder's      ZZ 15(3)
        inventory, with no logged deletion or outage to explain it (a
        silent deletion); gaps shorter than ``gap_tolerance`` are ignored
