@@ -112,6 +112,12 @@ class Scenario:
         window = {"footage_start": start, "footage_end": end, **ORDER}
         self.send(label, "DeletionOrdered", at, ADMIN, order_id=order_id, camera_id=camera, **window)
 
+    def policy(self, label: str, days: int, at: datetime, camera: str | None = None) -> None:
+        """The system's retention policy (or one camera's), set to ``days`` at ``at``."""
+        self.send(
+            label, "RetentionPolicySet", at, ADMIN, system_id=SYSTEM, camera_id=camera, retention_days=days
+        )
+
     def hold(
         self, label: str, hold_id: str, camera: str, start: datetime, end: datetime, at: datetime
     ) -> None:
@@ -270,7 +276,7 @@ def test_r1_user_deletes_footage_inside_the_systems_own_longer_retention(
     config: Config, tmp_path: Path
 ) -> None:
     with scenario(tmp_path, config) as s:
-        s.send("policy", "RetentionPolicySet", NOW - days(200), ADMIN, system_id=SYSTEM, retention_days=90)
+        s.policy("policy", 90, NOW - days(200))
         s.send("deleted", "FootageDeleted", NOW, deletion=deletion(CAM_A, NOW - days(46), NOW - days(45)))
     [v] = violations(s.db)
     check(v, "R1", CAM_A, "u1024", s.at("deleted", "policy"))
@@ -280,7 +286,7 @@ def test_r1_user_deletes_footage_inside_the_systems_own_longer_retention(
 
 def test_r1_expiry_of_31_day_old_footage_under_a_30_day_policy_is_no_violation(tmp_path: Path) -> None:
     with scenario(tmp_path) as s:
-        s.send("policy", "RetentionPolicySet", NOW - days(200), ADMIN, system_id=SYSTEM, retention_days=30)
+        s.policy("policy", 30, NOW - days(200))
         expired = deletion(CAM_A, NOW - days(32), NOW - days(31))
         s.send("expired", "FootageExpired", NOW, VMS, deletion=expired, policy_days=30)
     assert violations(s.db) == []  # neither R1 nor R3: 30 days is the legal minimum, not below it
@@ -291,7 +297,7 @@ def test_r1_expiry_of_31_day_old_footage_under_a_30_day_policy_is_no_violation(t
 
 def test_r1_automatic_expiry_under_a_7_day_policy_fires_r1_and_r3(tmp_path: Path) -> None:
     with scenario(tmp_path) as s:
-        s.send("policy", "RetentionPolicySet", NOW - days(60), ADMIN, system_id=SYSTEM, retention_days=7)
+        s.policy("policy", 7, NOW - days(60))
         expired = deletion(CAM_A, NOW - days(11), NOW - days(10))
         s.send("expired", "FootageExpired", NOW, VMS, deletion=expired, policy_days=7)
     assert len(violations(s.db)) == 2
@@ -338,15 +344,7 @@ def test_r3_a_system_registered_with_less_than_30_days_retention_fires_and_30_da
 def test_r1_an_unregistered_cameras_own_retention_policy_is_in_force(tmp_path: Path) -> None:
     unregistered = "43020200001310000099"
     with scenario(tmp_path) as s:
-        s.send(
-            "policy",
-            "RetentionPolicySet",
-            NOW - days(200),
-            ADMIN,
-            system_id=SYSTEM,
-            camera_id=unregistered,
-            retention_days=90,
-        )
+        s.policy("policy", 90, NOW - days(200), camera=unregistered)
         for label, age in (("young", 45), ("old", 100)):
             footage = deletion(unregistered, NOW - days(age + 1), NOW - days(age))
             s.send(label, "FootageDeleted", NOW, deletion=footage)
@@ -726,15 +724,7 @@ def test_r1_a_policy_or_a_registration_logged_after_the_deletion_still_counts(tm
         s.send("deleted-a", "FootageDeleted", NOW, deletion=deletion(CAM_A, *young))
         s.send("deleted-late", "FootageDeleted", NOW, deletion=deletion(late_camera, *young))
         # Both set long before the deletions (their own times), but logged after them.
-        s.send(
-            "policy",
-            "RetentionPolicySet",
-            NOW - days(200),
-            ADMIN,
-            system_id=SYSTEM,
-            camera_id=CAM_A,
-            retention_days=90,
-        )
+        s.policy("policy", 90, NOW - days(200), camera=CAM_A)
         s.send(
             "system-90",
             "SystemRegistered",
