@@ -300,9 +300,11 @@ class ScriptedPublisher:
             raise PublishError(answer["error"])
         return answer.get("result")
 
-    def publish(self, count: int) -> list[tuple[int, uuid.UUID]]:
-        """Publish ``count`` FootageViewed events; their sequence numbers and event ids."""
-        return [(seq, uuid.UUID(event_id)) for seq, event_id in self._step("publish", count)]
+    def publish(self, count: int, event_id: uuid.UUID | None = None) -> list[tuple[int, uuid.UUID]]:
+        """Publish ``count`` FootageViewed events (each under ``event_id``, if given: a retry);
+        their sequence numbers and event ids."""
+        answer = self._step("publish", [count, str(event_id) if event_id else None])
+        return [(seq, uuid.UUID(sent)) for seq, sent in answer]
 
     def flush(self, timeout: float = 60) -> None:
         """:meth:`Publisher.flush`."""
@@ -327,7 +329,12 @@ def _scripted_publisher(source: str) -> None:
             if pub is None:  # the first step connects
                 pub = source_publisher(config, source, **argument)
             elif command == "publish":
-                sent = [pub.publish("FootageViewed", viewed(n), actor=ACTOR) for n in range(argument)]
+                count, given = argument
+                event_id = uuid.UUID(given) if given else None
+                sent = [
+                    pub.publish("FootageViewed", viewed(0 if event_id else n), actor=ACTOR, event_id=event_id)
+                    for n in range(count)
+                ]
                 answer["result"] = [(p.source_seq, str(p.event_id)) for p in sent]
             elif command == "flush":
                 pub.flush(timeout=argument)

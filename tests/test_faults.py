@@ -441,13 +441,15 @@ def test_an_event_kafka_refuses_on_the_spot_gives_its_sequence_number_back(
     saying so; the sequence number is free again, so the event published again leaves no gap."""
     pub = ScriptedPublisher(outage_env, "zz-metro", max_block_ms=1000)
     private_broker.stop()
+    refused = uuid.uuid4()
     with pytest.raises(PublishError, match="it was not sent, and its sequence number 1 is free again"):
-        pub.publish(1)
+        pub.publish(1, event_id=refused)
     assert pub.last == 0
     private_broker.start()
     wait_until("the topic's metadata", lambda: _published(pub), timeout=60, step=1)
+    assert pub.publish(1, event_id=refused) == [(2, refused)]  # signed anew: number 1 went to another
     pub.close()
-    assert [seq for seq, _ in _on_topic(Config.from_env(outage_env))] == [1]
+    assert [seq for seq, _ in _on_topic(Config.from_env(outage_env))] == [1, 2]
 
 
 def _published(pub: ScriptedPublisher) -> bool:

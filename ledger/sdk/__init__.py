@@ -316,8 +316,6 @@ class Publisher:
             event_type, fields, actor=actor, occurred_at=occurred_at, event_id=event_id
         )
         event = Unacknowledged(published, wire, key)
-        if event_id is not None:
-            self._remember(event_id, content, occurred_at, event)
         try:
             self._send(event)
         except KafkaError as exc:
@@ -326,6 +324,8 @@ class Publisher:
                 f"Kafka did not take {event_type} ({exc}); it was not sent, and its sequence number "
                 f"{published.source_seq} is free again: publish it again"
             ) from exc
+        if event_id is not None:  # only once sent: a number given back is not this event's any more
+            self._remember(event_id, content, occurred_at, event)
         return published
 
     def _remember(
