@@ -38,7 +38,8 @@ def await_broker(bootstrap: str, timeout: float, on_wait: Callable[[str], None])
     """
     began = time.monotonic()
     first_try = min(timeout, 2.0)
-    for attempt_s in (first_try, timeout - first_try):
+    error: KafkaError | None = None
+    for attempt, attempt_s in enumerate((first_try, timeout - first_try)):
         if attempt_s <= 0:
             break
         try:
@@ -49,7 +50,7 @@ def await_broker(bootstrap: str, timeout: float, on_wait: Callable[[str], None])
             )
         except KafkaError as exc:
             error = exc
-            if attempt_s == first_try and timeout > first_try:
+            if attempt == 0 and timeout > first_try:
                 on_wait(
                     f"Kafka at {bootstrap} does not answer yet; waiting up to {timeout:g} s for it "
                     "(LIUHEN_KAFKA_CONNECT_TIMEOUT)"
@@ -57,8 +58,9 @@ def await_broker(bootstrap: str, timeout: float, on_wait: Callable[[str], None])
             continue
         client.close()
         return
+    why = type(error).__name__ if error else "no time to try"
     raise BrokerError(
-        f"no Kafka broker answers at {bootstrap} ({type(error).__name__}, waited "
+        f"no Kafka broker answers at {bootstrap} ({why}, waited "
         f"{time.monotonic() - began:.0f} s); start one with 'docker/kafka/broker.sh start' or set "
         "LIUHEN_KAFKA_BOOTSTRAP"
     ) from error
