@@ -8,9 +8,9 @@ signatures checked against the key ring, dedupe, chaining, checkpoints) to a rea
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,21 +71,24 @@ def registered_source(config: Config, source_id: str = "zz-metro") -> None:
     register_key(config, source_id, key.public)
 
 
-@contextmanager
 def publisher(
-    config: Config, source_id: str = "zz-metro", *, key_name: str | None = None
-) -> Iterator[Publisher]:
-    """The SDK publisher of one source, signing with the key ``key_name`` (default: the source id)."""
+    config: Config, source_id: str = "zz-metro", *, key_name: str | None = None, **producer_config: Any
+) -> Publisher:
+    """The SDK publisher of one source, signing with the key ``key_name`` (default: the source id).
+
+    A context manager, as every :class:`Publisher` is; ``producer_config`` goes to
+    :meth:`Publisher.connect`.
+    """
     key, _ = ensure_key(config, key_name or source_id)
-    with Publisher.connect(
+    return Publisher.connect(
         bootstrap=config.ingest.bootstrap,
         source_id=source_id,
         key=key,
         state_dir=config.state_dir,
         topic=config.ingest.topic,
         registry=REGISTRY,
-    ) as pub:
-        yield pub
+        **producer_config,
+    )
 
 
 def ingest(config: Config, *, idle: float = 2.0) -> IngestStats:

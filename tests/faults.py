@@ -53,7 +53,7 @@ from ledger.sdk import Publisher
 from ledger.verify import Trust, verify_logs
 from ledger.wire.avro import SignedEvent
 from ledger.wire.format import leaf_hash
-from tests.events import ACTOR, REGISTRY, decode, viewed
+from tests.events import ACTOR, REGISTRY, decode, publisher, viewed
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -178,7 +178,9 @@ class LiveProducer:
         self.sources = list(sources)
         self.out = out
         self.out.write_text("")
-        self._stderr = out.with_suffix(".err").open("wb")
+        self.errors = out.with_suffix(".err")
+        """Where the producer's stderr goes."""
+        self._stderr = self.errors.open("wb")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -216,7 +218,7 @@ class LiveProducer:
             code = self.proc.wait(timeout=timeout)
         finally:
             self._stderr.close()
-        errors = self.out.with_suffix(".err").read_text(errors="replace")
+        errors = self.errors.read_text(errors="replace")
         assert code == 0, f"the producer failed (exit {code}): {errors[-3000:]}"
         return self.published
 
@@ -240,27 +242,11 @@ def _produce(sources: Sequence[str], per_source: int, rate: float, out: Path) ->
                 time.sleep(ahead)
 
 
-def source_publisher(config: Config, source: str, **producer_config: Any) -> Publisher:
-    """The SDK publisher of ``source``, with its key in the home and the test registry.
-
-    ``producer_config`` goes to :meth:`Publisher.connect`.
-    """
-    return Publisher.connect(
-        bootstrap=config.ingest.bootstrap,
-        source_id=source,
-        key=ensure_key(config, source)[0],
-        state_dir=config.state_dir,
-        topic=config.ingest.topic,
-        registry=REGISTRY,
-        **producer_config,
-    )
-
-
 @contextmanager
 def _publishers(config: Config, sources: Sequence[str]) -> Iterator[dict[str, Publisher]]:
     """One SDK publisher per source (each retries a broker that went away at least every 2 s)."""
     with ExitStack() as stack:
-        yield {source: stack.enter_context(source_publisher(config, source)) for source in sources}
+        yield {source: stack.enter_context(publisher(config, source)) for source in sources}
 
 
 class ScriptedPublisher:
@@ -327,7 +313,7 @@ def _scripted_publisher(source: str) -> None:
         answer: dict[str, Any] = {}
         try:
             if pub is None:  # the first step connects
-                pub = source_publisher(config, source, **argument)
+                pub = publisher(config, source, **argument)
             elif command == "publish":
                 count, given = argument
                 event_id = uuid.UUID(given) if given else None

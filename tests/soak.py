@@ -109,8 +109,8 @@ class Soak:
         per_source = rng.randint(100, 500)
         rate = rng.choice([300, 800, 2000])
         out = self.work / f"round-{number}.ids"
-        self.producer_log = out.with_suffix(".err")
         producer = LiveProducer(self.env, self.sources, per_source=per_source, rate=rate, out=out)
+        self.producer_log = producer.errors
         time.sleep(rng.uniform(0.3, 2.0))
         detail = self._strike(fault, rng, burst_s=per_source * PARTITIONS / rate)
         for source, ids in producer.join(timeout=300).items():
