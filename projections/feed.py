@@ -7,7 +7,9 @@ body decoded *without* Avro's logical types
 dates days since 1970-01-01, UUIDs strings — what the read models store, at no cost of building a
 ``datetime`` per field.
 
-An item is ``(event_type, origin, idx, payload)``. For the events that act on footage of one
+An item is ``(event_type, origin, idx, logged_at, payload)``: ``logged_at`` is the time the entry
+reached the ledger (its ``ingested_at_us``, which the log's signed checkpoints bound), the
+other time every row carries beside the event's own. For the events that act on footage of one
 camera (views, copies, exports, downloads, shares, releases, deletions, overwrites, expiries —
 nineteen in twenty events) the payload is already the :class:`AccessRow` the access index stores
 and the rules read; for every other event it is the decoded record. Items are plain tuples, dicts,
@@ -49,6 +51,7 @@ class AccessRow(NamedTuple):
     event_type: str
     action: str
     occurred_at: int
+    logged_at: int
     source_system_id: str
     actor_id: str
     actor_name: str
@@ -78,7 +81,7 @@ ACCESS_COLUMNS = AccessRow._fields[:-2]
 """The ``access`` table's columns, in :class:`AccessRow` order (``row[:STORED]`` is what is stored)."""
 STORED = len(ACCESS_COLUMNS)
 
-Item = tuple[str, str, int, Any]
+Item = tuple[str, str, int, int, Any]
 
 
 def access_row(
@@ -86,6 +89,7 @@ def access_row(
     idx: int,
     event_type: str,
     *,
+    logged_at: int,
     action: str,
     record: Mapping[str, Any],
     context: Mapping[str, Any],
@@ -119,6 +123,7 @@ def access_row(
         event_type,
         action,
         envelope["occurred_at"],
+        logged_at,
         one(source, source),
         one(user, user),
         one(name, name),
@@ -146,11 +151,17 @@ def access_row(
 
 
 def item_of(
-    origin: str, idx: int, event_type: str, record: dict[str, Any], shared: dict[Any, Any] | None = None
+    origin: str,
+    idx: int,
+    logged_at: int,
+    event_type: str,
+    record: dict[str, Any],
+    *,
+    shared: dict[Any, Any] | None = None,
 ) -> Item:
     """The projector's item for one decoded event (``shared``: see :func:`access_row`)."""
     if event_type not in ACCESS_TYPES:
-        return (event_type, origin, idx, record)
+        return (event_type, origin, idx, logged_at, record)
     if event_type == "FootageViewed":
         action = "view_live" if record["mode"] == "LIVE" else "playback"
     else:
@@ -160,10 +171,12 @@ def item_of(
         event_type,
         origin,
         idx,
+        logged_at,
         access_row(
             origin,
             idx,
             event_type,
+            logged_at=logged_at,
             action=action,
             record=record,
             context=context,
@@ -192,7 +205,7 @@ def read_batch(store: LedgerStore, registry: SchemaRegistry, start: int, limit: 
     if not notifications:
         return None
     items = []
-    decode, entry_of = registry.decode, StoredEntry.entry_of
+    decode, entry_of, logged_at_of = registry.decode, StoredEntry.entry_of, StoredEntry.ingested_at_of
     origins: dict[str, str] = {}
     shared: dict[Any, Any] = {}
     for _, stream, idx, state in notifications:
@@ -204,5 +217,5 @@ def read_batch(store: LedgerStore, registry: SchemaRegistry, start: int, limit: 
             event_type, record = decode(schema, body)
         except LedgerError as exc:
             raise ProjectionError(f"{origin} entry {idx} does not decode: {exc}") from exc
-        items.append(item_of(origin, idx, event_type.name, record, shared))
+        items.append(item_of(origin, idx, logged_at_of(state), event_type.name, record, shared=shared))
     return Batch(notifications[-1][0], items)

@@ -77,13 +77,14 @@ class Projector:
 
     def apply(self, item: Item) -> None:
         """Project one item of :mod:`projections.feed` (an event at its ledger position)."""
-        event_type, origin, idx, payload = item
+        event_type, origin, idx, logged_at, payload = item
+        self.rules.logged_at = logged_at
         if event_type in ACCESS_TYPES:
             row = _row(AccessRow, payload)
             self.pending.add(row)
             self.rules.access(row)
             return
-        position = Position(origin, idx)
+        position = self.rules.current = Position(origin, idx)
         handler = self._handlers.get(event_type)
         if handler is None:
             handler = self._handlers[event_type] = getattr(self, f"_on_{event_type}", lambda *_: None)
@@ -97,6 +98,7 @@ class Projector:
                     at.origin,
                     at.idx,
                     "DiskFormatted",
+                    logged_at=self.rules.logged_at,
                     action="format",
                     record=record,
                     context={},

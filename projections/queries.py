@@ -28,7 +28,7 @@ from projections.rules.catalog import RULES
 RULE_IDS = tuple(sorted({rule.id for rule in RULES}, key=lambda rule_id: int(rule_id[1:])))
 SEVERITIES = tuple(
     severity
-    for severity in ("critical", "high", "medium", "low")
+    for severity in ("critical", "high", "medium", "warning")
     if any(r.severity == severity for r in RULES)
 )
 

@@ -30,6 +30,7 @@ from projections import tables
 from projections.feed import Batch, read_batch
 from projections.prefetch import Prefetcher, fewer_collections
 from projections.projector import Projector
+from projections.rules import Rules, Thresholds
 
 CACHE_KIB = 64 * 1024
 """SQLite page cache of the read-model connection."""
@@ -115,6 +116,7 @@ class ProjectionRunner:
         batch_size: int = 2000,
         prefetch_after: int | None = PREFETCH_AFTER,
         prefetch_batch: int = PREFETCH_BATCH,
+        thresholds: Thresholds | None = None,
     ) -> None:
         self.store = store
         self.db = db
@@ -123,7 +125,7 @@ class ProjectionRunner:
         self.prefetch_after = prefetch_after
         """Backlog from which a second process reads ahead; ``None``: never."""
         self.prefetch_batch = prefetch_batch
-        self.projector = Projector(db)
+        self.projector = Projector(db, rules=Rules(db, thresholds=thresholds))
         self._indexed = False
         self._feed: Prefetcher | None = None
 

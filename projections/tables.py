@@ -12,8 +12,9 @@ that evidence with its inclusion proof.
   off or video lost, recording or system stopped, until it came back) and ``reported_gaps`` (silent
   gaps already reported, so a daily inventory does not report one twice).
 * ``authorizations``, ``applications``, ``work_orders``, ``roster`` — what permits what.
-* ``source_sequences`` (each source's last sequence number) and ``actor_hours`` (accesses per
-  actor and clock hour, and in the hour before) — the state rules R11 and R12 keep.
+* ``source_sequences`` (each source's last sequence number), ``clock_faults`` (the last hour of
+  ledger time a source's access events were found dated far from it) and ``actor_hours`` (accesses
+  per actor and clock hour, and in the hour before) — the state rules R11, R15 and R12 keep.
 * Access rows are written a batch at a time (:class:`PendingAccess`).
 * ``violations`` — findings of the rules (:mod:`projections.rules`), each with its evidence.
 * Indexes: ``indexes`` serve the projector's and the rules' lookups (and the ``actor`` query); a
@@ -34,7 +35,7 @@ import sqlite_utils
 from projections.feed import ACCESS_COLUMNS, STORED, AccessRow
 
 POSITION_TABLE = "_position"
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Raise when a table or a rule changes: older read models are then rebuilt from the ledger."""
 
 DELETION_ACTIONS = "(action = 'delete' OR action = 'overwrite' OR action = 'expire' OR action = 'format')"
@@ -53,6 +54,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "event_type": str,
             "action": str,
             "occurred_at": int,
+            "logged_at": int,
             "source_system_id": str,
             "actor_id": str,
             "actor_name": str,
@@ -291,6 +293,11 @@ TABLES: dict[str, dict[str, Any]] = {
         "pk": "source_id",
         "indexes": [],
     },
+    "clock_faults": {
+        "columns": {"source_id": str, "kind": str, "hour": int},
+        "pk": ("source_id", "kind"),
+        "indexes": [],
+    },
     "actor_hours": {
         "columns": {"actor_id": str, "hour": int, "accesses": int, "previous": int},
         "pk": ("actor_id", "hour"),
@@ -306,10 +313,12 @@ TABLES: dict[str, dict[str, Any]] = {
             "system_id": str,
             "camera_id": str,
             "occurred_at": int,
+            "logged_at": int,
             "explanation": str,
             "evidence": str,
             "subject_origin": str,
             "subject_idx": int,
+            "cleared_late": str,
         },
         "pk": "id",
         "indexes": [

@@ -26,7 +26,7 @@ from ledger.ingest.store import LedgerStore
 from ledger.ingest.writer import BatchResult, LogWriter, Message
 from ledger.sdk import EventSigner, Published, Publisher, kafka_headers
 from ledger.wire.avro import SchemaRegistry, SignedEvent
-from ledger.wire.format import StoredEntry
+from ledger.wire.format import StoredEntry, to_micros
 from ledger.wire.keyring import REGISTRAR_SOURCE
 from ledger.wire.keys import SigningKey
 
@@ -225,14 +225,24 @@ class OfflineLedger:
         """The ledger's store (the caller closes it)."""
         return LedgerStore.open(self.store_env)
 
-    def ingest(self) -> BatchResult:
-        """Append the messages not in the log yet; return what their batches did, added up."""
+    def ingest(self, *, at: datetime | None = None, own_time: bool = False) -> BatchResult:
+        """Append the messages not in the log yet; return what their batches did, added up.
+
+        The ledger's time is the wall clock's, or ``at``; with ``own_time``, each message is a
+        batch of its own logged at the event's own time (as if published the moment it happened;
+        the ledger's time still never goes back).
+        """
         total = BatchResult()
         with closing(self.open_store()) as store, ThreadPoolExecutor(self.settings.verify_processes) as pool:
             writer = log_writer(self.settings, store, self.ledger_key, pool, "tests")
             pending = self.messages[writer.next_offset() or 0 :]
-            size = self.settings.batch_size
+            size = 1 if own_time else self.settings.batch_size
             for batch in (pending[n : n + size] for n in range(0, len(pending), size)):
+                if own_time:
+                    own = decode(batch[0].value)[1]["envelope"]["occurred_at"]
+                    writer.clock = lambda own=own: to_micros(own)
+                elif at is not None:
+                    writer.clock = lambda: to_micros(at)
                 result = writer.write(batch)
                 total.appended += result.appended
                 total.rejected += result.rejected

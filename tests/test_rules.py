@@ -94,8 +94,10 @@ def deletion(camera: str, start: datetime, end: datetime, **extra: Any) -> dict[
 class Scenario:
     """One test's events, each published under a label so its ledger position can be found."""
 
-    def __init__(self, pub: Publisher | OfflinePublisher, tmp_path: Path) -> None:
-        self.pub, self.tmp_path = pub, tmp_path
+    def __init__(
+        self, pub: Publisher | OfflinePublisher, tmp_path: Path, offline: OfflineLedger | None = None
+    ) -> None:
+        self.pub, self.tmp_path, self.offline = pub, tmp_path, offline
         self.ids: dict[str, UUID] = {}
         self.positions: dict[UUID, list[Any]] = {}
         self.db: sqlite_utils.Database
@@ -105,6 +107,12 @@ class Scenario:
     ) -> None:
         assert label not in self.ids, label
         self.ids[label] = self.pub.publish(event_type, fields, actor=by, occurred_at=at).event_id
+
+    def logged(self, at: datetime) -> None:
+        """Log what was sent so far, at ledger time ``at`` (what follows is logged later)."""
+        assert self.offline is not None, "only a scenario without Kafka sets the ledger's time"
+        result = self.offline.ingest(at=at)
+        assert not result.rejected, [item.error for _, item in result.rejected]
 
     def order(
         self, label: str, order_id: str, camera: str, start: datetime, end: datetime, at: datetime
@@ -179,7 +187,7 @@ def scenario(tmp_path: Path, config: Config | None = None) -> Iterator[Scenario]
             assert config is not None
             registered_source(config)
             pub = session.enter_context(publisher(config))
-        s = Scenario(pub, tmp_path)
+        s = Scenario(pub, tmp_path, offline)
         system = {"name": "轨交视频系统", "owner": "株洲轨道交通", "manager": "李强", "retention_days": 30}
         s.send("system", "SystemRegistered", BEFORE, ADMIN, system_id=SYSTEM, **system)
         place = {"system_id": SYSTEM, "location": "神农城站", "location_category": "TRANSPORT_HUB"}
@@ -196,7 +204,7 @@ def scenario(tmp_path: Path, config: Config | None = None) -> Iterator[Scenario]
             )
         yield s
     if offline is not None:
-        result = offline.ingest()
+        result = offline.ingest(own_time=True)  # unless the test logged them at other times
         assert not result.rejected, [item.error for _, item in result.rejected]
         store = offline.open_store()
     else:

@@ -428,7 +428,13 @@ def project(events: list[SimEvent], path: Path) -> list[dict[str, Any]]:
             record = {**event.fields, "envelope": envelope}
             event_type, decoded = PLAIN.decode(*REGISTRY.encode(event.event_type, record))
             projector.apply(
-                item_of(f"test/{event.source_id}", sequence[event.source_id], event_type.name, decoded)
+                item_of(  # reached the ledger at once: its own time is its ledger time
+                    f"test/{event.source_id}",
+                    sequence[event.source_id],
+                    decoded["envelope"]["occurred_at"],
+                    event_type.name,
+                    decoded,
+                )
             )
         projector.finish()
     return violations(db)

@@ -27,6 +27,8 @@ from ledger.wire.keys import SigningKey
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from projections.runner import ProjectionRunner
+
 
 def _note(line: str) -> None:
     sys.stderr.write(f"liuhen: {line}\n")
@@ -64,6 +66,20 @@ def open_views(config: Config, *, create: bool = False) -> sqlite_utils.Database
         return open_db(path, create=create)
     except OSError as exc:
         raise ConfigurationError(f"cannot open the read models at {path}: {exc.strerror or exc}") from exc
+
+
+def projection_runner(config: Config, store: LedgerStore, db: sqlite_utils.Database) -> ProjectionRunner:
+    """The projection of ``store`` into ``db``, its rules judging with the configured limits."""
+    from projections.rules import Thresholds  # noqa: PLC0415 - as open_views
+    from projections.runner import ProjectionRunner  # noqa: PLC0415
+
+    minute = 60 * 1_000_000
+    limits = Thresholds(
+        late_evidence_us=config.late_evidence_minutes * minute,
+        clock_ahead_us=config.clock_ahead_minutes * minute,
+        clock_behind_us=config.clock_behind_hours * 60 * minute,
+    )
+    return ProjectionRunner(store=store, db=db, thresholds=limits)
 
 
 def ensure_audit_topics(config: Config) -> None:

@@ -26,6 +26,13 @@ variable                          default                     meaning
                                                               (``http(s)://host:port[/path]``, no ``=``) and
                                                               its verifier key (type 0x04 cosigner key, or
                                                               its Ed25519 verifier key text)
+``LIUHEN_LATE_EVIDENCE_MINUTES``  ``60``                      R14: a fact that clears a violation but reached
+                                                              the ledger longer than this after the act it
+                                                              covers is shown, never trusted
+``LIUHEN_CLOCK_AHEAD_MINUTES``    ``5``                       R15: events dated this much after they reached
+                                                              the ledger come from a wrong clock
+``LIUHEN_CLOCK_BEHIND_HOURS``     ``24``                      R15: events that reached the ledger this long
+                                                              after their own time are backdated (or withheld)
 ``PERSISTENCE_MODULE``            ``eventsourcing.sqlite``    the ``eventsourcing`` library's backend
 ``SQLITE_DBNAME``                 ``$LIUHEN_HOME/ledger.db``  SQLite file of the ledger
 ``POSTGRES_*``                    (library defaults)          PostgreSQL settings, read by the library
@@ -115,6 +122,9 @@ class Config:
     passphrase: bytes | None = None
     projections_db: Path | None = None
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    late_evidence_minutes: int = 60
+    clock_ahead_minutes: int = 5
+    clock_behind_hours: int = 24
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -157,6 +167,9 @@ class Config:
             passphrase=passphrase.encode() if passphrase else None,
             projections_db=Path(env["LIUHEN_PROJECTIONS_DB"]) if env.get("LIUHEN_PROJECTIONS_DB") else None,
             witnesses=parse_witnesses(env.get("LIUHEN_WITNESSES") or ""),
+            late_evidence_minutes=_int(env, "LIUHEN_LATE_EVIDENCE_MINUTES", 60),
+            clock_ahead_minutes=_int(env, "LIUHEN_CLOCK_AHEAD_MINUTES", 5),
+            clock_behind_hours=_int(env, "LIUHEN_CLOCK_BEHIND_HOURS", 24),
         )
 
     def check_home(self) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ledger.app.assembly import open_store, open_views
+from ledger.app.assembly import open_store, open_views, projection_runner
 from ledger.app.config import Config
 from ledger.cli.output import (
     clean,
@@ -56,7 +56,7 @@ def project(args: argparse.Namespace, config: Config) -> int:
     """``liuhen project``: bring the read models up to date with the ledger (or follow it)."""
     store = open_store(config)
     db = open_views(config, create=True)
-    runner = ProjectionRunner(store=store, db=db)
+    runner = projection_runner(config, store, db)
 
     def progress(stats: RunStats) -> None:
         if stats.batches % 25 == 0:

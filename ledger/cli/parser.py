@@ -251,7 +251,7 @@ def _investigators(verbs: Any) -> None:
         verbs, "violations", "investigator:violations_", "violations of the regulation, with their evidence"
     )
     vio.add_argument("--rule", help="one rule, e.g. R1")
-    vio.add_argument("--severity", help="critical, high or medium")
+    vio.add_argument("--severity", help="critical, high, medium or warning")
     vio.add_argument("--since", type=iso_time, help=f"only those that happened from this time ({window})")
     for parser in (who, act, cas, vio):
         form = parser.add_mutually_exclusive_group()

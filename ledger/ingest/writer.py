@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -96,6 +96,11 @@ _Job = tuple[int, bytes, bytes, bytes]
 """A signature to check: position in the batch, raw public key, signature, signed message."""
 
 
+def wall_clock_us() -> int:
+    """Now, in microseconds since the epoch: the ledger's time."""
+    return time.time_ns() // 1000
+
+
 class LogWriter:
     """Appends one partition's messages to its log. Owns the log while its partition is assigned.
 
@@ -125,6 +130,8 @@ class LogWriter:
         self.ledger_key = ledger_key
         self.pool = pool
         self.owner = owner
+        self.clock: Callable[[], int] = wall_clock_us
+        """The ledger's clock (microseconds since the epoch): the time each batch is logged at."""
         self.slot = store.claim(self.origin, owner)
         wanted = newest_key(store.rotations())
         if wanted is not None and wanted.raw != ledger_key.public.raw:
@@ -362,7 +369,7 @@ class LogWriter:
         """The batch's entries, appended to a copy of the log (adopted once the store took them)."""
         log = self.log.copy()
         append = log.append
-        now = max(time.time_ns() // 1000, log.time_us)  # the ledger's time never goes back
+        now = max(self.clock(), log.time_us)  # the ledger's time never goes back
         result = BatchResult()
         entries: list[StoredEntry] = []
         leaves: list[bytes] = []

@@ -115,6 +115,11 @@ class StoredEntry:
         )
         return cls(index, offset, ingested, link, state[start:], nodes)
 
+    @staticmethod
+    def ingested_at_of(state: bytes) -> int:
+        """Only the ledger time of a stored entry whose bytes :meth:`entry_of` accepted."""
+        return int.from_bytes(state[9:17], "big", signed=True)
+
     @classmethod
     def entry_of(cls, index: int, state: bytes) -> bytes:
         """Only the entry bytes of a stored entry (all a projection reads), checked as :meth:`decode` checks.

@@ -70,6 +70,7 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         self.pending = PendingAccess(db)
         self.gap_tolerance_us = gap_tolerance_us
         self.thresholds = thresholds or Thresholds()
+        self._clock_slack = min(self.thresholds.clock_ahead_us, self.thresholds.clock_behind_us)
         self._rules = self._dispatch()
         self._row_rules = self._row_dispatch()
         self.begin()
@@ -116,6 +117,8 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         for rule in self._row_rules.get(row.event_type, ()):
             rule(row)
         self._r11_sequence(row, row.source_system_id, row.source_seq, row.origin, row.idx)
+        if abs(row.logged_at - row.occurred_at) > self._clock_slack:
+            self._r15_clock(row, row.event_type, row.source_system_id, row.occurred_at)
 
     def check(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """Every rule that can fire on this event (any event but an access row)."""
@@ -123,3 +126,4 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
             rule(at, event_type, record)
         envelope = record["envelope"]
         self._r11_sequence(record, envelope["source_system_id"], envelope["source_seq"], at.origin, at.idx)
+        self._r15_clock(record, event_type, envelope["source_system_id"], envelope["occurred_at"])

@@ -36,12 +36,17 @@ __all__ = [
     "R12_BULK",
     "R12_OFF_DUTY",
     "R13",
+    "R14",
+    "R15_AHEAD",
+    "R15_BEHIND",
+    "R16",
+    "R17",
     "RULES",
     "Rule",
     "Severity",
 ]
 
-Severity = Literal["critical", "high", "medium"]
+Severity = Literal["critical", "high", "medium", "warning"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +54,7 @@ class Rule:
     """One rule, or one facet of a rule: what a violation of it is, how grave, and under what law."""
 
     id: str
-    """The rule id a violation row carries, ``R1`` to ``R13``; shared by a rule's facets."""
+    """The rule id a violation row carries, ``R1`` to ``R17``; shared by a rule's facets."""
     severity: Severity
     article: str
     """The article(s) the violation breaks, as the row cites them and its explanation ends."""
@@ -165,6 +170,44 @@ R13 = Rule(
     title="authorization approved by its own requester",
 )
 
+R14 = Rule(
+    id="R14",
+    severity="high",
+    article="ZZ 15(2), 16",
+    title=(
+        "a fact that would clear a violation (deletion order, hold, release, policy, registration, "
+        "authorization, approval, work order, outage, duty shift) reached the ledger longer than the "
+        "late-evidence tolerance after the act it covers: the violation stays, cleared only by late evidence"
+    ),
+)
+R15_AHEAD = Rule(
+    id="R15",
+    severity="medium",
+    article="ZZ 15(2)",
+    title="an event dated later than it reached the ledger, beyond the clock tolerance: a source clock fault",
+)
+R15_BEHIND = Rule(
+    id="R15",
+    severity="high",
+    article="ZZ 15(2), 16",
+    title=(
+        "an event that reached the ledger longer than the backdating tolerance after its own time: "
+        "backdated, or withheld that long"
+    ),
+)
+R16 = Rule(
+    id="R16",
+    severity="warning",
+    article="ZZ 7, Nat. 14",
+    title="a camera in use more than 30 days before its system's registration was filed",
+)
+R17 = Rule(
+    id="R17",
+    severity="warning",
+    article="Nat. 17",
+    title="footage kept far past its retention period (twice the period, at least 30 days more) with no hold",
+)
+
 RULES: tuple[Rule, ...] = (
     R1,
     R2,
@@ -182,5 +225,10 @@ RULES: tuple[Rule, ...] = (
     R12_OFF_DUTY,
     R12_BULK,
     R13,
+    R14,
+    R15_AHEAD,
+    R15_BEHIND,
+    R16,
+    R17,
 )
 """Every rule and facet, in the order of their ids: the order of the README's table of rules."""

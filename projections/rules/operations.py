@@ -32,13 +32,16 @@ from typing import Any
 
 from ledger.wire.keyring import LEDGER_SOURCE, REGISTRAR_SOURCE
 from projections.feed import AccessRow
-from projections.rules.base import HOUR_US, Position, RulesBase
+from projections.rules.base import HOUR_US, Position, RulesBase, iso
+from projections.rules.base import span_text as _span
 from projections.rules.catalog import (
     R8,
     R9_OUTAGE,
     R9_STOPPED,
     R11_CHANGED,
     R11_LOST,
+    R15_AHEAD,
+    R15_BEHIND,
     Rule,
 )
 
@@ -56,6 +59,7 @@ class OperationsRules(RulesBase):
         """Start a batch: forget the state of any batch that was rolled back."""
         super().begin()
         self._sequences: dict[str, tuple[int, str | None, int | None]] = {}
+        self._clock_faults: dict[tuple[str, str], int | None] = {}  # (source, kind) -> last hour flagged
 
     def flush(self) -> None:
         """Write the batch's access rows and the state held in memory."""
@@ -66,6 +70,12 @@ class OperationsRules(RulesBase):
                 "ON CONFLICT (source_id) DO UPDATE SET last_seq = excluded.last_seq, "
                 "origin = excluded.origin, idx = excluded.idx",
                 [(source, *state) for source, state in self._sequences.items() if state[1] is not None],
+            )
+        if self._clock_faults:
+            self.db.conn.executemany(
+                "INSERT INTO clock_faults (source_id, kind, hour) VALUES (?, ?, ?) "
+                "ON CONFLICT (source_id, kind) DO UPDATE SET hour = excluded.hour",
+                [(*key, hour) for key, hour in self._clock_faults.items() if hour is not None],
             )
 
     # -- tickets ---------------------------------------------------------------------------------
@@ -251,6 +261,66 @@ class OperationsRules(RulesBase):
             f"or withheld ({R11_LOST.article}); a message the ledger rejected (see the rejected "
             "topic) also leaves a gap.",
             evidence=[*before, Position(origin, idx)],
+            dated=self.logged_at,  # the gap has no time of its own: when the ledger saw it
+        )
+
+    # -- R15 --------------------------------------------------------------------------------------
+
+    def _r15_clock(
+        self, subject: Mapping[str, Any] | AccessRow, event_type: str, source: str, when: int
+    ) -> None:
+        """An event dated far from the time it reached the ledger (ahead of it, or long before it).
+
+        Access events (millions a day) are flagged once per source and hour of ledger time, as a
+        wrong source clock makes every event of the hour wrong; every other event, each time.
+        """
+        logged = self.logged_at
+        t = self.thresholds
+        if when - logged > t.clock_ahead_us:
+            rule, kind, delta, tolerance = R15_AHEAD, "ahead", when - logged, t.clock_ahead_us
+        elif logged - when > t.clock_behind_us:
+            rule, kind, delta, tolerance = R15_BEHIND, "behind", logged - when, t.clock_behind_us
+        else:
+            return
+        if source in UNSIGNED_SOURCES:
+            return
+        note = ""
+        if isinstance(subject, AccessRow):
+            hour = logged // HOUR_US
+            key = (source, kind)
+            if key not in self._clock_faults:
+                found = self.db.execute(
+                    "SELECT hour FROM clock_faults WHERE source_id = ? AND kind = ?", list(key)
+                ).fetchone()
+                self._clock_faults[key] = found[0] if found else None
+            if self._clock_faults[key] == hour:
+                return
+            self._clock_faults[key] = hour
+            note = (
+                f" It is the first such access event of {source} in this hour of ledger time; the "
+                "others show both times."
+            )
+        if kind == "ahead":
+            what = (
+                f"it is dated {_span(delta)} after it reached the ledger ({iso(logged)}), beyond the "
+                f"{_span(tolerance)} tolerance: the source's clock is ahead, or the time is made up"
+            )
+        else:
+            what = (
+                f"it reached the ledger ({iso(logged)}) {_span(delta)} after its own time, beyond the "
+                f"{_span(tolerance)} tolerance: it was backdated, or withheld from the ledger that long"
+            )
+        self.violation(
+            rule=rule,
+            record=subject,
+            system_id=source,
+            camera_id=subject.camera_id if isinstance(subject, AccessRow) else subject.get("camera_id"),
+            explanation=f"{event_type} of {source} dated {iso(when)}: {what}. Operating records must be "
+            f"kept as they happen ({rule.article}).{note}",
+            evidence=[
+                Position(subject.origin, subject.idx) if isinstance(subject, AccessRow) else self.current
+            ],
+            dated=logged,
         )
 
     def _r11_records(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:

@@ -27,19 +27,25 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from projections.feed import AccessRow
-from projections.rules.base import DAY_US, Position, RulesBase
+from projections.rules.base import CHINA, DAY_US, Fact, Position, RulesBase, Subject, iso
 from projections.rules.catalog import R1, R2, R3
 from projections.tables import DELETION_ACTIONS
 
 LEGAL_MINIMUM_DAYS = 30
 DELETIONS = frozenset({"FootageDeleted", "FootageOverwritten", "FootageExpired", "DiskFormatted"})
 VERBS = {"FootageExpired": "expired", "FootageOverwritten": "overwritten", "DiskFormatted": "formatted"}
+NOUNS = {
+    "FootageDeleted": "deletion",
+    "FootageExpired": "expiry",
+    "FootageOverwritten": "overwriting",
+    "DiskFormatted": "format",
+}
 _DELETIONS = (
-    "SELECT origin, idx, event_type, camera_id, occurred_at, footage_start, footage_end, "
+    "SELECT origin, idx, event_type, camera_id, occurred_at, logged_at, footage_start, footage_end, "
     "deletion_order_id, outcome, actor_id, source_system_id FROM access"
 )
 
@@ -58,12 +64,6 @@ _DELETIONS_OVER = (
     "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?"
 )
 _REPORTED_OVER = 'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?'
-
-CHINA = timezone(timedelta(hours=8))
-
-
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, CHINA).isoformat(timespec="minutes")
 
 
 def uncovered(left: list[tuple[int, int]], covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -91,6 +91,7 @@ class Deletion:
     event_type: str
     camera_id: str
     occurred_at: int
+    logged_at: int
     footage_start: int | None
     footage_end: int | None
     order_id: str | None
@@ -107,6 +108,7 @@ class Deletion:
             row.event_type,
             str(row.camera_id),
             row.occurred_at,
+            row.logged_at,
             row.footage_start,
             row.footage_end,
             row.deletion_order_id,
@@ -114,6 +116,23 @@ class Deletion:
             row.actor_id,
             row.source_system_id,
         )
+
+
+def _fact_name(event_type: str, record: Mapping[str, Any]) -> str:
+    """How an explanation names a fact that makes R1 judge deletions again."""
+    if event_type == "DeletionOrdered":
+        return f"deletion order {record['order_id']}"
+    if event_type == "LegalHoldPlaced":
+        return f"legal hold {record['hold_id']}"
+    if event_type == "LegalHoldReleased":
+        return f"the release of legal hold {record['hold_id']}"
+    if event_type == "RetentionPolicySet":
+        camera = record.get("camera_id")
+        scope = f"camera {camera}" if camera else f"system {record['system_id']}"
+        return f"the {record['retention_days']}-day retention policy of {scope}"
+    if event_type == "SystemRegistered":
+        return f"the registration of system {record['system_id']}"
+    return f"the registration of camera {record['camera_id']}"
 
 
 class RetentionRules(RulesBase):
@@ -158,6 +177,7 @@ class RetentionRules(RulesBase):
         issued before deletions but logged after them.
         """
         when = record["envelope"]["occurred_at"]
+        fact = self.fact(at, record, _fact_name(event_type, record))
         self.pending.flush()
         in_system = "camera_id IN (SELECT camera_id FROM cameras WHERE system_id = ?)"
         if event_type == "RetentionPolicySet" and record.get("camera_id"):
@@ -189,24 +209,20 @@ class RetentionRules(RulesBase):
             args,
         ).fetchall()
         for row in deletions:
-            self._judge_r1(Deletion(*row))
+            self._judge_r1(Deletion(*row), fact)
 
-    def _judge_r1(self, d: Deletion) -> None:
-        """Write the R1 verdict on one camera's deletion, replacing an earlier one that differs."""
+    def _judge_r1(self, d: Deletion, fact: Fact | None = None) -> None:
+        """Write the R1 verdict on one camera's deletion (again, if ``fact`` was logged after it)."""
         verdict = self._r1_verdict(d) if d.outcome == "ALLOWED" else None
-        earlier = self.db.execute(
-            "SELECT id, explanation, evidence FROM violations "
-            "WHERE subject_origin = ? AND subject_idx = ? AND rule = ? AND camera_id = ?",
-            [d.origin, d.idx, R1.id, d.camera_id],
-        ).fetchall()
-        if verdict is not None and [(e, v) for _, e, v in earlier] == [
-            (verdict["explanation"], verdict["evidence"])
-        ]:
-            return
-        for row in earlier:
-            self.db.execute("DELETE FROM violations WHERE id = ?", [row[0]])
-        if verdict is not None:
+        if fact is None and verdict is None:
+            return  # judged the first time, lawful: nothing to write or replace
+        if fact is None:
+            assert verdict is not None
             self.db.table("violations").insert(verdict)
+            return
+        what = f"the {NOUNS[d.event_type]} of camera {d.camera_id}'s footage"
+        subject = Subject(Position(d.origin, d.idx), d.occurred_at, d.logged_at, what)
+        self.settle(R1, subject, [verdict] if verdict else [], camera_id=d.camera_id, fact=fact)
 
     def _r1_verdict(self, d: Deletion) -> dict[str, Any] | None:
         """The R1 violation row of one camera's deletion, or ``None`` if it was lawful."""
@@ -268,6 +284,7 @@ class RetentionRules(RulesBase):
             "system_id": d.system_id,
             "camera_id": camera_id,
             "occurred_at": when,
+            "logged_at": d.logged_at,
             "explanation": (
                 f"Footage of camera {camera_id} was {verb} although "
                 f"{' and '.join(why)}, and {missing}: footage must be kept at least 30 days, and never "
@@ -332,7 +349,7 @@ class RetentionRules(RulesBase):
                     camera_id=camera_id,
                     explanation=(
                         f"Camera {camera_id}'s recorder no longer holds {hours:.1f} hours of footage from "
-                        f"{_iso(silent_start)} to {_iso(silent_end)}, inside its {threshold}-day retention "
+                        f"{iso(silent_start)} to {iso(silent_end)}, inside its {threshold}-day retention "
                         "period, and the ledger records no deletion, expiry, format or outage that explains "
                         f"it: a silent deletion of original footage ({R2.article})."
                     ),
