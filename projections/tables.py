@@ -175,11 +175,14 @@ TABLES: dict[str, dict[str, Any]] = {
             "earliest": int,
             "latest": int,
             "gaps": str,
+            "logged_at": int,
+            "actor_id": str,
+            "source_id": str,
             "origin": str,
             "idx": int,
         },
         "pk": "id",
-        "indexes": [["camera_id", "reported_at"]],
+        "indexes": [["camera_id", "reported_at"], ["origin", "idx"]],
     },
     "outages": {
         "columns": {
@@ -200,9 +203,16 @@ TABLES: dict[str, dict[str, Any]] = {
         "indexes": [["camera_id", "start"], ["system_id", "start"], ["end_origin", "end_idx"]],
     },
     "reported_gaps": {
-        "columns": {"camera_id": str, "start": int, "end": int},
-        "pk": ("camera_id", "start"),
-        "indexes": [],
+        "columns": {
+            "id": int,
+            "camera_id": str,
+            "start": int,
+            "end": int,
+            "reported_at": int,
+            "inventory_id": int,
+        },
+        "pk": "id",
+        "indexes": [["camera_id", "start"], ["inventory_id"]],
     },
     "deletion_orders": {
         "columns": {

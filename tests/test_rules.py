@@ -720,9 +720,11 @@ def test_r1_a_hold_release_logged_before_its_placement_still_ends_the_hold(tmp_p
         s.hold("hold-a", "H-1", CAM_A, NOW - days(61), NOW - days(59), at=NOW - days(50))  # never released
         s.send("deleted", "FootageDeleted", NOW, deletion=deletion(CAM_A, *old))
         s.send("deleted-b", "FootageDeleted", NOW, deletion=deletion(CAM_B, *old))
-    [v] = violations(s.db)
+    [v] = violations(s.db, rule="R1")
     check(v, "R1", CAM_A, "u1024", None)
     assert "under legal hold H-1" in v["explanation"]
+    # both holds were logged 49 days after their own time: backdated, or withheld that long
+    assert sorted(map(cited, violations(s.db, rule="R15"))) == [pos(*s.at("hold-a")), pos(*s.at("hold-b"))]
 
 
 def test_r1_a_policy_or_a_registration_logged_after_the_deletion_still_counts(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from projections.rules.retention import (
     DELETIONS,
     GAP_TOLERANCE_US,
     LEGAL_MINIMUM_DAYS,
+    OUTAGE_EVENTS,
     RetentionRules,
 )
 from projections.tables import PendingAccess
@@ -100,7 +101,8 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
                 table.setdefault(event_type, []).append(check)
 
         on(["DeletionOrdered", "LegalHoldPlaced", "LegalHoldReleased"], self._r1_late_evidence)
-        on(["FootageInventoryReported"], lambda at, _, record: self._r2_silent_gap(at, record))
+        on(["FootageInventoryReported"], lambda at, _, record: self._inventory_reported(at, record))
+        on(OUTAGE_EVENTS, self._r2_outage_logged)
         on(["RetentionPolicySet", "SystemRegistered"], self._r3_retention)
         on(["CameraRegistered"], self._forget_camera)
         on(["RetentionPolicySet", "SystemRegistered", "CameraRegistered"], self._r1_late_evidence)

@@ -32,10 +32,13 @@ from typing import Any
 
 from projections.feed import AccessRow
 from projections.rules.base import CHINA, DAY_US, Fact, Position, RulesBase, Subject, iso
-from projections.rules.catalog import R1, R2, R3
+from projections.rules.catalog import R1, R2, R3, R17
 from projections.tables import DELETION_ACTIONS
 
 LEGAL_MINIMUM_DAYS = 30
+OUTAGE_EVENTS = frozenset(
+    {"DeviceStatusChanged", "RecordingStopped", "RecordingStarted", "SystemStopped", "SystemStarted"}
+)
 DELETIONS = frozenset({"FootageDeleted", "FootageOverwritten", "FootageExpired", "DiskFormatted"})
 VERBS = {"FootageExpired": "expired", "FootageOverwritten": "overwritten", "DiskFormatted": "formatted"}
 NOUNS = {
@@ -63,7 +66,14 @@ _DELETIONS_OVER = (
     "AND outcome = 'ALLOWED' AND occurred_at <= ? "
     "AND COALESCE(footage_start, 0) < ? AND COALESCE(footage_end, occurred_at) > ?"
 )
-_REPORTED_OVER = 'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ?'
+_REPORTED_OVER = (
+    'SELECT start, "end" FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ? '
+    "AND reported_at < ?"
+)
+_INVENTORY = (
+    "SELECT origin, idx, camera_id, reported_at, logged_at, earliest, gaps, actor_id, source_id "
+    "FROM inventory"
+)
 
 
 def uncovered(left: list[tuple[int, int]], covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -80,6 +90,21 @@ def uncovered(left: list[tuple[int, int]], covered: list[tuple[int, int]]) -> li
                 nxt.append((cover_end, b))
         left = nxt
     return left
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """One camera's inventory: what its recorder held at ``reported_at``, as the inventory table has it."""
+
+    origin: str
+    idx: int
+    camera_id: str
+    reported_at: int
+    logged_at: int
+    earliest: int
+    gaps: list[tuple[int, int]]
+    actor_id: str
+    source_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +192,31 @@ class RetentionRules(RulesBase):
     # -- R1 -----------------------------------------------------------------------------------
 
     def judge_deletion(self, row: AccessRow) -> None:
-        """R1 on one camera's deletion (an access row of a deletion, expiry, overwrite or format)."""
-        self._judge_r1(Deletion.of(row))
+        """R1 on one camera's deletion (an access row of a deletion, expiry, overwrite or format).
+
+        A deletion dated before an inventory that showed its footage missing explains that gap:
+        the inventory is judged again (R2).
+        """
+        d = Deletion.of(row)
+        self._judge_r1(d)
+        if d.outcome != "ALLOWED":
+            return
+        window = (d.footage_start or 0, d.footage_end or d.occurred_at)
+        if self.db.execute(
+            'SELECT 1 FROM reported_gaps WHERE camera_id = ? AND start < ? AND "end" > ? '
+            "AND reported_at >= ? LIMIT 1",
+            [d.camera_id, window[1], window[0], d.occurred_at],
+        ).fetchone():
+            self.pending.flush()
+            fact = Fact(
+                Position(d.origin, d.idx),
+                d.occurred_at,
+                d.logged_at,
+                f"the {NOUNS[d.event_type]} of camera {d.camera_id}'s footage",
+                d.actor_id,
+                d.system_id,
+            )
+            self._r2_late_explanation(fact, d.camera_id, d.system_id, explains=window)
 
     def _r1_late_evidence(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """Judge again the deletions a late fact touches.
@@ -310,16 +358,94 @@ class RetentionRules(RulesBase):
         for sql, args in (
             (_OUTAGES_OVER, [when, camera_id, system_id, end, when, start]),
             (_DELETIONS_OVER, [camera_id, when, end, start]),
-            (_REPORTED_OVER, [camera_id, end, start]),
+            (_REPORTED_OVER, [camera_id, end, start, when]),
         ):
             left = uncovered(left, [(int(a), int(b)) for a, b in self.db.execute(sql, args).fetchall()])
             if not left:
                 break
         return left
 
-    def _r2_silent_gap(self, at: Position, record: Mapping[str, Any]) -> None:
-        camera_id = record["camera_id"]
+    def _inventory_reported(self, at: Position, record: Mapping[str, Any]) -> None:
+        """R2 and R17 on a camera's inventory, then on its later ones (by their own times), if any.
+
+        A later inventory leaves out what an earlier one reported: one logged out of order makes
+        the later ones be judged again, so the verdicts follow the inventories' own times.
+        """
+        envelope = record["envelope"]
+        camera_id, when = record["camera_id"], envelope["occurred_at"]
+        self._judge_inventory(
+            Inventory(
+                at.origin,
+                at.idx,
+                camera_id,
+                when,
+                self.logged_at,
+                record["earliest_available"] or 0,
+                [(g["start"] or 0, g["end"] or 0) for g in record.get("gaps", ())],
+                envelope["actor"]["user_id"],
+                envelope["source_system_id"],
+            ),
+            None,
+        )
+        self._rejudge_inventories(f"{_INVENTORY} WHERE camera_id = ? AND reported_at > ?", [camera_id, when])
+
+    def _rejudge_inventories(self, sql: str, args: list[Any], fact: Fact | None = None) -> None:
+        """Judge again the inventories ``sql`` selects, in the order of their own times."""
+        for row in self.db.execute(f"{sql} ORDER BY reported_at, id", args).fetchall():
+            origin, idx, camera_id, when, logged, earliest, gaps, actor, source = row
+            gaps = [(int(a), int(b)) for a, b in json.loads(gaps)]
+            self._judge_inventory(
+                Inventory(origin, idx, camera_id, when, logged, earliest or 0, gaps, actor, source), fact
+            )
+
+    def _r2_late_explanation(
+        self,
+        fact: Fact,
+        camera_id: str | None,
+        system_id: str,
+        *,
+        explains: tuple[int, int] | None = None,
+        ends: int | None = None,
+    ) -> None:
+        """An outage or a deletion was logged: judge again the inventories it touches.
+
+        Those that reported a silent gap in the footage it ``explains``; and, for an outage that
+        ``ends`` at a time, those dated after it (judged while the outage was still open).
+        """
+        cameras = (
+            "camera_id = ?"
+            if camera_id
+            else "camera_id IN (SELECT camera_id FROM cameras WHERE system_id = ?)"
+        )
+        key = camera_id or system_id
+        if explains is not None:
+            self._rejudge_inventories(
+                f"{_INVENTORY} WHERE id IN (SELECT inventory_id FROM reported_gaps WHERE {cameras} "  # noqa: S608
+                'AND start < ? AND "end" > ?)',
+                [key, explains[1], explains[0]],
+                fact,
+            )
+        if ends is not None:
+            self._rejudge_inventories(f"{_INVENTORY} WHERE {cameras} AND reported_at > ?", [key, ends], fact)
+
+    def _r2_outage_logged(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """An outage began or ended (see :meth:`_r2_late_explanation`)."""
+        camera_id = record.get("camera_id")
+        system_id = record.get("system_id") or record["envelope"]["source_system_id"]
         when = record["envelope"]["occurred_at"]
+        ending = event_type in {"RecordingStarted", "SystemStarted"} or (
+            event_type == "DeviceStatusChanged" and record["status"] == "ON"
+        )
+        what = f"the record of {'the end of ' if ending else ''}an outage of {camera_id or system_id}"
+        fact = self.fact(at, record, what)
+        if ending:
+            self._r2_late_explanation(fact, camera_id, system_id, ends=when)
+        else:
+            self._r2_late_explanation(fact, camera_id, system_id, explains=(when, 2**62))
+
+    def _judge_inventory(self, inv: Inventory, fact: Fact | None) -> None:
+        """R2 (silent gaps not reported by an earlier inventory) and R17 (footage kept far too long)."""
+        camera_id, when = inv.camera_id, inv.reported_at
         days, policy = self.retention(camera_id, when)
         threshold = max(days, LEGAL_MINIMUM_DAYS)
         window_start = when - threshold * DAY_US
@@ -328,33 +454,95 @@ class RetentionRules(RulesBase):
             went_live = datetime.fromisoformat(live).replace(tzinfo=CHINA)
             window_start = max(window_start, int(went_live.timestamp()) * 1_000_000)
         missing = []
-        earliest = record["earliest_available"] or 0
-        if earliest > window_start:
-            missing.append((window_start, earliest))
-        for gap in record.get("gaps", ()):
-            start, end = max(gap["start"] or 0, window_start), min(gap["end"] or 0, when)
+        if inv.earliest > window_start:
+            missing.append((window_start, inv.earliest))
+        for gap_start, gap_end in inv.gaps:
+            start, end = max(gap_start, window_start), min(gap_end, when)
             if end > start:
                 missing.append((start, end))
+        (inventory_id,) = self.db.execute(
+            "SELECT id FROM inventory WHERE origin = ? AND idx = ?", [inv.origin, inv.idx]
+        ).fetchone()
+        self.db.execute("DELETE FROM reported_gaps WHERE inventory_id = ?", [inventory_id])
+        envelope = {
+            "actor": {"user_id": inv.actor_id},
+            "source_system_id": inv.source_id,
+            "occurred_at": when,
+        }
+        record = {"envelope": envelope}
+        subject = Subject(
+            Position(inv.origin, inv.idx), when, inv.logged_at, f"camera {camera_id}'s inventory"
+        )
+        found = []
         for start, end in missing:
             for silent_start, silent_end in self._unexplained(camera_id, start, end, when):
                 if silent_end - silent_start < self.gap_tolerance_us:
                     continue
-                self.db.table("reported_gaps").insert(
-                    {"camera_id": camera_id, "start": silent_start, "end": silent_end}, replace=True
+                self.db.execute(
+                    'INSERT INTO reported_gaps (camera_id, start, "end", reported_at, inventory_id) '
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [camera_id, silent_start, silent_end, when, inventory_id],
                 )
                 hours = (silent_end - silent_start) / 3_600_000_000
-                self.violation(
-                    rule=R2,
-                    record=record,
-                    camera_id=camera_id,
-                    explanation=(
-                        f"Camera {camera_id}'s recorder no longer holds {hours:.1f} hours of footage from "
-                        f"{iso(silent_start)} to {iso(silent_end)}, inside its {threshold}-day retention "
-                        "period, and the ledger records no deletion, expiry, format or outage that explains "
-                        f"it: a silent deletion of original footage ({R2.article})."
-                    ),
-                    evidence=[at] + ([policy] if policy else []),
+                found.append(
+                    self.verdict(
+                        rule=R2,
+                        record=record,
+                        camera_id=camera_id,
+                        explanation=(
+                            f"Camera {camera_id}'s recorder no longer holds {hours:.1f} hours of footage "
+                            f"from {iso(silent_start)} to {iso(silent_end)}, inside its {threshold}-day "
+                            "retention period, and the ledger records no deletion, expiry, format or outage "
+                            f"that explains it: a silent deletion of original footage ({R2.article})."
+                        ),
+                        evidence=[subject.at] + ([policy] if policy else []),
+                        subject=subject.at,
+                        logged_at=inv.logged_at,
+                    )
                 )
+        self.settle(R2, subject, found, camera_id=camera_id, fact=fact)
+        kept = self._r17_kept(inv, threshold, record, subject)
+        self.settle(R17, subject, kept, camera_id=camera_id, fact=fact)
+
+    def _r17_kept(
+        self, inv: Inventory, threshold: int, record: Mapping[str, Any], subject: Subject
+    ) -> list[dict[str, Any]]:
+        """R17: the first inventory to show footage kept past the limit, with no hold on it."""
+        limit = max(2 * threshold, threshold + LEGAL_MINIMUM_DAYS) * DAY_US
+        when, camera_id = inv.reported_at, inv.camera_id
+        if not inv.earliest or when - inv.earliest <= limit:
+            return []
+        before = self.db.execute(
+            "SELECT reported_at, earliest FROM inventory WHERE camera_id = ? AND reported_at < ? "
+            "ORDER BY reported_at DESC LIMIT 1",
+            [camera_id, when],
+        ).fetchone()
+        if before is not None and before[1] and before[0] - before[1] > limit:
+            return []  # an earlier inventory showed it already
+        kept_to = when - threshold * DAY_US
+        hold = self.db.execute(
+            "SELECT 1 FROM holds WHERE camera_id = ? AND footage_start < ? AND footage_end > ? "
+            "AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
+            [camera_id, kept_to, inv.earliest, when, when],
+        ).fetchone()
+        if hold is not None:
+            return []
+        age = (when - inv.earliest) / DAY_US
+        return [
+            self.verdict(
+                rule=R17,
+                record=record,
+                camera_id=camera_id,
+                explanation=(
+                    f"Camera {camera_id}'s recorder still holds footage from {iso(inv.earliest)}, "
+                    f"{age:.0f} days old, far past its {threshold}-day retention period, with no legal hold "
+                    f"on it: footage is to be deleted once its purpose is met ({R17.article})."
+                ),
+                evidence=[subject.at],
+                subject=subject.at,
+                logged_at=inv.logged_at,
+            )
+        ]
 
     # -- R3 -----------------------------------------------------------------------------------
 
