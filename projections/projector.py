@@ -21,6 +21,7 @@ from projections.rules import Position, Rules
 EPOCH = date(1970, 1, 1)
 _row = tuple.__new__  # AccessRow._make without its length check: entries.access_row built the tuple
 EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_OUTAGE_KEY = "kind = ? AND system_id = ? AND camera_id IS ?"
 
 
 def micros(value: datetime | None) -> int | None:
@@ -242,34 +243,58 @@ class Projector:
     # -- outages ---------------------------------------------------------------------------------
 
     def _open_outage(self, at: Position, record: Mapping[str, Any], kind: str, camera_id: str | None) -> None:
+        """An outage starts, unless one is under way then; it ends at the first end logged after it.
+
+        Either may reach the ledger first (arrival order is the platforms'): the outage is the
+        same.
+        """
         system_id = record.get("system_id") or record["envelope"]["source_system_id"]
-        still_open = self.db.execute(
-            'SELECT id FROM outages WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
-            [kind, system_id, camera_id],
+        when = record["envelope"]["occurred_at"]
+        key = [kind, system_id, camera_id]
+        under_way = self.db.execute(
+            f'SELECT id FROM outages WHERE {_OUTAGE_KEY} AND start <= ? AND ("end" IS NULL OR "end" > ?)',  # noqa: S608
+            [*key, when, when],
         ).fetchone()
-        if still_open is None:
-            self._write(
-                "outages",
-                {
-                    "kind": kind,
-                    "system_id": system_id,
-                    "camera_id": camera_id,
-                    "start": record["envelope"]["occurred_at"],
-                    "end": None,
-                    "ticket_id": record.get("ticket_id"),
-                    "origin": at.origin,
-                    "idx": at.idx,
-                },
-            )
+        if under_way is not None:
+            return
+        end = self.db.execute(
+            f"SELECT at, origin, idx FROM outage_ends WHERE {_OUTAGE_KEY} AND at > ? ORDER BY at LIMIT 1",  # noqa: S608
+            [*key, when],
+        ).fetchone() or (None, None, None)
+        self._write(
+            "outages",
+            {
+                "kind": kind,
+                "system_id": system_id,
+                "camera_id": camera_id,
+                "start": when,
+                "end": end[0],
+                "ticket_id": record.get("ticket_id"),
+                "origin": at.origin,
+                "idx": at.idx,
+                "end_origin": end[1],
+                "end_idx": end[2],
+            },
+        )
 
     def _close_outage(
         self, at: Position, record: Mapping[str, Any], kind: str, camera_id: str | None
     ) -> None:
+        """The outage under way ends (the latest that started before, open or ending later)."""
         system_id = record.get("system_id") or record["envelope"]["source_system_id"]
+        when = record["envelope"]["occurred_at"]
+        key = [kind, system_id, camera_id]
         self.db.execute(
-            'UPDATE outages SET "end" = ?, end_origin = ?, end_idx = ? '
-            'WHERE kind = ? AND system_id = ? AND camera_id IS ? AND "end" IS NULL',
-            [record["envelope"]["occurred_at"], at.origin, at.idx, kind, system_id, camera_id],
+            "INSERT INTO outage_ends (kind, system_id, camera_id, at, origin, idx) VALUES (?, ?, ?, ?, ?, ?)",
+            [*key, when, at.origin, at.idx],
+        )
+        ending = (
+            f'SELECT id FROM outages WHERE {_OUTAGE_KEY} AND start < ? AND ("end" IS NULL OR "end" > ?) '  # noqa: S608
+            "ORDER BY start DESC LIMIT 1"
+        )
+        self.db.execute(
+            f'UPDATE outages SET "end" = ?, end_origin = ?, end_idx = ? WHERE id = ({ending})',  # noqa: S608
+            [when, at.origin, at.idx, *key, when, when],
         )
 
     def _on_DeviceStatusChanged(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

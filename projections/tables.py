@@ -202,6 +202,11 @@ TABLES: dict[str, dict[str, Any]] = {
         "pk": "id",
         "indexes": [["camera_id", "start"], ["system_id", "start"], ["end_origin", "end_idx"]],
     },
+    "outage_ends": {
+        "columns": {"kind": str, "system_id": str, "camera_id": str, "at": int, "origin": str, "idx": int},
+        "pk": ("kind", "system_id", "camera_id", "at", "origin", "idx"),
+        "indexes": [],
+    },
     "reported_gaps": {
         "columns": {
             "id": int,

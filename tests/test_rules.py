@@ -905,12 +905,18 @@ def test_r9_stops_without_a_ticket_and_long_outages_fire(tmp_path: Path) -> None
         s.send("short-off", "DeviceStatusChanged", NOW - timedelta(hours=1), VMS, camera_id=CAM_C, **off)
         s.send("short-on", "DeviceStatusChanged", NOW, VMS, camera_id=CAM_C, **{**off, "status": "ON"})
         s.send("long-on", "DeviceStatusChanged", NOW, VMS, camera_id=CAM_B, **{**off, "status": "ON"})
-        s.send("dead", "DeviceStatusChanged", NOW - days(2), VMS, camera_id=CAM_C, **off)
+        dead = NOW + timedelta(hours=1)  # off for good, judged at inventories before WO-2 opens
+        s.send("dead", "DeviceStatusChanged", dead, VMS, camera_id=CAM_C, **off)
         inventory = {"earliest_available": NOW - days(30), "latest_available": NOW, "gaps": []}
-        s.send("report", "FootageInventoryReported", NOW, VMS, camera_id=CAM_C, **inventory)
-        s.send("report-2", "FootageInventoryReported", NOW + days(1), VMS, camera_id=CAM_C, **inventory)
+        s.send("report", "FootageInventoryReported", dead + days(2), VMS, camera_id=CAM_C, **inventory)
+        s.send("report-2", "FootageInventoryReported", dead + days(2.5), VMS, camera_id=CAM_C, **inventory)
+        # An end logged before its start is the same outage: judged when the start is logged.
+        on, back = {**off, "status": "ON"}, NOW + days(1)
+        s.send("reversed-on", "DeviceStatusChanged", back, VMS, camera_id=CAM_A, **on)
+        s.send("reversed-off", "DeviceStatusChanged", back - timedelta(hours=3), VMS, camera_id=CAM_A, **off)
     found = {tuple(v["evidence"][-1]): v for v in violations(s.db, rule="R9")}
-    assert set(found) == {tuple(s.at(label)[0]) for label in ("stopped", "long-on", "report")}
+    labels = ("stopped", "long-on", "report", "reversed-on")
+    assert set(found) == {tuple(max(s.at(label))) for label in labels}
     check(found[tuple(s.at("stopped")[0])], R9_STOPPED, CAM_A, "u0007", s.at("stopped"))
     long_outage = found[tuple(s.at("long-on")[0])]
     assert (facet_of(long_outage), long_outage["actor_id"]) == (R9_OUTAGE, None)
@@ -919,6 +925,9 @@ def test_r9_stops_without_a_ticket_and_long_outages_fire(tmp_path: Path) -> None
     still_off = found[tuple(s.at("report")[0])]
     assert "has been off line for 48.0 hours" in still_off["explanation"]  # reported once, not again
     assert sorted(still_off["evidence"]) == s.at("dead", "report")
+    reversed_outage = found[tuple(s.at("reversed-on")[0])]
+    assert sorted(reversed_outage["evidence"]) == s.at("reversed-off", "reversed-on")
+    assert "off line for 3.0 hours" in reversed_outage["explanation"]
 
 
 @pytest.mark.kafka

@@ -183,31 +183,30 @@ class OperationsRules(RulesBase):
         )
 
     def _r9_outage(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
-        """A camera's device outage: judged when it ends, or at an inventory report while it lasts."""
-        ended = event_type == "DeviceStatusChanged"
-        if ended and record["status"] != "ON":
-            return
+        """A camera's device outage: judged when it ends, or at an inventory report while it lasts.
+
+        An end logged before its start (arrival order is the platform's) is judged with the start.
+        """
+        device = event_type == "DeviceStatusChanged"
         camera_id = record["camera_id"]
         when = record["envelope"]["occurred_at"]
-        if ended:
-            row = self.db.execute(
-                'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id FROM outages '
-                "WHERE kind = 'device' AND end_origin = ? AND end_idx = ?",
-                [at.origin, at.idx],
-            ).fetchone()
+        columns = 'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id, end_origin, end_idx '
+        if device and record["status"] == "ON":
+            where, args = "end_origin = ? AND end_idx = ?", [at.origin, at.idx]
+        elif device:
+            where, args = 'origin = ? AND idx = ? AND "end" IS NOT NULL', [at.origin, at.idx]
         else:
-            row = self.db.execute(
-                'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id FROM outages '
-                "WHERE kind = 'device' AND camera_id = ? AND \"end\" IS NULL AND start < ?",
-                [camera_id, when - self.thresholds.outage_us],
-            ).fetchone()
+            where = 'camera_id = ? AND "end" IS NULL AND start < ?'
+            args = [camera_id, when - self.thresholds.outage_us]
+        row = self.db.execute(f"{columns} FROM outages WHERE kind = 'device' AND {where}", args).fetchone()
         if row is None:
             return
-        outage_id, start, end, ticket_id, origin, idx, flagged, system_id = row
-        end = end if end is not None else when
+        outage_id, start, end, ticket_id, origin, idx, flagged, system_id, end_origin, end_idx = row
+        ended = end is not None
+        end = end if ended else when
         if flagged or end - start <= self.thresholds.outage_us:
             return
-        cited = ticket_id or (record.get("ticket_id") if ended else None)
+        cited = ticket_id or (record.get("ticket_id") if device else None)
         ticket, missing = self._ticket(system_id, camera_id, cited, start, end)
         if ticket is not None:
             return
@@ -223,7 +222,7 @@ class OperationsRules(RulesBase):
             explanation=f"Camera {camera_id} {state} {hours:.1f} hours with {missing}: outages must be "
             f"repaired promptly, under a maintenance ticket ({R9_OUTAGE.article}); the limit is "
             f"{self.thresholds.outage_us / HOUR_US:g} hours.",
-            evidence=[Position(origin, idx), at],
+            evidence=[Position(origin, idx), Position(end_origin, end_idx) if ended else at],
         )
 
     # -- R11 --------------------------------------------------------------------------------------

@@ -258,6 +258,17 @@ class RetentionRules(RulesBase):
         ).fetchall()
         for row in deletions:
             self._judge_r1(Deletion(*row), fact)
+        if event_type == "LegalHoldPlaced":  # R17: footage kept under a hold has its purpose
+            self._rejudge_inventories(
+                f"{_INVENTORY} WHERE camera_id = ? AND reported_at >= ?", [record["camera_id"], when], fact
+            )
+        elif event_type == "LegalHoldReleased":
+            self._rejudge_inventories(
+                f"{_INVENTORY} WHERE camera_id IN (SELECT camera_id FROM holds WHERE hold_id = ?) "  # noqa: S608
+                "AND reported_at >= ?",
+                [record["hold_id"], when],
+                fact,
+            )
 
     def _judge_r1(self, d: Deletion, fact: Fact | None = None) -> None:
         """Write the R1 verdict on one camera's deletion (again, if ``fact`` was logged after it)."""
@@ -504,29 +515,32 @@ class RetentionRules(RulesBase):
         kept = self._r17_kept(inv, threshold, record, subject)
         self.settle(R17, subject, kept, camera_id=camera_id, fact=fact)
 
+    def _overkept(self, camera_id: str, when: int, earliest: int | None, threshold: int) -> bool:
+        """Whether footage from ``earliest`` is kept at ``when`` far past the retention, with no hold."""
+        limit = max(2 * threshold, threshold + LEGAL_MINIMUM_DAYS) * DAY_US
+        if not earliest or when - earliest <= limit:
+            return False
+        hold = self.db.execute(
+            "SELECT 1 FROM holds WHERE camera_id = ? AND footage_start < ? AND footage_end > ? "
+            "AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
+            [camera_id, when - threshold * DAY_US, earliest, when, when],
+        ).fetchone()
+        return hold is None
+
     def _r17_kept(
         self, inv: Inventory, threshold: int, record: Mapping[str, Any], subject: Subject
     ) -> list[dict[str, Any]]:
         """R17: the first inventory to show footage kept past the limit, with no hold on it."""
-        limit = max(2 * threshold, threshold + LEGAL_MINIMUM_DAYS) * DAY_US
         when, camera_id = inv.reported_at, inv.camera_id
-        if not inv.earliest or when - inv.earliest <= limit:
+        if not self._overkept(camera_id, when, inv.earliest, threshold):
             return []
         before = self.db.execute(
             "SELECT reported_at, earliest FROM inventory WHERE camera_id = ? AND reported_at < ? "
             "ORDER BY reported_at DESC LIMIT 1",
             [camera_id, when],
         ).fetchone()
-        if before is not None and before[1] and before[0] - before[1] > limit:
-            return []  # an earlier inventory showed it already
-        kept_to = when - threshold * DAY_US
-        hold = self.db.execute(
-            "SELECT 1 FROM holds WHERE camera_id = ? AND footage_start < ? AND footage_end > ? "
-            "AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) LIMIT 1",
-            [camera_id, kept_to, inv.earliest, when, when],
-        ).fetchone()
-        if hold is not None:
-            return []
+        if before is not None and self._overkept(camera_id, before[0], before[1], threshold):
+            return []  # the inventory before showed it already
         age = (when - inv.earliest) / DAY_US
         return [
             self.verdict(
