@@ -357,40 +357,64 @@ class Projector:
         )
 
     def _on_ApplicationFiled(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self._write(
-            "applications",
-            {
-                "application_id": record["application_id"],
-                "status": "filed",
-                "applicant_name": record["applicant_name"],
-                "category": record["missing_person_category"],
-                "filed_at": record["envelope"]["occurred_at"],
-                "origin": at.origin,
-                "idx": at.idx,
-            },
-            pk=("application_id",),
-        )
-
-    def _on_ApplicationApproved(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        # A decision logged before the filing (arrival order is the platform's) keeps its status.
         self.db.execute(
-            "UPDATE applications SET status = 'approved', approver_id = ?, handler_id = ?, camera_ids = ?, "
-            "footage_start = ?, footage_end = ?, expires_at = ?, decided_at = ? WHERE application_id = ?",
+            "INSERT INTO applications (application_id, status, applicant_name, category, filed_at, origin, "
+            "idx) VALUES (?, 'filed', ?, ?, ?, ?, ?) ON CONFLICT (application_id) DO UPDATE SET "
+            "applicant_name = excluded.applicant_name, category = excluded.category, "
+            "filed_at = excluded.filed_at, origin = excluded.origin, idx = excluded.idx",
             [
-                record["approver_user_id"],
-                record["handler_user_id"],
-                json.dumps(record["camera_ids"]),
-                record["footage_start"],
-                record["footage_end"],
-                record["expires_at"],
-                record["envelope"]["occurred_at"],
                 record["application_id"],
+                record["applicant_name"],
+                record["missing_person_category"],
+                record["envelope"]["occurred_at"],
+                at.origin,
+                at.idx,
             ],
         )
 
-    def _on_ApplicationRejected(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+    def _decide_application(self, record: Mapping[str, Any], decision: dict[str, Any]) -> None:
+        """The latest decision on an application (by its own time) stands, whichever was logged first."""
+        row = {
+            "application_id": record["application_id"],
+            **decision,
+            "decided_at": record["envelope"]["occurred_at"],
+        }
+        names = ", ".join(row)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "application_id")
         self.db.execute(
-            "UPDATE applications SET status = 'rejected', decided_at = ? WHERE application_id = ?",
-            [record["envelope"]["occurred_at"], record["application_id"]],
+            f"INSERT INTO applications ({names}) VALUES ({', '.join('?' * len(row))}) "  # noqa: S608 - own names
+            f"ON CONFLICT (application_id) DO UPDATE SET {updates} "
+            "WHERE applications.decided_at IS NULL OR excluded.decided_at >= applications.decided_at",
+            list(row.values()),
+        )
+
+    def _on_ApplicationApproved(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._decide_application(
+            record,
+            {
+                "status": "approved",
+                "approver_id": record["approver_user_id"],
+                "handler_id": record["handler_user_id"],
+                "camera_ids": json.dumps(record["camera_ids"]),
+                "footage_start": record["footage_start"],
+                "footage_end": record["footage_end"],
+                "expires_at": record["expires_at"],
+            },
+        )
+
+    def _on_ApplicationRejected(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
+        self._decide_application(
+            record,
+            {
+                "status": "rejected",
+                "approver_id": None,
+                "handler_id": None,
+                "camera_ids": None,
+                "footage_start": None,
+                "footage_end": None,
+                "expires_at": None,
+            },
         )
 
     def _on_WorkOrderOpened(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

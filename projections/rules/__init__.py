@@ -108,6 +108,7 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         on(["RetentionPolicySet", "SystemRegistered", "CameraRegistered"], self._r1_late_evidence)
         on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
         on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))
+        on(["AccessAuthorized", "ApplicationApproved", "ApplicationRejected"], self._r5_late_grant)
         on(TAMPERING, self._r8_camera_tampering)
         on(STOPS, self._r9_stopped)
         on(["DeviceStatusChanged", "FootageInventoryReported"], self._r9_outage)

@@ -6,8 +6,8 @@ rule   violation                                                           artic
 R4     view/copy/export missing reason, unit or name; an investigator's    ZZ 12(4), 13
        access missing legal basis or case number
 R5     access under an authorization or Art. 14 application outside its    ZZ 13, 14, 16(2)
-       cameras, footage window, validity or grantee (a grant the ledger
-       does not hold yet is not judged: it may arrive from another log)
+       cameras, footage window, validity or grantee, or citing one the
+       ledger does not hold (judged again when it is logged)
 R6     export, copy or download without watermark or file hash             ZZ 12(4), 15(4)
 R7     share or public release without a desensitization profile           ZZ 13, 16(1)
 R13    an authorization approved by its own requester                      separation of duties
@@ -24,8 +24,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from projections.feed import AccessRow
-from projections.rules.base import Position, RulesBase
+from projections.feed import ACCESS_COLUMNS, AccessRow
+from projections.rules.base import Fact, Position, RulesBase, Subject
 from projections.rules.catalog import R4, R5, R6, R7, R13
 
 VIEWS = frozenset({"FootageViewed", "FootageCopied", "FootageExported", "FootageDownloaded"})
@@ -71,10 +71,16 @@ class AccessRules(RulesBase):
             evidence=[Position(row.origin, row.idx)],
         )
 
-    def _r5_scope(self, row: AccessRow) -> None:
+    def _r5_scope(self, row: AccessRow, fact: Fact | None = None) -> None:
+        """R5 on one access that cites an authorization or application (again, if ``fact`` granted it late).
+
+        A grant the ledger does not hold is a violation until it is logged (from another log, or
+        late: R14 then shows it).
+        """
         if row.outcome != "ALLOWED" or not (row.authorization_id or row.application_id):
             return
         when = row.occurred_at
+        found = []
         for kind, key, grant_id, table, person, since in (
             (
                 "authorization",
@@ -88,33 +94,62 @@ class AccessRules(RulesBase):
         ):
             if not grant_id:
                 continue
-            found = self.db.execute(
+            grant = self.db.execute(
                 f"SELECT camera_ids, footage_start, footage_end, expires_at, {person}, {since}, origin, idx "  # noqa: S608
                 f"FROM {table} WHERE {key} = ? AND camera_ids IS NOT NULL",
                 [grant_id],
             ).fetchone()
-            if found is None:
-                continue
-            cameras, start, end, expires, grantee, granted, origin, idx = found
-            faults = []
-            if row.camera_id not in json.loads(cameras):
-                faults.append(f"camera {row.camera_id} is not one of its cameras")
-            if (row.footage_start or 0) < start or (row.footage_end or 0) > end:
-                faults.append("the footage lies outside its window")
-            if when > expires or (granted is not None and when < granted):
-                faults.append("it was not in force at the time")
-            if row.actor_id != grantee:
-                faults.append(f"it was granted to {grantee}, not {row.actor_id}")
+            evidence = [Position(row.origin, row.idx)]
+            if grant is None:
+                faults = [
+                    f"the ledger holds no {'approved ' if kind == 'application' else ''}{kind} {grant_id}"
+                ]
+            else:
+                cameras, start, end, expires, grantee, granted, origin, idx = grant
+                evidence.append(Position(origin, idx))
+                faults = []
+                if row.camera_id not in json.loads(cameras):
+                    faults.append(f"camera {row.camera_id} is not one of its cameras")
+                if (row.footage_start or 0) < start or (row.footage_end or 0) > end:
+                    faults.append("the footage lies outside its window")
+                if when > expires or (granted is not None and when < granted):
+                    faults.append("it was not in force at the time")
+                if row.actor_id != grantee:
+                    faults.append(f"it was granted to {grantee}, not {row.actor_id}")
             if not faults:
                 continue
-            self.violation(
-                rule=R5,
-                record=row,
-                camera_id=row.camera_id,
-                explanation=f"{row.event_type} by {row.actor_id} under {kind} {grant_id}, but "
-                f"{'; '.join(faults)}: access is lawful only within the scope granted ({R5.article}).",
-                evidence=[Position(row.origin, row.idx), Position(origin, idx)],
+            found.append(
+                self.verdict(
+                    rule=R5,
+                    record=row,
+                    camera_id=row.camera_id,
+                    explanation=f"{row.event_type} by {row.actor_id} under {kind} {grant_id}, but "
+                    f"{'; '.join(faults)}: access is lawful only within the scope granted ({R5.article}).",
+                    evidence=evidence,
+                )
             )
+        if fact is None:
+            for verdict in found:
+                self.db.table("violations").insert(verdict)
+            return
+        what = f"{row.actor_id}'s {row.event_type} of camera {row.camera_id}"
+        subject = Subject(Position(row.origin, row.idx), when, row.logged_at, what)
+        self.settle(R5, subject, found, camera_id=row.camera_id, fact=fact)
+
+    def _r5_late_grant(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """An authorization or an application's decision was logged: judge the accesses that cite it."""
+        if event_type == "AccessAuthorized":
+            column, grant_id, what = "authorization_id", record["authorization_id"], "authorization"
+        else:
+            column, grant_id, what = "application_id", record["application_id"], "the decision on application"
+        self.pending.flush()
+        fact = self.fact(at, record, f"{what} {grant_id}")
+        rows = self.db.execute(
+            f"SELECT {', '.join(ACCESS_COLUMNS)}, 'PERSON', 0 FROM access WHERE {column} = ? ORDER BY id",  # noqa: S608
+            [grant_id],
+        ).fetchall()
+        for row in rows:
+            self._r5_scope(AccessRow._make(row), fact)
 
     def _r6_watermark(self, row: AccessRow) -> None:
         missing = [

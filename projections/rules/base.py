@@ -105,7 +105,7 @@ class Subject:
 
 _FROM_RECORD = "\x00from the record"
 _VERDICT = "SELECT id, explanation, evidence, cleared_late FROM violations WHERE subject_origin = ? "
-_VERDICT += "AND subject_idx = ? AND rule = ? AND camera_id IS ?"
+_VERDICT += "AND subject_idx = ? AND rule = ? AND article = ? AND camera_id IS ?"
 
 
 class RulesBase:
@@ -222,7 +222,7 @@ class RulesBase:
         evidence, and R14 names both entries and their four times.
         """
         earlier = self.db.execute(
-            _VERDICT, [subject.at.origin, subject.at.idx, rule.id, camera_id]
+            _VERDICT, [subject.at.origin, subject.at.idx, rule.id, rule.article, camera_id]
         ).fetchall()
         if [(e, v) for _, e, v, _ in earlier] == [(v["explanation"], v["evidence"]) for v in verdicts]:
             return
