@@ -289,6 +289,25 @@ TABLES: dict[str, dict[str, Any]] = {
         "pk": "work_order_id",
         "indexes": [["system_id", "opened_at"]],
     },
+    "ticket_checks": {
+        "columns": {
+            "id": int,
+            "origin": str,
+            "idx": int,
+            "facet": int,
+            "system_id": str,
+            "camera_id": str,
+            "cited": str,
+            "occurred_at": int,
+            "logged_at": int,
+            "what": str,
+            "law": str,
+            "actor_id": str,
+            "source_id": str,
+        },
+        "pk": "id",
+        "indexes": [["system_id", "occurred_at"], ["cited"]],
+    },
     "roster": {
         "columns": {
             "id": int,

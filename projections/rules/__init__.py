@@ -113,6 +113,7 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         on(STOPS, self._r9_stopped)
         on(["DeviceStatusChanged", "FootageInventoryReported"], self._r9_outage)
         on(TICKETED, self._r11_records)
+        on(["WorkOrderOpened", "WorkOrderClosed"], self._work_order_logged)
         return table
 
     def access(self, row: AccessRow) -> None:

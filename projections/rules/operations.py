@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from ledger.wire.keyring import LEDGER_SOURCE, REGISTRAR_SOURCE
 from projections.feed import AccessRow
-from projections.rules.base import HOUR_US, Position, RulesBase, iso
+from projections.rules.base import HOUR_US, Fact, Position, RulesBase, Subject, iso
 from projections.rules.base import span_text as _span
 from projections.rules.catalog import (
     R8,
@@ -42,6 +43,7 @@ from projections.rules.catalog import (
     R11_LOST,
     R15_AHEAD,
     R15_BEHIND,
+    RULES,
     Rule,
 )
 
@@ -50,6 +52,25 @@ TAMPER_ALARMS = frozenset({"OCCLUSION", "TAMPER"})
 STOPS = frozenset({"SystemStopped", "RecordingStopped"})
 TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
 UNSIGNED_SOURCES = frozenset({LEDGER_SOURCE, REGISTRAR_SOURCE})
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCheck:
+    """An act that needs an open work order (a ticket): what :meth:`OperationsRules._judge_ticket` judges."""
+
+    origin: str
+    idx: int
+    facet: int
+    """The index of its rule in :data:`~projections.rules.catalog.RULES`."""
+    system_id: str
+    camera_id: str | None
+    cited: str | None
+    occurred_at: int
+    logged_at: int
+    what: str
+    law: str
+    actor_id: str
+    source_id: str
 
 
 class OperationsRules(RulesBase):
@@ -95,19 +116,87 @@ class OperationsRules(RulesBase):
         """A violation of ``rule`` unless a work order for the system (or camera) was open then.
 
         The explanation says ``what`` happened, what ticket is missing, and what the ``law`` says.
+        The check is kept (``ticket_checks``): a work order logged later judges it again.
         """
-        when = record["envelope"]["occurred_at"]
-        ticket, missing = self._ticket(system_id, camera_id, cited, when, when)
-        if ticket is not None:
-            return
-        self.violation(
-            rule=rule,
-            record=record,
-            system_id=system_id,
-            camera_id=camera_id,
-            explanation=f"{what} with {missing}: {law} ({rule.article}).",
-            evidence=[at],
+        envelope = record["envelope"]
+        check = TicketCheck(
+            at.origin,
+            at.idx,
+            RULES.index(rule),
+            system_id,
+            camera_id,
+            cited,
+            envelope["occurred_at"],
+            self.logged_at,
+            what,
+            law,
+            envelope["actor"]["user_id"],
+            envelope["source_system_id"],
         )
+        self.db.execute(
+            f"INSERT INTO ticket_checks ({', '.join(TicketCheck.__dataclass_fields__)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' * len(TicketCheck.__dataclass_fields__))})",
+            astuple(check),
+        )
+        self._judge_ticket(check, None)
+
+    def _judge_ticket(self, check: TicketCheck, fact: Fact | None) -> None:
+        """The verdict on one act that needs a ticket (again, if ``fact`` is a work order logged later)."""
+        rule = RULES[check.facet]
+        ticket, missing = self._ticket(
+            check.system_id, check.camera_id, check.cited, check.occurred_at, check.occurred_at
+        )
+        found = []
+        if ticket is None:
+            envelope = {
+                "actor": {"user_id": check.actor_id},
+                "source_system_id": check.source_id,
+                "occurred_at": check.occurred_at,
+            }
+            at = Position(check.origin, check.idx)
+            found.append(
+                self.verdict(
+                    rule=rule,
+                    record={"envelope": envelope},
+                    system_id=check.system_id,
+                    camera_id=check.camera_id,
+                    explanation=f"{check.what} with {missing}: {check.law} ({rule.article}).",
+                    evidence=[at],
+                    subject=at,
+                    logged_at=check.logged_at,
+                )
+            )
+        if fact is None:
+            for verdict in found:
+                self.db.table("violations").insert(verdict)
+            return
+        what = check.what[:1].lower() + check.what[1:]
+        subject = Subject(
+            Position(check.origin, check.idx), check.occurred_at, check.logged_at, f"what happened ({what})"
+        )
+        self.settle(rule, subject, found, camera_id=check.camera_id, fact=fact)
+
+    def _work_order_logged(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """A work order opened or closed: judge again the acts it may cover, or no longer covers."""
+        order_id = record["work_order_id"]
+        row = self.db.execute(
+            "SELECT system_id, opened_at, closed_at FROM work_orders WHERE work_order_id = ?", [order_id]
+        ).fetchone()
+        if row is None:
+            return  # closed, never opened: nothing it could cover
+        system_id, opened, closed = row
+        if event_type == "WorkOrderOpened":
+            window, what = (opened, closed if closed is not None else 2**62), f"work order {order_id}"
+        else:
+            window, what = (closed, 2**62), f"the closing of work order {order_id}"
+        fact = self.fact(at, record, what)
+        rows = self.db.execute(
+            f"SELECT {', '.join(TicketCheck.__dataclass_fields__)} FROM ticket_checks "  # noqa: S608
+            "WHERE (system_id = ? OR cited = ?) AND occurred_at >= ? AND occurred_at <= ? ORDER BY id",
+            [system_id, order_id, *window],
+        ).fetchall()
+        for check in rows:
+            self._judge_ticket(TicketCheck(*check), fact)
 
     def _system_of(self, camera_id: str, record: Mapping[str, Any]) -> str:
         return self.camera(camera_id)[0] or str(record["envelope"]["source_system_id"])
