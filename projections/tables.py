@@ -332,6 +332,11 @@ TABLES: dict[str, dict[str, Any]] = {
         "pk": ("source_id", "kind"),
         "indexes": [],
     },
+    "unit_hours": {
+        "columns": {"unit": str, "hour": int, "actor_id": str},
+        "pk": ("unit", "hour", "actor_id"),
+        "indexes": [],
+    },
     "actor_hours": {
         "columns": {"actor_id": str, "hour": int, "accesses": int, "previous": int},
         "pk": ("actor_id", "hour"),

@@ -114,6 +114,7 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         on(["DeviceStatusChanged", "FootageInventoryReported"], self._r9_outage)
         on(TICKETED, self._r11_records)
         on(["WorkOrderOpened", "WorkOrderClosed"], self._work_order_logged)
+        on(["DutyShiftAssigned"], self._r12_late_shift)
         return table
 
     def access(self, row: AccessRow) -> None:

@@ -4,7 +4,8 @@
 rule   violation                                                           article
 =====  ==================================================================  ==================
 R12    footage accessed or deleted by someone not on duty while their      ZZ 12(3)
-       unit's roster covers that time (units with no roster: not judged)
+       unit's roster covers that time (units with no roster: not judged);
+       a shift logged after accesses in it judges them again
 R12    in any hour, more views, copies, exports or shares than             ZZ 16(3)
        ``bulk_factor`` times the actor's hourly average over the previous
        30 days and at least ``bulk_minimum``
@@ -18,9 +19,12 @@ written by :meth:`DutyRules.flush` before the batch's position is. The limits ar
 
 from __future__ import annotations
 
-from projections.feed import AccessRow
+from collections.abc import Mapping
+from typing import Any
+
+from projections.feed import ACCESS_COLUMNS, AccessRow
 from projections.rules.access import SHARES, VIEWS
-from projections.rules.base import HOUR_US, Position, RulesBase
+from projections.rules.base import HOUR_US, Position, RulesBase, Subject
 from projections.rules.catalog import R12_BULK, R12_OFF_DUTY
 
 ON_DUTY = VIEWS | SHARES | {"FootageDeleted"}
@@ -39,6 +43,7 @@ class DutyRules(RulesBase):
         self._baselines: dict[str, tuple[int, float | None]] = {}  # actor -> (hour, its baseline)
         self._shifts: dict[tuple[str, str], tuple[int, int]] = {}
         self._flagged: dict[str, int | None] = {}  # actor -> time of their latest bulk access found
+        self._units: set[tuple[str, int, str]] = set()  # (unit, hour, actor) of accesses judged
 
     def flush(self) -> None:
         """Write the batch's access rows and the state held in memory."""
@@ -49,6 +54,11 @@ class DutyRules(RulesBase):
                 "ON CONFLICT (actor_id, hour) DO UPDATE SET accesses = excluded.accesses",
                 [(actor, hour, *counts) for (actor, hour), counts in self._hours.items()],
             )
+        if self._units:
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO unit_hours (unit, hour, actor_id) VALUES (?, ?, ?)", self._units
+            )
+            self._units.clear()
 
     def _on_duty(self, column: str, key: str, when: int) -> bool:
         """Whether a roster shift of the person (``column`` ``user_id``) or unit covers ``when``."""
@@ -68,19 +78,57 @@ class DutyRules(RulesBase):
     def _r12_duty(self, row: AccessRow) -> None:
         if row.actor_kind != "PERSON" or row.outcome != "ALLOWED":
             return
-        when, user_id, camera_id = row.occurred_at, row.actor_id, row.camera_id
-        if not self._on_duty("user_id", user_id, when) and self._on_duty("unit", row.unit, when):
-            self.violation(
-                rule=R12_OFF_DUTY,
-                record=row,
-                camera_id=camera_id,
-                explanation=f"{row.event_type} of camera {camera_id} by {user_id} ({row.actor_name}), "
-                f"who was not on duty: {row.unit}'s roster for that time does not name them. Only the staff "
-                f"on watch may use the monitoring system ({R12_OFF_DUTY.article}).",
-                evidence=[Position(row.origin, row.idx)],
-            )
+        self._units.add((row.unit, row.occurred_at // HOUR_US, row.actor_id))
+        verdict = self._off_duty(row)
+        if verdict is not None:
+            self.db.table("violations").insert(verdict)
         if row.event_type != "FootageDeleted":
             self._r12_bulk(row)
+
+    def _off_duty(self, row: AccessRow) -> dict[str, Any] | None:
+        """The R12 verdict on an access by someone their unit's roster does not name, or ``None``."""
+        when, user_id, camera_id = row.occurred_at, row.actor_id, row.camera_id
+        if self._on_duty("user_id", user_id, when) or not self._on_duty("unit", row.unit, when):
+            return None
+        return self.verdict(
+            rule=R12_OFF_DUTY,
+            record=row,
+            camera_id=camera_id,
+            explanation=f"{row.event_type} of camera {camera_id} by {user_id} ({row.actor_name}), "
+            f"who was not on duty: {row.unit}'s roster for that time does not name them. Only the staff "
+            f"on watch may use the monitoring system ({R12_OFF_DUTY.article}).",
+            evidence=[Position(row.origin, row.idx)],
+        )
+
+    def _r12_late_shift(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """A duty shift was logged: judge again the accesses in it by its person and their unit."""
+        start, end, unit = record["shift_start"], record["shift_end"], record["unit"]
+        self.flush()
+        self._shifts.clear()
+        actors = {record["user_id"]} | {
+            actor
+            for (actor,) in self.db.execute(
+                "SELECT actor_id FROM unit_hours WHERE unit = ? AND hour >= ? AND hour <= ?",
+                [unit, start // HOUR_US, end // HOUR_US],
+            ).fetchall()
+        }
+        fact = self.fact(at, record, f"the duty shift of {record['user_id']} ({unit})")
+        for actor in sorted(actors):
+            rows = self.db.execute(
+                f"SELECT {', '.join(ACCESS_COLUMNS)}, 'PERSON', 0 FROM access WHERE actor_id = ? "  # noqa: S608
+                "AND occurred_at >= ? AND occurred_at < ? AND outcome = 'ALLOWED' ORDER BY occurred_at, id",
+                [actor, start, end],
+            ).fetchall()
+            for found in rows:
+                row = AccessRow._make(found)
+                if row.event_type not in ON_DUTY:
+                    continue
+                verdict = self._off_duty(row)
+                what = f"{row.actor_id}'s {row.event_type} of camera {row.camera_id}"
+                subject = Subject(Position(row.origin, row.idx), row.occurred_at, row.logged_at, what)
+                self.settle(
+                    R12_OFF_DUTY, subject, [verdict] if verdict else [], camera_id=row.camera_id, fact=fact
+                )
 
     def _hour(self, user_id: str, hour: int) -> list[int] | None:
         """``[accesses, previous]`` of the person's clock hour, or ``None`` if none was counted."""
