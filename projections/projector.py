@@ -47,17 +47,21 @@ class Projector:
         self.db = db
         self.rules = rules or Rules(db)
         self.pending = self.rules.pending
-        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], str | None], str] = {}
         self._handlers: dict[str, Callable[[Position, Mapping[str, Any]], None]] = {}
 
-    def _write(self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = ()) -> None:
-        """Insert ``row`` (upsert on ``pk``) with a statement prepared once per table and columns.
+    def _write(
+        self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = (), newer: str | None = None
+    ) -> None:
+        """Insert ``row`` (upsert on ``pk``; with ``newer``, only over a row older by that column).
+
+        The statement is prepared once per table and columns.
 
         Rebuilding projects every event of the ledger: sqlite-utils' per-call introspection cost
         more than the write itself, so the hot path uses the connection directly.
         """
         columns = tuple(row)
-        key = (table, columns, pk)
+        key = (table, columns, pk, newer)
         sql = self._statements.get(key)
         if sql is None:
             names = ", ".join(f'"{c}"' for c in columns)
@@ -65,6 +69,9 @@ class Projector:
             if pk:
                 updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in pk)
                 sql += f" ON CONFLICT ({', '.join(pk)}) DO UPDATE SET {updates}"
+                if newer:
+                    sql += f' WHERE excluded."{newer}" >= "{table}"."{newer}"'
+
             self._statements[key] = sql
         self.db.conn.execute(sql, tuple(row.values()))
 
@@ -123,10 +130,12 @@ class Projector:
                 "filed_on": _day(record.get("filed_on")),
                 "went_live_on": _day(record.get("went_live_on")),
                 "retention_days": record["retention_days"],
+                "registered_at": record["envelope"]["occurred_at"],
                 "origin": at.origin,
                 "idx": at.idx,
             },
             pk=("system_id",),
+            newer="registered_at",  # the latest registration by its own time, whichever came first
         )
 
     def _on_CameraRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
@@ -140,10 +149,13 @@ class Projector:
                 "location_category": record["location_category"],
                 "notice_sign": int(record["notice_sign"]),
                 "went_live_on": _day(record.get("went_live_on")),
+                "registered_at": record["envelope"]["occurred_at"],
+                "logged_at": self.rules.logged_at,
                 "origin": at.origin,
                 "idx": at.idx,
             },
             pk=("camera_id",),
+            newer="registered_at",
         )
 
     def _on_SourceKeyRegistered(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

@@ -107,6 +107,8 @@ class Rules(RetentionRules, AccessRules, RegistryRules, OperationsRules, DutyRul
         on(["CameraRegistered"], self._forget_camera)
         on(["RetentionPolicySet", "SystemRegistered", "CameraRegistered"], self._r1_late_evidence)
         on(["CameraRegistered"], lambda at, _, record: self._r10_private_space(at, record))
+        on(["CameraRegistered"], self._r16_camera)
+        on(["SystemRegistered"], self._r16_system)
         on(["AccessAuthorized"], lambda at, _, record: self._r13_self_approval(at, record))
         on(["AccessAuthorized", "ApplicationApproved", "ApplicationRejected"], self._r5_late_grant)
         on(TAMPERING, self._r8_camera_tampering)

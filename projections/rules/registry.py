@@ -6,16 +6,24 @@ rule   violation                                                           artic
 R10    camera registered in a prohibited private space                     ZZ 8
        (:data:`PROHIBITED` location categories: hotel rooms, dormitories,
        bathing, toilets, changing, fitting and nursing rooms)
+R16    a camera in use more than 30 days before its system's               ZZ 7, Nat. 14
+       registration was filed with the police (no filing: judged at the
+       registration's own time), as a warning; judged again when the
+       system is registered again
 =====  ==================================================================  ==================
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
-from projections.rules.base import Position, RulesBase
-from projections.rules.catalog import R10
+from projections.rules.base import CHINA, Fact, Position, RulesBase, Subject
+from projections.rules.catalog import R10, R16
+
+FILING_DAYS = 30
+"""A system is filed with the police within this many days of going live (ZZ 7)."""
 
 PROHIBITED = frozenset(
     {"HOTEL_ROOM", "DORMITORY", "BATHING_ROOM", "TOILET", "CHANGING_ROOM", "FITTING_ROOM", "NURSING_ROOM"}
@@ -38,3 +46,84 @@ class RegistryRules(RulesBase):
             f"({R10.article}).",
             evidence=[at],
         )
+
+    # -- R16 --------------------------------------------------------------------------------------
+
+    def _r16_camera(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """A camera registered: was it in use long before its system was filed."""
+        self._judge_filing(record["camera_id"], None)
+
+    def _r16_system(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """A system registered (again): judge every camera it has again."""
+        fact = self.fact(at, record, f"the registration of system {record['system_id']}")
+        cameras = self.db.execute(
+            "SELECT camera_id FROM cameras WHERE system_id = ? ORDER BY camera_id", [record["system_id"]]
+        ).fetchall()
+        for (camera_id,) in cameras:
+            self._judge_filing(camera_id, fact)
+
+    def _judge_filing(self, camera_id: str, fact: Fact | None) -> None:
+        row = self.db.execute(
+            "SELECT c.system_id, c.went_live_on, c.registered_at, c.logged_at, c.origin, c.idx, s.filed_on, "
+            "s.went_live_on, s.origin, s.idx, s.registered_at FROM cameras c "
+            "LEFT JOIN systems s ON s.system_id = c.system_id WHERE c.camera_id = ?",
+            [camera_id],
+        ).fetchone()
+        if row is None:
+            return
+        (
+            system_id,
+            live,
+            registered,
+            logged,
+            origin,
+            idx,
+            filed,
+            system_live,
+            s_origin,
+            s_idx,
+            s_registered,
+        ) = row
+        live = live or system_live
+        at = Position(origin, idx)
+        subject = Subject(at, registered, logged, f"camera {camera_id}'s registration")
+        found = []
+        if live:
+            went_live = date.fromisoformat(live)
+            if filed:
+                late_by = (date.fromisoformat(filed) - went_live).days
+                how = f"its system {system_id} was filed {late_by} days after it went live ({live})"
+            else:
+                as_of = _day_of(max(registered, s_registered or 0))
+                late_by = (as_of - went_live).days
+                how = (
+                    f"it went live on {live}; {late_by} days later its system {system_id} is still not filed"
+                )
+            if late_by > FILING_DAYS:
+                evidence = [at] + ([Position(s_origin, s_idx)] if s_origin else [])
+                found.append(
+                    self.verdict(
+                        rule=R16,
+                        record={
+                            "envelope": {
+                                "actor": {"user_id": None},
+                                "source_system_id": system_id,
+                                "occurred_at": registered,
+                            }
+                        },
+                        system_id=system_id,
+                        camera_id=camera_id,
+                        actor_id=None,
+                        explanation=f"Camera {camera_id} was in use unregistered: {how}; systems are to be "
+                        f"filed within {FILING_DAYS} days of going live ({R16.article}).",
+                        evidence=evidence,
+                        subject=at,
+                        logged_at=logged,
+                    )
+                )
+        self.settle(R16, subject, found, camera_id=camera_id, fact=fact)
+
+
+def _day_of(us: int) -> date:
+    """The calendar day (China time) of a time of the read models."""
+    return datetime.fromtimestamp(us / 1e6, CHINA).date()
