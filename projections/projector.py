@@ -286,6 +286,7 @@ class Projector:
                 "idx": at.idx,
                 "end_origin": end[1],
                 "end_idx": end[2],
+                "logged_at": self.rules.logged_at,
             },
         )
 

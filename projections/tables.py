@@ -201,6 +201,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "end_origin": str,
             "end_idx": int,
             "flagged": int,
+            "logged_at": int,
         },
         "pk": "id",
         "indexes": [["camera_id", "start"], ["system_id", "start"], ["end_origin", "end_idx"]],

@@ -185,7 +185,7 @@ class RulesBase:
         else:
             envelope = record["envelope"]
             actor, source, when = (
-                envelope["actor"]["user_id"],
+                (envelope.get("actor") or {}).get("user_id"),
                 envelope["source_system_id"],
                 envelope["occurred_at"],
             )

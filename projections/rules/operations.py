@@ -279,7 +279,10 @@ class OperationsRules(RulesBase):
         device = event_type == "DeviceStatusChanged"
         camera_id = record["camera_id"]
         when = record["envelope"]["occurred_at"]
-        columns = 'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id, end_origin, end_idx '
+        columns = (
+            'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id, end_origin, end_idx, '
+            "logged_at "
+        )
         if device and record["status"] == "ON":
             where, args = "end_origin = ? AND end_idx = ?", [at.origin, at.idx]
         elif device:
@@ -290,29 +293,43 @@ class OperationsRules(RulesBase):
         row = self.db.execute(f"{columns} FROM outages WHERE kind = 'device' AND {where}", args).fetchone()
         if row is None:
             return
-        outage_id, start, end, ticket_id, origin, idx, flagged, system_id, end_origin, end_idx = row
+        outage_id, start, end, ticket_id, origin, idx, flagged, system_id, end_origin, end_idx, logged = row
         ended = end is not None
+        if flagged and not ended:
+            return  # judged at an earlier inventory while it lasted
         end = end if ended else when
-        if flagged or end - start <= self.thresholds.outage_us:
-            return
+        verdicts = []
         cited = ticket_id or (record.get("ticket_id") if device else None)
         ticket, missing = self._ticket(system_id, camera_id, cited, start, end)
-        if ticket is not None:
+        if end - start > self.thresholds.outage_us and ticket is None:
+            hours = (end - start) / HOUR_US
+            state = "was off line for" if ended else "has been off line for"
+            off = Position(origin, idx)
+            verdicts.append(
+                self.verdict(
+                    rule=R9_OUTAGE,
+                    record={"envelope": {"source_system_id": system_id, "occurred_at": end}},
+                    system_id=system_id,
+                    camera_id=camera_id,
+                    actor_id=None,
+                    explanation=f"Camera {camera_id} {state} {hours:.1f} hours with {missing}: outages must "
+                    f"be repaired promptly, under a maintenance ticket ({R9_OUTAGE.article}); the limit is "
+                    f"{self.thresholds.outage_us / HOUR_US:g} hours.",
+                    evidence=[off, Position(end_origin, end_idx) if ended else at],
+                    subject=off,
+                    logged_at=logged,
+                )
+            )
+        if verdicts:
+            self.db.execute("UPDATE outages SET flagged = 1 WHERE id = ?", [outage_id])
+        if not flagged:  # judged the first time
+            for verdict in verdicts:
+                self.db.table("violations").insert(verdict)
             return
-        self.db.execute("UPDATE outages SET flagged = 1 WHERE id = ?", [outage_id])
-        hours = (end - start) / HOUR_US
-        state = "was off line for" if ended else "has been off line for"
-        self.violation(
-            rule=R9_OUTAGE,
-            record=record,
-            system_id=system_id,
-            camera_id=camera_id,
-            actor_id=None,
-            explanation=f"Camera {camera_id} {state} {hours:.1f} hours with {missing}: outages must be "
-            f"repaired promptly, under a maintenance ticket ({R9_OUTAGE.article}); the limit is "
-            f"{self.thresholds.outage_us / HOUR_US:g} hours.",
-            evidence=[Position(origin, idx), Position(end_origin, end_idx) if ended else at],
-        )
+        # Its end reached the ledger after an inventory judged it under way: the outage as it was.
+        fact = self.fact(at, record, f"the end of camera {camera_id}'s outage")
+        subject = Subject(Position(origin, idx), start, logged, f"camera {camera_id}'s outage")
+        self.settle(R9_OUTAGE, subject, verdicts, camera_id=camera_id, fact=fact)
 
     # -- R11 --------------------------------------------------------------------------------------
 
