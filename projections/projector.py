@@ -431,26 +431,29 @@ class Projector:
         )
 
     def _on_WorkOrderOpened(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
-        self._write(
-            "work_orders",
-            {
-                "work_order_id": record["work_order_id"],
-                "kind": record["kind"],
-                "system_id": record.get("system_id"),
-                "camera_ids": json.dumps(record.get("camera_ids", [])),
-                "reason": record["reason"],
-                "opened_at": record["envelope"]["occurred_at"],
-                "closed_at": None,
-                "origin": at.origin,
-                "idx": at.idx,
-            },
-            pk=("work_order_id",),
+        # A closing logged before the opening (arrival order is the platform's) keeps its time.
+        self.db.execute(
+            "INSERT INTO work_orders (work_order_id, kind, system_id, camera_ids, reason, opened_at, origin, "
+            "idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (work_order_id) DO UPDATE SET "
+            "kind = excluded.kind, system_id = excluded.system_id, camera_ids = excluded.camera_ids, reason = excluded.reason, "
+            "opened_at = excluded.opened_at, origin = excluded.origin, idx = excluded.idx",
+            [
+                record["work_order_id"],
+                record["kind"],
+                record.get("system_id"),
+                json.dumps(record.get("camera_ids", [])),
+                record["reason"],
+                record["envelope"]["occurred_at"],
+                at.origin,
+                at.idx,
+            ],
         )
 
     def _on_WorkOrderClosed(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         self.db.execute(
-            "UPDATE work_orders SET closed_at = ? WHERE work_order_id = ?",
-            [record["envelope"]["occurred_at"], record["work_order_id"]],
+            "INSERT INTO work_orders (work_order_id, closed_at) VALUES (?, ?) ON CONFLICT (work_order_id) "
+            "DO UPDATE SET closed_at = excluded.closed_at",
+            [record["work_order_id"], record["envelope"]["occurred_at"]],
         )
 
     def _on_DutyShiftAssigned(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802

@@ -52,6 +52,9 @@ TAMPER_ALARMS = frozenset({"OCCLUSION", "TAMPER"})
 STOPS = frozenset({"SystemStopped", "RecordingStopped"})
 TICKETED = frozenset({"LogCleared", "SoftwareChanged", "ClockChanged"})
 UNSIGNED_SOURCES = frozenset({LEDGER_SOURCE, REGISTRAR_SOURCE})
+_OUTAGE = (
+    'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id, end_origin, end_idx, logged_at'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,13 @@ class OperationsRules(RulesBase):
         ).fetchall()
         for check in rows:
             self._judge_ticket(TicketCheck(*check), fact)
+        outages = self.db.execute(
+            f"{_OUTAGE} FROM outages WHERE kind = 'device' AND system_id = ? AND \"end\" IS NOT NULL "  # noqa: S608
+            'AND start <= ? AND "end" >= ? ORDER BY id',
+            [system_id, window[1], window[0]],
+        ).fetchall()
+        for outage in outages:
+            self._judge_outage(outage, Position(outage[8], outage[9]), outage[2], outage[3], fact)
 
     def _system_of(self, camera_id: str, record: Mapping[str, Any]) -> str:
         return self.camera(camera_id)[0] or str(record["envelope"]["source_system_id"])
@@ -279,27 +289,44 @@ class OperationsRules(RulesBase):
         device = event_type == "DeviceStatusChanged"
         camera_id = record["camera_id"]
         when = record["envelope"]["occurred_at"]
-        columns = (
-            'SELECT id, start, "end", ticket_id, origin, idx, flagged, system_id, end_origin, end_idx, '
-            "logged_at "
-        )
         if device and record["status"] == "ON":
             where, args = "end_origin = ? AND end_idx = ?", [at.origin, at.idx]
         elif device:
-            where, args = 'origin = ? AND idx = ? AND "end" IS NOT NULL', [at.origin, at.idx]
+            where, args = "origin = ? AND idx = ?", [at.origin, at.idx]
         else:
             where = 'camera_id = ? AND "end" IS NULL AND start < ?'
             args = [camera_id, when - self.thresholds.outage_us]
-        row = self.db.execute(f"{columns} FROM outages WHERE kind = 'device' AND {where}", args).fetchone()
+        row = self.db.execute(f"{_OUTAGE} FROM outages WHERE kind = 'device' AND {where}", args).fetchone()
         if row is None:
             return
         outage_id, start, end, ticket_id, origin, idx, flagged, system_id, end_origin, end_idx, logged = row
         ended = end is not None
+        if device and not ended and record["status"] != "ON":
+            # A start logged after an inventory that the outage, under way, should have been judged at.
+            seen = self.db.execute(
+                "SELECT reported_at, origin, idx FROM inventory WHERE camera_id = ? AND reported_at > ? "
+                "ORDER BY reported_at LIMIT 1",
+                [camera_id, start + self.thresholds.outage_us],
+            ).fetchone()
+            if seen is None:
+                return
+            when, at = seen[0], Position(seen[1], seen[2])
         if flagged and not ended:
             return  # judged at an earlier inventory while it lasted
+        cited = ticket_id or (record.get("ticket_id") if device else None)
+        # An end that reached the ledger after an inventory judged the outage under way: as it was.
+        fact = self.fact(at, record, f"the end of camera {camera_id}'s outage") if flagged else None
+        self._judge_outage(row, at, when, cited, fact)
+
+    def _judge_outage(
+        self, row: tuple[Any, ...], at: Position, when: int, cited: str | None, fact: Fact | None
+    ) -> None:
+        """R9 on one device outage: as it ended, or as it was at ``when`` (an inventory ``at``)."""
+        outage_id, start, end, _, origin, idx, _, system_id, end_origin, end_idx, logged = row
+        camera_id = self.db.execute("SELECT camera_id FROM outages WHERE id = ?", [outage_id]).fetchone()[0]
+        ended = end is not None
         end = end if ended else when
         verdicts = []
-        cited = ticket_id or (record.get("ticket_id") if device else None)
         ticket, missing = self._ticket(system_id, camera_id, cited, start, end)
         if end - start > self.thresholds.outage_us and ticket is None:
             hours = (end - start) / HOUR_US
@@ -320,14 +347,7 @@ class OperationsRules(RulesBase):
                     logged_at=logged,
                 )
             )
-        if verdicts:
             self.db.execute("UPDATE outages SET flagged = 1 WHERE id = ?", [outage_id])
-        if not flagged:  # judged the first time
-            for verdict in verdicts:
-                self.db.table("violations").insert(verdict)
-            return
-        # Its end reached the ledger after an inventory judged it under way: the outage as it was.
-        fact = self.fact(at, record, f"the end of camera {camera_id}'s outage")
         subject = Subject(Position(origin, idx), start, logged, f"camera {camera_id}'s outage")
         self.settle(R9_OUTAGE, subject, verdicts, camera_id=camera_id, fact=fact)
 

@@ -241,8 +241,8 @@ class RetentionRules(RulesBase):
             where = "WHERE camera_id = ?"
             args = [record["camera_id"]]
         elif event_type == "DeletionOrdered":
-            where = "WHERE camera_id = ? AND deletion_order_id = ? AND occurred_at >= ?"
-            args = [record["camera_id"], record["order_id"], when]
+            where = "WHERE deletion_order_id = ?"  # those it covers, and those that cite it in vain
+            args = [record["order_id"]]
         elif event_type == "LegalHoldPlaced":
             where = (
                 "WHERE camera_id = ? AND occurred_at >= ? AND COALESCE(footage_start, 0) < ? "
@@ -258,7 +258,11 @@ class RetentionRules(RulesBase):
         ).fetchall()
         for row in deletions:
             self._judge_r1(Deletion(*row), fact)
-        if event_type == "LegalHoldPlaced":  # R17: footage kept under a hold has its purpose
+        if event_type in {"RetentionPolicySet", "SystemRegistered", "CameraRegistered"}:
+            # the retention in force, so the window R2 and R17 judge an inventory in
+            scope = where.replace("occurred_at", "reported_at")
+            self._rejudge_inventories(f"{_INVENTORY} {scope}", args, fact)
+        elif event_type == "LegalHoldPlaced":  # R17: footage kept under a hold has its purpose
             self._rejudge_inventories(
                 f"{_INVENTORY} WHERE camera_id = ? AND reported_at >= ?", [record["camera_id"], when], fact
             )
