@@ -435,8 +435,9 @@ class Projector:
         self.db.execute(
             "INSERT INTO work_orders (work_order_id, kind, system_id, camera_ids, reason, opened_at, origin, "
             "idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (work_order_id) DO UPDATE SET "
-            "kind = excluded.kind, system_id = excluded.system_id, camera_ids = excluded.camera_ids, reason = excluded.reason, "
-            "opened_at = excluded.opened_at, origin = excluded.origin, idx = excluded.idx",
+            "kind = excluded.kind, system_id = excluded.system_id, camera_ids = excluded.camera_ids, "
+            "reason = excluded.reason, opened_at = excluded.opened_at, origin = excluded.origin, "
+            "idx = excluded.idx",
             [
                 record["work_order_id"],
                 record["kind"],

@@ -15,7 +15,9 @@ ledger time (R15). What late facts do to verdicts is :mod:`tests.test_late_evide
 
 from __future__ import annotations
 
+import difflib
 import json
+import pprint
 import uuid
 from collections.abc import Mapping
 from contextlib import closing
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from projections.queries import actor, case, violations, who
@@ -93,17 +96,17 @@ def _registrations(draw: st.DrawFn) -> list[Fact]:
         "location_category": "TRANSPORT_HUB",
         "notice_sign": True,
     }
-    for camera in (CAM_A, CAM_B):
-        facts.append(
-            Fact(
-                f"camera-{camera[-1]}",
-                PLATFORM,
-                "CameraRegistered",
-                NOW - hours(19),
-                ADMIN,
-                {"camera_id": camera, "name": "站台", **place},
-            )
+    facts += [
+        Fact(
+            f"camera-{camera[-1]}",
+            PLATFORM,
+            "CameraRegistered",
+            NOW - hours(19),
+            ADMIN,
+            {"camera_id": camera, "name": "站台", **place},
         )
+        for camera in (CAM_A, CAM_B)
+    ]
     if draw(st.booleans()):
         scope = draw(st.sampled_from([None, CAM_A]))
         days = draw(st.sampled_from([30, 90]))
@@ -434,4 +437,14 @@ def test_violations_and_answers_do_not_depend_on_the_arrival_order(
     home = tmp_path_factory.mktemp("world")
     expected = _verdicts(facts, given_order, home / "given")
     for name, order in (("reversed", given_order[::-1]), ("shuffled", shuffled)):
-        assert _verdicts(facts, order, home / name) == expected, f"the {name} order judged otherwise"
+        found = _verdicts(facts, order, home / name)
+        if found != expected:
+            diff = difflib.unified_diff(
+                pprint.pformat(expected, width=160).splitlines(),
+                pprint.pformat(found, width=160).splitlines(),
+                "in the given order",
+                f"in the {name} order {[facts[n].label for n in order]}",
+                lineterm="",
+                n=1,
+            )
+            pytest.fail("\n".join(diff), pytrace=False)

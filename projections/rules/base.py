@@ -178,6 +178,7 @@ class RulesBase:
         says otherwise. The entry it is about (``subject``, and when it reached the ledger) is
         the access row's, or else the entry being projected.
         """
+        actor: str | None
         if isinstance(record, AccessRow):
             actor, source, when = record.actor_id, record.source_system_id, record.occurred_at
             subject = subject or Position(record.origin, record.idx)

@@ -201,12 +201,15 @@ class OperationsRules(RulesBase):
         for check in rows:
             self._judge_ticket(TicketCheck(*check), fact)
         outages = self.db.execute(
-            f"{_OUTAGE} FROM outages WHERE kind = 'device' AND system_id = ? AND \"end\" IS NOT NULL "  # noqa: S608
-            'AND start <= ? AND "end" >= ? ORDER BY id',
-            [system_id, window[1], window[0]],
+            f"{_OUTAGE}, camera_id FROM outages WHERE kind = 'device' AND system_id = ? "
+            'AND start <= ? AND COALESCE("end", ?) >= ? ORDER BY id',
+            [system_id, window[1], 2**62, window[0]],
         ).fetchall()
         for outage in outages:
-            self._judge_outage(outage, Position(outage[8], outage[9]), outage[2], outage[3], fact)
+            if outage[2] is not None:  # as it ended
+                self._judge_outage(outage[:-1], Position(outage[8], outage[9]), outage[2], outage[3], fact)
+            elif (seen := self._first_inventory(outage[-1], outage[1])) is not None:  # as an inventory saw it
+                self._judge_outage(outage[:-1], seen[1], seen[0], outage[3], fact)
 
     def _system_of(self, camera_id: str, record: Mapping[str, Any]) -> str:
         return self.camera(camera_id)[0] or str(record["envelope"]["source_system_id"])
@@ -299,24 +302,29 @@ class OperationsRules(RulesBase):
         row = self.db.execute(f"{_OUTAGE} FROM outages WHERE kind = 'device' AND {where}", args).fetchone()
         if row is None:
             return
-        outage_id, start, end, ticket_id, origin, idx, flagged, system_id, end_origin, end_idx, logged = row
+        start, end, ticket_id, flagged = row[1], row[2], row[3], row[6]
         ended = end is not None
         if device and not ended and record["status"] != "ON":
             # A start logged after an inventory that the outage, under way, should have been judged at.
-            seen = self.db.execute(
-                "SELECT reported_at, origin, idx FROM inventory WHERE camera_id = ? AND reported_at > ? "
-                "ORDER BY reported_at LIMIT 1",
-                [camera_id, start + self.thresholds.outage_us],
-            ).fetchone()
+            seen = self._first_inventory(camera_id, start)
             if seen is None:
                 return
-            when, at = seen[0], Position(seen[1], seen[2])
+            when, at = seen
         if flagged and not ended:
             return  # judged at an earlier inventory while it lasted
         cited = ticket_id or (record.get("ticket_id") if device else None)
         # An end that reached the ledger after an inventory judged the outage under way: as it was.
         fact = self.fact(at, record, f"the end of camera {camera_id}'s outage") if flagged else None
         self._judge_outage(row, at, when, cited, fact)
+
+    def _first_inventory(self, camera_id: str, start: int) -> tuple[int, Position] | None:
+        """The first inventory of a camera off line since ``start`` that finds it off for too long."""
+        seen = self.db.execute(
+            "SELECT reported_at, origin, idx FROM inventory WHERE camera_id = ? AND reported_at > ? "
+            "ORDER BY reported_at LIMIT 1",
+            [camera_id, start + self.thresholds.outage_us],
+        ).fetchone()
+        return None if seen is None else (seen[0], Position(seen[1], seen[2]))
 
     def _judge_outage(
         self, row: tuple[Any, ...], at: Position, when: int, cited: str | None, fact: Fact | None
