@@ -6,9 +6,9 @@ rule   violation                                                           artic
 R10    camera registered in a prohibited private space                     ZZ 8
        (:data:`PROHIBITED` location categories: hotel rooms, dormitories,
        bathing, toilets, changing, fitting and nursing rooms)
-R16    a camera in use more than 30 days before its system's               ZZ 7, Nat. 14
-       registration was filed with the police (no filing: judged at the
-       registration's own time), as a warning; judged again when the
+R16    a camera in use more than 30 days before it was registered, or      ZZ 7, Nat. 14
+       before its system was filed with the police (no filing: judged at
+       the registration's own time), as a warning; judged again when the
        system is registered again
 =====  ==================================================================  ==================
 """
@@ -84,43 +84,42 @@ class RegistryRules(RulesBase):
             s_idx,
             s_registered,
         ) = row
-        live = live or system_live
         at = Position(origin, idx)
         subject = Subject(at, registered, logged, f"camera {camera_id}'s registration")
-        found = []
-        if live:
-            went_live = date.fromisoformat(live)
+        faults = []
+        if live:  # the camera's own registration, against the day it went live
+            late_by = (_day_of(registered) - date.fromisoformat(live)).days
+            if late_by > FILING_DAYS:
+                faults.append(f"it went live on {live} and was registered {late_by} days later")
+        in_use_from = live or system_live
+        if in_use_from:  # its system's filing with the police
+            went_live = date.fromisoformat(in_use_from)
             if filed:
                 late_by = (date.fromisoformat(filed) - went_live).days
-                how = f"its system {system_id} was filed {late_by} days after it went live ({live})"
+                how = f"its system {system_id} was filed {late_by} days after it went live ({in_use_from})"
             else:
-                as_of = _day_of(max(registered, s_registered or 0))
-                late_by = (as_of - went_live).days
-                how = (
-                    f"it went live on {live}; {late_by} days later its system {system_id} is still not filed"
-                )
+                late_by = (_day_of(max(registered, s_registered or 0)) - went_live).days
+                how = f"its system {system_id} was not filed {late_by} days after going live ({in_use_from})"
             if late_by > FILING_DAYS:
-                evidence = [at] + ([Position(s_origin, s_idx)] if s_origin else [])
-                found.append(
-                    self.verdict(
-                        rule=R16,
-                        record={
-                            "envelope": {
-                                "actor": {"user_id": None},
-                                "source_system_id": system_id,
-                                "occurred_at": registered,
-                            }
-                        },
-                        system_id=system_id,
-                        camera_id=camera_id,
-                        actor_id=None,
-                        explanation=f"Camera {camera_id} was in use unregistered: {how}; systems are to be "
-                        f"filed within {FILING_DAYS} days of going live ({R16.article}).",
-                        evidence=evidence,
-                        subject=at,
-                        logged_at=logged,
-                    )
+                faults.append(how)
+        found = []
+        if faults:
+            evidence = [at] + ([Position(s_origin, s_idx)] if s_origin else [])
+            found.append(
+                self.verdict(
+                    rule=R16,
+                    record={"envelope": {"source_system_id": system_id, "occurred_at": registered}},
+                    system_id=system_id,
+                    camera_id=camera_id,
+                    actor_id=None,
+                    explanation=f"Camera {camera_id} was in use unregistered: {'; '.join(faults)}. Systems "
+                    f"and their cameras are to be registered and filed within {FILING_DAYS} days of going "
+                    f"live ({R16.article}).",
+                    evidence=evidence,
+                    subject=at,
+                    logged_at=logged,
                 )
+            )
         self.settle(R16, subject, found, camera_id=camera_id, fact=fact)
 
 
