@@ -6,10 +6,10 @@ rule   violation                                                           artic
 R10    camera registered in a prohibited private space                     ZZ 8
        (:data:`PROHIBITED` location categories: hotel rooms, dormitories,
        bathing, toilets, changing, fitting and nursing rooms)
-R16    a camera in use more than 30 days before it was registered, or      ZZ 7, Nat. 14
-       before its system was filed with the police (no filing: judged at
-       the registration's own time), as a warning; judged again when the
-       system is registered again
+R16    a camera in use more than 30 days before its system was filed       ZZ 7, Nat. 14
+       with the police (no filing: judged at the registration's own
+       time), as a warning; judged again when the system is registered
+       again
 =====  ==================================================================  ==================
 """
 
@@ -86,11 +86,9 @@ class RegistryRules(RulesBase):
         ) = row
         at = Position(origin, idx)
         subject = Subject(at, registered, logged, f"camera {camera_id}'s registration")
+        # Not the camera's registration event against the day it went live: a platform joining the
+        # ledger registers cameras that went live years ago. The filing with the police is the record.
         faults = []
-        if live:  # the camera's own registration, against the day it went live
-            late_by = (_day_of(registered) - date.fromisoformat(live)).days
-            if late_by > FILING_DAYS:
-                faults.append(f"it went live on {live} and was registered {late_by} days later")
         in_use_from = live or system_live
         if in_use_from:  # its system's filing with the police
             went_live = date.fromisoformat(in_use_from)
