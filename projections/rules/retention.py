@@ -516,7 +516,9 @@ class RetentionRules(RulesBase):
                     )
                 )
         self.settle(R2, subject, found, camera_id=camera_id, fact=fact)
-        kept = self._r17_kept(inv, threshold, record, subject)
+        # footage is kept as long as the retention in force when it was recorded, if that was longer
+        recorded_under = self.retention(camera_id, inv.earliest)[0] if inv.earliest else 0
+        kept = self._r17_kept(inv, max(threshold, recorded_under), record, subject)
         self.settle(R17, subject, kept, camera_id=camera_id, fact=fact)
 
     def _overkept(self, camera_id: str, when: int, earliest: int | None, threshold: int) -> bool:

@@ -10,9 +10,9 @@ in an order and at times drawn from the seed. :func:`ledger.simulate.planted` li
 
 - :mod:`ledger.simulate.scenes.planter`: :class:`Planted`, :class:`Scene`, and the
   :class:`Planter` that picks each scene's people and cameras;
-- :mod:`ledger.simulate.scenes.retention`: keeping footage (R1, R2, R3);
+- :mod:`ledger.simulate.scenes.retention`: keeping footage (R1, R2, R3, R17);
 - :mod:`ledger.simulate.scenes.access`: who sees footage (R4, R5, R6, R7, R12, R13);
-- :mod:`ledger.simulate.scenes.operations`: how systems are run (R8, R9, R10, R11);
+- :mod:`ledger.simulate.scenes.operations`: how systems are run (R8, R9, R10, R11, R16);
 - here, :func:`plant_scenes`, which makes every scene and gives it its times.
 
 Each planted violation is one violation row the rules must write, with the same rule, camera,
@@ -46,7 +46,8 @@ def _every_scene(p: Planter) -> list[Scene]:
         operations.direction_change(p), operations.occlusion_under_work_order(p),
         operations.recording_stopped(p), operations.short_outage(p), operations.log_cleared(p),
         operations.withheld_export(p), operations.ntp_correction(p), access.off_duty_playback(p),
-        access.bulk_playback(p), access.on_duty_check(p),
+        access.bulk_playback(p), access.on_duty_check(p), retention.overkept(p),
+        retention.kept_to_the_limit(p), operations.late_filing(p), operations.timely_filing(p),
     ]  # fmt: skip
 
 

@@ -4,6 +4,9 @@
 rule   kind        system    scenario
 =====  ==========  ========  ==================================================================
 R10    violation   hospital  a camera registered in the staff changing room
+R16    violation   traffic   an annex system filed with the police 43 days after it went live,
+                             and its camera registered
+R16    near-miss   metro     an annex system filed 30 days after it went live, and its camera
 R8     violation   traffic   a technician turns a camera to another PTZ preset, no work order
 R8     near-miss   metro     an occlusion alarm while a cleaning work order for the camera is open
 R9     violation   metro     a supervisor stops a camera's recording for 15-40 minutes, no ticket
@@ -18,12 +21,14 @@ The cameras of the R8 and R9 scenes are covered by no work order of the day
 (:meth:`Planter.unworked <ledger.simulate.scenes.planter.Planter.unworked>`).
 """
 
+# ruff: noqa: RUF001 - the Chinese text uses full-width punctuation on purpose
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Literal
 
-from ledger.simulate.context import access_context, whole_second
+from ledger.simulate.context import SystemContext, access_context, whole_second
 from ledger.simulate.scenes.planter import Built, Planted, Planter, Scene, who
 
 
@@ -51,6 +56,57 @@ def private_space(p: Planter) -> Scene:
         return [event], [Planted.of("R10", "violation", why, event, camera_id)]
 
     return Scene(1, build)
+
+
+def _annex(p: Planter, ctx: SystemContext, name: str, filed_after: int) -> Scene:
+    """A new system of ``ctx``'s owner filed ``filed_after`` days after going live, and its camera."""
+    serials = [int(c.camera_id[-6:]) for c in ctx.cams]
+    camera_id = f"{ctx.cams[0].camera_id[:14]}{max(serials) + 1:06d}"
+    system_id = f"{ctx.system.system_id}-{name}"
+    went_live = p.day - timedelta(days=45)
+
+    def build(times: list[datetime]) -> Built:
+        system = {
+            "system_id": system_id,
+            "name": f"{ctx.system.name}（扩建）",
+            "owner": ctx.system.owner,
+            "manager": ctx.system.manager,
+            "filing_number": f"株公视备〔{p.day.year}〕{900 + filed_after:04d}号",
+            "filed_on": went_live + timedelta(days=filed_after),
+            "went_live_on": went_live,
+            "retention_days": max(ctx.system.retention_days, 30),
+        }
+        camera = {
+            "camera_id": camera_id,
+            "system_id": system_id,
+            "name": "扩建出入口",
+            "location": f"{ctx.system.owner}扩建区出入口",
+            "location_category": "OTHER_PUBLIC",
+            "notice_sign": True,
+            "went_live_on": went_live,
+        }
+        events = [
+            ctx.event("SystemRegistered", system, ctx.registrar(), times[0]),
+            ctx.event("CameraRegistered", camera, ctx.registrar(), times[1]),
+        ]
+        kind: Literal["violation", "near-miss"] = "violation" if filed_after > 30 else "near-miss"
+        why = f"Camera {camera_id} of {system_id}, in use from {went_live}, filed {filed_after} days later"
+        planted = Planted(
+            "R16", kind, why + ".", "CameraRegistered", ctx.system.system_id, times[1], camera_id, None
+        )
+        return events, [planted]
+
+    return Scene(2, build)
+
+
+def late_filing(p: Planter) -> Scene:
+    """R16: an annex system filed with the police 43 days after it went live, and its camera."""
+    return _annex(p, p.traffic, "annex", 43)
+
+
+def timely_filing(p: Planter) -> Scene:
+    """Near-miss R16: an annex system filed 30 days after it went live, and its camera."""
+    return _annex(p, p.metro, "annex", 30)
 
 
 def direction_change(p: Planter) -> Scene:

@@ -17,6 +17,9 @@ R1     near-miss   hospital  2-5-day-old footage deleted under a deletion order 
 R1     near-miss   metro     old footage deleted after its legal hold was released
 R1     near-miss   metro     an operator's deletion of 1-3-day-old footage, DENIED
 R2     near-miss   hospital  a recorder keeping footage longer reports a gap older than retention
+R17    violation   metro     a recorder still holds footage five days past the R17 limit
+                             (twice the retention period, at least 30 days more), no hold
+R17    near-miss   traffic   a recorder holds footage two days short of that limit
 =====  ==========  ========  ==================================================================
 
 Cameras whose footage is deleted are all different (:meth:`Planter.deleted
@@ -327,3 +330,31 @@ def old_gap(p: Planter) -> Scene:
         return [event], [Planted.of("R2", "near-miss", why, event, cam.camera_id)]
 
     return Scene(1, build)
+
+
+def _kept(p: Planter, name: str, ctx: SystemContext, beyond: int, rule_kind: str) -> Scene:
+    """An inventory showing footage kept ``beyond`` days past the R17 limit (negative: short of it)."""
+    rng = p.rng(ctx, name)
+    (cam,) = p.deleted(ctx, rng)
+    days = ctx.retention[cam.camera_id]
+    limit = max(2 * days, days + 30)
+
+    def build(times: list[datetime]) -> Built:
+        old = whole_second(times[0] - timedelta(days=limit + beyond - 1))  # a gap in the old footage
+        event = _inventory_report(ctx, cam, times[0], limit + beyond, (old, old + timedelta(hours=1)))
+        age = f"{limit + beyond}-day-old footage, {abs(beyond)} days {'past' if beyond > 0 else 'short of'}"
+        why = f"Camera {cam.camera_id}'s recorder still holds {age} the {limit}-day limit, with no hold"
+        kind: Any = rule_kind
+        return [event], [Planted.of("R17", kind, why, event, cam.camera_id)]
+
+    return Scene(1, build)
+
+
+def overkept(p: Planter) -> Scene:
+    """R17: a recorder still holds footage five days past the limit, with no hold on it."""
+    return _kept(p, "overkept", p.metro, 5, "violation")
+
+
+def kept_to_the_limit(p: Planter) -> Scene:
+    """Near-miss R17: a recorder holds footage two days short of the limit."""
+    return _kept(p, "kept-to-the-limit", p.traffic, -2, "near-miss")
