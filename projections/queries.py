@@ -9,9 +9,13 @@
 * :func:`violations` — findings of the rules, with the ledger positions of their evidence.
 
 Times in and out are microseconds since the epoch (UTC); the CLI converts to and from ISO 8601
-with the +08:00 offset. An answer means what it says: a camera, person or case the read models
-have never seen raises :class:`~ledger.errors.NotFound` (a typo is not "nobody looked"), and a
-window that ends before it starts is a :class:`~ledger.errors.UsageError`.
+with the +08:00 offset. Every row has two: the event's own (``occurred_at``, as its source
+dated it) and the time its entry reached the ledger (``logged_at``, which the log's signed
+checkpoints bound); a window selects by the event's own time.
+
+An answer means what it says: a camera, person or case the read models have never seen raises
+:class:`~ledger.errors.NotFound` (a typo is not "nobody looked"), and a window that ends before
+it starts is a :class:`~ledger.errors.UsageError`.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ SEVERITIES = tuple(
 )
 
 ACCESS_COLUMNS = (
-    "occurred_at, action, actor_id, actor_name, unit, role, camera_id, footage_start, footage_end, reason, "
-    "legal_basis, case_number, authorization_id, application_id, deletion_order_id, outcome, watermark_id, "
-    "destination, desensitization_profile, source_system_id, event_type, event_id, origin, idx"
+    "occurred_at, logged_at, action, actor_id, actor_name, unit, role, camera_id, footage_start, "
+    "footage_end, reason, legal_basis, case_number, authorization_id, application_id, deletion_order_id, "
+    "outcome, watermark_id, destination, desensitization_profile, source_system_id, event_type, event_id, "
+    "origin, idx"
 )
 
 
@@ -221,4 +226,5 @@ def violations(
     rows = _rows(db, f"SELECT * FROM violations {where} ORDER BY occurred_at DESC, id DESC", params)  # noqa: S608
     for row in rows:
         row["evidence"] = json.loads(row["evidence"])
+        row["cleared_late"] = json.loads(row["cleared_late"]) if row["cleared_late"] else None
     return rows

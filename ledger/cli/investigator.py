@@ -34,6 +34,7 @@ from projections.runner import ProjectionRunner, RunStats
 
 ACCESS_HEADINGS = (
     ("occurred_at", "when"),
+    ("logged_at", "logged"),
     ("action", "action"),
     ("actor_id", "actor"),
     ("actor_name", "name"),
@@ -47,8 +48,8 @@ ACCESS_HEADINGS = (
 )
 ACCESS_FIELDS = [name.strip() for name in ACCESS_COLUMNS.split(",")]
 VIOLATION_FIELDS = [
-    "id", "rule", "severity", "article", "occurred_at", "actor_id", "system_id", "camera_id", "explanation",
-    "evidence",
+    "id", "rule", "severity", "article", "occurred_at", "logged_at", "actor_id", "system_id", "camera_id",
+    "explanation", "evidence", "cleared_late",
 ]  # fmt: skip
 
 
@@ -201,7 +202,10 @@ def violations_(args: argparse.Namespace, config: Config) -> int:
         out("no violations found")
     for row in rows:
         where = clean(f"{row['actor_id'] or '-'} {row['camera_id'] or ''}".strip())
-        out(f"#{row['id']} [{row['rule']} {row['severity']}] {show_time(row['occurred_at'])} {where}")
+        when = f"{show_time(row['occurred_at'])} (logged {show_time(row['logged_at'])})"
+        out(f"#{row['id']} [{row['rule']} {row['severity']}] {when} {where}")
         out(f"  {clean(row['explanation'])}")
         out(f"  evidence: {positions(row['evidence'])}")
+        if row["cleared_late"]:
+            out(f"  cleared only by late evidence: {positions([row['cleared_late']])} (see R14)")
     return 0

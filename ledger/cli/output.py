@@ -22,7 +22,7 @@ CST = timezone(timedelta(hours=8), "+08:00")
 TIME_COLUMNS = frozenset(
     {"occurred_at", "footage_start", "footage_end", "set_at", "granted_at", "expires_at", "filed_at",
      "decided_at", "placed_at", "released_at", "ordered_at", "opened_at", "closed_at", "shift_start",
-     "shift_end", "ingested_at"}
+     "shift_end", "ingested_at", "logged_at", "registered_at"}
 )  # fmt: skip
 """Columns of the read models that hold microseconds since the epoch."""
 
