@@ -17,6 +17,7 @@ import sqlite_utils
 
 from projections.feed import ACCESS_TYPES, AccessRow, Item, access_row
 from projections.rules import Position, Rules
+from projections.rules.base import fold
 
 EPOCH = date(1970, 1, 1)
 _row = tuple.__new__  # AccessRow._make without its length check: entries.access_row built the tuple
@@ -49,6 +50,7 @@ class Projector:
         self.pending = self.rules.pending
         self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], str | None], str] = {}
         self._handlers: dict[str, Callable[[Position, Mapping[str, Any]], None]] = {}
+        self._people: dict[str, tuple[str, str]] = {}  # seen this batch: actor -> (name, unit)
 
     def _write(
         self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = (), newer: str | None = None
@@ -78,10 +80,19 @@ class Projector:
     def begin(self) -> None:
         """Start a batch: forget any state of a batch that was rolled back."""
         self.rules.begin()
+        self._people.clear()
 
     def finish(self) -> None:
         """End a batch: write what waits in memory (before the position is written)."""
         self.rules.flush()
+        if self._people:
+            self.db.conn.executemany(
+                "INSERT INTO people (actor_id, name, unit, id_key, name_key) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (actor_id) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
+                "name_key = excluded.name_key",
+                [(who, name, unit, fold(who), fold(name)) for who, (name, unit) in self._people.items()],
+            )
+            self._people.clear()
 
     def apply(self, item: Item) -> None:
         """Project one item of :mod:`projections.feed` (an event at its ledger position)."""
@@ -90,6 +101,7 @@ class Projector:
         if event_type in ACCESS_TYPES:
             row = _row(AccessRow, payload)
             self.pending.add(row)
+            self._people[row.actor_id] = (row.actor_name, row.unit)
             self.rules.access(row)
             return
         position = self.rules.current = Position(origin, idx)
@@ -97,7 +109,34 @@ class Projector:
         if handler is None:
             handler = self._handlers[event_type] = getattr(self, f"_on_{event_type}", lambda *_: None)
         handler(position, payload)
+        self._act(position, event_type, payload)
         self.rules.check(position, event_type, payload)
+
+    def _act(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
+        """What a person did besides acting on footage: one row of ``acts``."""
+        envelope = record["envelope"]
+        actor = envelope["actor"]
+        if actor["kind"] != "PERSON":
+            return
+        self._people[actor["user_id"]] = (actor["name"], actor["unit"])
+        detail = {k: v for k, v in record.items() if k != "envelope" and v is not None}
+        self.db.conn.execute(
+            "INSERT INTO acts (actor_id, occurred_at, logged_at, event_type, camera_id, case_number, detail, "
+            "source_system_id, event_id, origin, idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                actor["user_id"],
+                envelope["occurred_at"],
+                self.rules.logged_at,
+                event_type,
+                record.get("camera_id"),
+                record.get("case_number"),
+                json.dumps(detail, ensure_ascii=False, default=str),
+                envelope["source_system_id"],
+                envelope["event_id"],
+                at.origin,
+                at.idx,
+            ],
+        )
 
     def _on_DiskFormatted(self, at: Position, record: Mapping[str, Any]) -> None:  # noqa: N802
         for camera_id in record["camera_ids"]:
@@ -151,6 +190,7 @@ class Projector:
                 "went_live_on": _day(record.get("went_live_on")),
                 "registered_at": record["envelope"]["occurred_at"],
                 "logged_at": self.rules.logged_at,
+                "name_key": fold(f"{record['name']} {record['location']}"),
                 "origin": at.origin,
                 "idx": at.idx,
             },

@@ -262,9 +262,10 @@ class ProjectionRunner:
                     stats.seconds = time.monotonic() - began
                     progress(stats)
                 continue
-            if not self._indexed:  # caught up: the indexes a rebuild left out, where missing
+            if not self._indexed:  # caught up: the indexes a rebuild left out, where missing; alerts on
                 with self.db.atomic():
                     tables.create_query_indexes(self.db)
+                    tables.alerting(self.db, on=True)
                 self._indexed = True
             if not follow:
                 return True

@@ -7,6 +7,9 @@ that evidence with its inclusion proof.
 * ``access`` — every action on footage: view (live/playback), copy, export, download, share,
   release, and deletion, overwrite, expiry and format. Queried by camera and footage window, by
   actor and time, by case, application or authorization.
+* ``people`` — everyone who acted, with the folded keys (:func:`~projections.rules.base.fold`)
+  their id and name are searched by; ``acts`` — what people did besides acting on footage
+  (configuration, retention, orders, approvals, keys, work orders, duty): one row an event.
 * ``systems``, ``cameras``, ``source_keys`` — the registry.
 * ``policies``, ``holds``, ``inventory``, ``deletion_orders`` — retention; ``outages`` (camera
   off or video lost, recording or system stopped, until it came back) and ``reported_gaps`` (silent
@@ -21,6 +24,10 @@ that evidence with its inclusion proof.
   ``partial_indexes`` entry covers only the rows its WHERE term selects (a camera's few deletions
   among its views, the few rows that name a case); ``query_indexes`` serve only the
   investigators' queries, so a rebuild builds them once, at the end.
+* ``alerts`` — the outbox of violations found, changed or cleared, filled by triggers on
+  ``violations`` in the batch's own transaction, emptied by the alert publisher
+  (:mod:`ledger.app.alerts`). Findings made while catching up from empty read models (the first
+  run, a rebuild) are not alerted: ``alerting`` in ``_position`` turns on once caught up.
 * ``_position`` — the last notification of the event store applied, written in the same
   transaction as the rows, so a crash never applies an event twice or skips one; and the version
   of these tables: read models of another version are dropped and replayed from the ledger.
@@ -28,6 +35,7 @@ that evidence with its inclusion proof.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import sqlite_utils
@@ -89,11 +97,36 @@ TABLES: dict[str, dict[str, Any]] = {
             "idx_access_case_number": (["case_number"], "case_number IS NOT NULL"),
             "idx_access_application_id": (["application_id"], "application_id IS NOT NULL"),
             "idx_access_authorization_id": (["authorization_id"], "authorization_id IS NOT NULL"),
+            "idx_access_deletion_order_id": (["deletion_order_id"], "deletion_order_id IS NOT NULL"),
         },
         "query_indexes": [
             # who: footage_end too, so the longest window of a camera is read from the index alone
             ["camera_id", "footage_start", "footage_end"],
+            ["camera_id", "occurred_at"],  # who --accessed: by the time of access
         ],
+    },
+    "people": {
+        "columns": {"actor_id": str, "name": str, "unit": str, "id_key": str, "name_key": str},
+        "pk": "actor_id",
+        "indexes": [["id_key"]],
+    },
+    "acts": {
+        "columns": {
+            "id": int,
+            "actor_id": str,
+            "occurred_at": int,
+            "logged_at": int,
+            "event_type": str,
+            "camera_id": str,
+            "case_number": str,
+            "detail": str,
+            "source_system_id": str,
+            "event_id": str,
+            "origin": str,
+            "idx": int,
+        },
+        "pk": "id",
+        "indexes": [["actor_id", "occurred_at"]],
     },
     "systems": {
         "columns": {
@@ -123,6 +156,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "went_live_on": str,
             "registered_at": int,
             "logged_at": int,
+            "name_key": str,
             "origin": str,
             "idx": int,
         },
@@ -346,6 +380,11 @@ TABLES: dict[str, dict[str, Any]] = {
         "pk": ("actor_id", "hour"),
         "indexes": [],
     },
+    "alerts": {
+        "columns": {"id": int, "change": str, "violation_id": int, "body": str},
+        "pk": "id",
+        "indexes": [],
+    },
     "violations": {
         "columns": {
             "id": int,
@@ -427,6 +466,39 @@ def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
         db.table(POSITION_TABLE).create({"name": str, "notification_id": int}, pk="name")
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('ledger', 0)")  # noqa: S608 - constant
         db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('schema-version', ?)", [SCHEMA_VERSION])  # noqa: S608
+        db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('alerting', 0)")  # noqa: S608 - constant
+        generation = secrets.randbits(62)  # names this generation's alerts: a rebuild starts another
+        db.execute(f"INSERT INTO {POSITION_TABLE} VALUES ('generation', ?)", [generation])  # noqa: S608
+    for change, row, event in (
+        ("NEW", "NEW", "INSERT"),
+        ("CHANGED", "NEW", "UPDATE"),
+        ("CLEARED", "OLD", "DELETE"),
+    ):
+        db.execute(_ALERT_TRIGGER.format(change=change, row=row, event=event))
+
+
+_ALERT_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS alert_{change} AFTER {event} ON violations
+WHEN (SELECT notification_id FROM _position WHERE name = 'alerting') = 1
+BEGIN
+  INSERT INTO alerts (change, violation_id, body) VALUES ('{change}', {row}.id, json_object(
+    'violation_id', {row}.id, 'rule', {row}.rule, 'severity', {row}.severity, 'article', {row}.article,
+    'actor_id', {row}.actor_id, 'system_id', {row}.system_id, 'camera_id', {row}.camera_id,
+    'occurred_at', {row}.occurred_at, 'logged_at', {row}.logged_at, 'explanation', {row}.explanation,
+    'evidence', json({row}.evidence), 'cleared_late', json({row}.cleared_late)));
+END
+"""
+
+
+def alerting(db: sqlite_utils.Database, on: bool) -> None:
+    """Turn alerts on (caught up) or off (catching up from empty read models)."""
+    db.execute(f"UPDATE {POSITION_TABLE} SET notification_id = ? WHERE name = 'alerting'", [int(on)])  # noqa: S608
+
+
+def generation(db: sqlite_utils.Database) -> int:
+    """The generation of these read models: the first part of their alerts' ids."""
+    row = db.execute(f"SELECT notification_id FROM {POSITION_TABLE} WHERE name = 'generation'").fetchone()  # noqa: S608
+    return int(row[0])
 
 
 def version(db: sqlite_utils.Database) -> int | None:

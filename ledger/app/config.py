@@ -7,6 +7,8 @@ variable                          default                     meaning
 ``LIUHEN_KAFKA_BOOTSTRAP``        ``127.0.0.1:19092``         Kafka bootstrap servers
 ``LIUHEN_TOPIC``                  ``liuhen.audit``            the audit topic
 ``LIUHEN_REJECTED_TOPIC``         ``liuhen.audit.rejected``   where rejected messages go, with reasons
+``LIUHEN_ALERTS_TOPIC``           ``liuhen.violations``       where ``liuhen project --alerts`` publishes each
+                                                              violation found, changed or cleared
 ``LIUHEN_PARTITIONS``             ``3``                       partitions when liuhen creates the audit topic
 ``LIUHEN_GROUP``                  ``liuhen-ingest``           ingest consumer group
 ``LIUHEN_DEPLOYMENT``             ``liuhen``                  first part of each log's origin string; name the
@@ -122,6 +124,7 @@ class Config:
     passphrase: bytes | None = None
     projections_db: Path | None = None
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    alerts_topic: str = "liuhen.violations"
     late_evidence_minutes: int = 60
     clock_ahead_minutes: int = 5
     clock_behind_hours: int = 24
@@ -167,6 +170,7 @@ class Config:
             passphrase=passphrase.encode() if passphrase else None,
             projections_db=Path(env["LIUHEN_PROJECTIONS_DB"]) if env.get("LIUHEN_PROJECTIONS_DB") else None,
             witnesses=parse_witnesses(env.get("LIUHEN_WITNESSES") or ""),
+            alerts_topic=env.get("LIUHEN_ALERTS_TOPIC") or "liuhen.violations",
             late_evidence_minutes=_int(env, "LIUHEN_LATE_EVIDENCE_MINUTES", 60),
             clock_ahead_minutes=_int(env, "LIUHEN_CLOCK_AHEAD_MINUTES", 5),
             clock_behind_hours=_int(env, "LIUHEN_CLOCK_BEHIND_HOURS", 24),

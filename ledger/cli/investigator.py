@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ledger.app.alerts import AlertPublisher
 from ledger.app.assembly import open_store, open_views, projection_runner
 from ledger.app.config import Config
 from ledger.cli.output import (
@@ -29,7 +30,7 @@ from ledger.cli.output import (
 )
 from ledger.errors import UsageError
 from ledger.wire.format import to_micros
-from projections.queries import ACCESS_COLUMNS, actor, actor_page, case, violations, who
+from projections.queries import ACCESS_COLUMNS, actor, actor_page, case, find, violations, who
 from projections.runner import ProjectionRunner, RunStats
 
 ACCESS_HEADINGS = (
@@ -63,17 +64,31 @@ def project(args: argparse.Namespace, config: Config) -> int:
         if stats.batches % 25 == 0:
             note(f"project: {stats.events:,} events ({stats.events / max(stats.seconds, 1e-9):,.0f}/s)")
 
+    publisher = None
+    if args.alerts:
+        publisher = AlertPublisher(
+            views=config.views_path, bootstrap=config.ingest.bootstrap, topic=config.alerts_topic
+        )
     try:
         with _stop_on_signals(runner) as stop:
             if args.rebuild:
                 runner.rebuild()
-                note(f"project: rebuilding {config.views_path} from the whole ledger")
-            stats = runner.run(follow=args.follow, stop=stop, progress=progress)
+                note(f"project: rebuilding {config.views_path} from the whole ledger (not alerted)")
+            if publisher is not None:
+                publisher.start()
+                note(f"project: alerts go to {config.alerts_topic} at {config.ingest.bootstrap}")
+            stats = runner.run(follow=args.follow, stop=stop, progress=progress, poll_interval=0.1)
     finally:
         store.close()
         db.close()
+        if publisher is not None:
+            publisher.stop()
     rate = stats.events / max(stats.seconds, 1e-9)
     out(f"project: {stats.events} events applied ({rate:,.0f}/s), at notification {stats.position}")
+    if publisher is not None:
+        out(f"project: {publisher.published} alerts published to {config.alerts_topic}")
+        if publisher.failures:
+            note(f"project: Kafka refused alerts {publisher.failures} times (last: {publisher.last_failure})")
     if stats.stopped and not args.follow:
         note("project: stopped before catching up; run it again to go on from there")
     return 0
@@ -135,10 +150,35 @@ def who_(args: argparse.Namespace, config: Config) -> int:
     start, end = _window(args)
     views = open_views(config)
     try:
-        rows = who(views, args.camera, start, end)
+        rows = who(views, args.camera, start, end, accessed=args.accessed)
     finally:
         views.close()
     _access_answer(rows, args)
+    return 0
+
+
+def find_(args: argparse.Namespace, config: Config) -> int:
+    """``liuhen find TEXT``: people and cameras whose id, name or place holds the text."""
+    views = open_views(config)
+    try:
+        found = find(views, args.text)
+    finally:
+        views.close()
+    if args.json:
+        emit_json(found)
+        return 0
+    if args.csv:
+        emit_csv(
+            [{"kind": kind[:-1], **row} for kind, rows in found.items() for row in rows],
+            ["kind", "actor_id", "camera_id", "name", "unit", "system_id", "location"],
+        )
+        return 0
+    if not found["people"] and not found["cameras"]:
+        out("nothing found")
+    for row in found["people"]:
+        out(clean(f"person  {row['actor_id']}  {row['name']}  {row['unit']}"))
+    for row in found["cameras"]:
+        out(clean(f"camera  {row['camera_id']}  {row['name']}  {row['location']}  ({row['system_id']})"))
     return 0
 
 
@@ -175,10 +215,10 @@ def case_(args: argparse.Namespace, config: Config) -> int:
     if args.csv:
         emit_csv([shown(row) for row in found["actions"]], ACCESS_FIELDS)
         return 0
-    for kind in ("authorizations", "applications"):
+    for kind in ("authorizations", "applications", "deletion_orders", "holds"):
         for row in found[kind]:
             fields = ", ".join(f"{k}={clean(str(v))}" for k, v in shown(row).items() if v is not None)
-            out(f"{kind[:-1]}: {fields}")
+            out(f"{kind[:-1].replace('_', ' ')}: {fields}")
     _access_answer(found["actions"], args)
     return 0
 

@@ -228,6 +228,11 @@ def _investigators(verbs: Any) -> None:
     mode.add_argument(
         "--rebuild", action="store_true", help="drop the read models and replay the whole ledger"
     )
+    prj.add_argument(
+        "--alerts",
+        action="store_true",
+        help="publish each violation found, changed or cleared to the alerts topic (LIUHEN_ALERTS_TOPIC)",
+    )
     window = "ISO 8601; without an offset, +08:00"
     who = _verb(verbs, "who", "investigator:who_", "who accessed a camera's footage of a window, and when")
     who.add_argument("--camera", required=True, help="GB/T 28181 camera id (20 digits)")
@@ -235,6 +240,13 @@ def _investigators(verbs: Any) -> None:
         "--from", dest="since", type=iso_time, required=True, help=f"footage window start ({window})"
     )
     who.add_argument("--to", dest="until", type=iso_time, required=True, help="footage window end")
+    who.add_argument(
+        "--accessed",
+        action="store_true",
+        help="the window is when they acted, not the footage's: who used the camera during an incident",
+    )
+    fnd = _verb(verbs, "find", "investigator:find_", "people and cameras by part of a name, id or place")
+    fnd.add_argument("text", help="compared without case, width or invisible characters: look-alikes match")
     act = _verb(verbs, "actor", "investigator:actor_", "everything one person did in a period")
     act.add_argument("user_id")
     act.add_argument("--from", dest="since", type=iso_time, required=True, help=window)
@@ -244,7 +256,10 @@ def _investigators(verbs: Any) -> None:
     )
     act.add_argument("--after", help="the cursor the previous page printed: show the next page")
     cas = _verb(
-        verbs, "case", "investigator:case_", "everything done under one case, document or application number"
+        verbs,
+        "case",
+        "investigator:case_",
+        "everything under one case, authorization, application, deletion-order or hold number",
     )
     cas.add_argument("number")
     vio = _verb(
@@ -253,7 +268,7 @@ def _investigators(verbs: Any) -> None:
     vio.add_argument("--rule", help="one rule, e.g. R1")
     vio.add_argument("--severity", help="critical, high, medium or warning")
     vio.add_argument("--since", type=iso_time, help=f"only those that happened from this time ({window})")
-    for parser in (who, act, cas, vio):
+    for parser in (who, fnd, act, cas, vio):
         form = parser.add_mutually_exclusive_group()
         form.add_argument("--json", action="store_true", help="the answer as JSON")
         form.add_argument("--csv", action="store_true", help="the answer as CSV, with a header row")

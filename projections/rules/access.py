@@ -20,25 +20,22 @@ on the projector's hottest path. R13 judges the authorization when it is granted
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from projections.feed import ACCESS_COLUMNS, AccessRow
-from projections.rules.base import Fact, Position, RulesBase, Subject
+from projections.rules.base import Fact, Position, RulesBase, Subject, fold
 from projections.rules.catalog import R4, R5, R6, R7, R13
 
 VIEWS = frozenset({"FootageViewed", "FootageCopied", "FootageExported", "FootageDownloaded"})
 COPIES = frozenset({"FootageExported", "FootageCopied", "FootageDownloaded"})
 SHARES = frozenset({"FootageShared", "FootageReleased"})
 INVESTIGATOR_ROLES = frozenset({"investigator", "police"})
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-"""Zero-width characters (and the soft hyphen): a role written with one must not pass as another."""
 
 
 def role_key(role: str) -> str:
-    """A role as the rules compare it: NFKC, zero-width characters removed, case folded, trimmed."""
-    return unicodedata.normalize("NFKC", role).translate(_INVISIBLE).casefold().strip()
+    """A role as the rules compare it: :func:`~projections.rules.base.fold`."""
+    return fold(role)
 
 
 class AccessRules(RulesBase):

@@ -12,6 +12,7 @@ rule id, severity and article of its entry in :mod:`projections.rules.catalog`.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,18 @@ if TYPE_CHECKING:
 HOUR_US = 3_600 * 1_000_000
 DAY_US = 24 * HOUR_US
 CHINA = timezone(timedelta(hours=8))
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+"""Zero-width characters (and the soft hyphen): a text written with one must not pass as another."""
+
+
+def fold(text: str) -> str:
+    """Text as rules and searches compare it: NFKC, zero-width characters removed, case folded, trimmed.
+
+    A look-alike (full-width digits, a zero-width space, other case) folds to the same key.
+    """
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold().strip()
 
 
 def iso(us: int) -> str:
