@@ -50,7 +50,7 @@ class Projector:
         self.pending = self.rules.pending
         self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], str | None], str] = {}
         self._handlers: dict[str, Callable[[Position, Mapping[str, Any]], None]] = {}
-        self._people: dict[str, tuple[str, str]] = {}  # seen this batch: actor -> (name, unit)
+        self._people: dict[str, tuple[int, str, str]] = {}  # this batch: actor -> (when, name, unit)
 
     def _write(
         self, table: str, row: Mapping[str, Any], *, pk: tuple[str, ...] = (), newer: str | None = None
@@ -87,10 +87,14 @@ class Projector:
         self.rules.flush()
         if self._people:
             self.db.conn.executemany(
-                "INSERT INTO people (actor_id, name, unit, id_key, name_key) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (actor_id) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
-                "name_key = excluded.name_key",
-                [(who, name, unit, fold(who), fold(name)) for who, (name, unit) in self._people.items()],
+                "INSERT INTO people (actor_id, name, unit, id_key, name_key, seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (actor_id) DO UPDATE SET name = excluded.name, "
+                "unit = excluded.unit, name_key = excluded.name_key, seen_at = excluded.seen_at "
+                "WHERE (excluded.seen_at, excluded.name) > (people.seen_at, people.name)",
+                [
+                    (who, name, unit, fold(who), fold(name), when)
+                    for who, (when, name, unit) in self._people.items()
+                ],
             )
             self._people.clear()
 
@@ -101,7 +105,7 @@ class Projector:
         if event_type in ACCESS_TYPES:
             row = _row(AccessRow, payload)
             self.pending.add(row)
-            self._people[row.actor_id] = (row.actor_name, row.unit)
+            self._person(row.actor_id, row.occurred_at, row.actor_name, row.unit)
             self.rules.access(row)
             return
         position = self.rules.current = Position(origin, idx)
@@ -112,13 +116,19 @@ class Projector:
         self._act(position, event_type, payload)
         self.rules.check(position, event_type, payload)
 
+    def _person(self, user_id: str, when: int, name: str, unit: str) -> None:
+        """A person as an event names them: the latest name by the events' own time is kept."""
+        known = self._people.get(user_id)
+        if known is None or (when, name) > known[:2]:
+            self._people[user_id] = (when, name, unit)
+
     def _act(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """What a person did besides acting on footage: one row of ``acts``."""
         envelope = record["envelope"]
         actor = envelope["actor"]
         if actor["kind"] != "PERSON":
             return
-        self._people[actor["user_id"]] = (actor["name"], actor["unit"])
+        self._person(actor["user_id"], envelope["occurred_at"], actor["name"], actor["unit"])
         detail = {k: v for k, v in record.items() if k != "envelope" and v is not None}
         self.db.conn.execute(
             "INSERT INTO acts (actor_id, occurred_at, logged_at, event_type, camera_id, case_number, detail, "

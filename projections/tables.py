@@ -106,7 +106,14 @@ TABLES: dict[str, dict[str, Any]] = {
         ],
     },
     "people": {
-        "columns": {"actor_id": str, "name": str, "unit": str, "id_key": str, "name_key": str},
+        "columns": {
+            "actor_id": str,
+            "name": str,
+            "unit": str,
+            "id_key": str,
+            "name_key": str,
+            "seen_at": int,
+        },
         "pk": "actor_id",
         "indexes": [["id_key"]],
     },

@@ -12,7 +12,6 @@ unless a test says otherwise, so that they are not themselves backdated (R15).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ HOUR = timedelta(hours=1)
 
 def late_mark(v: dict[str, Any]) -> list[Any] | None:
     """The position of the late fact a violation is marked with (``None``: not marked)."""
-    return None if v["cleared_late"] is None else json.loads(v["cleared_late"])
+    return v["cleared_late"]
 
 
 def check_r14(s: Scenario, v: dict[str, Any], camera: str | None, by: str, act: str, fact: str) -> None:
