@@ -45,6 +45,7 @@ def env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
         "LIUHEN_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LIUHEN_TOPIC": f"test.{run}.audit",
         "LIUHEN_REJECTED_TOPIC": f"test.{run}.rejected",
+        "LIUHEN_ALERTS_TOPIC": f"test.{run}.violations",
         "LIUHEN_GROUP": f"test-{run}",
         "LIUHEN_PARTITIONS": "2",
         "LIUHEN_BATCH_SIZE": "200",
