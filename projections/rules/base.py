@@ -6,7 +6,16 @@
 :class:`projections.rules.Rules` combines. It holds the read models, the state kept in memory for
 one batch (each mixin adds its own in :meth:`~RulesBase.begin` and writes it in
 :meth:`~RulesBase.flush`), and :meth:`~RulesBase.violation`, which writes a violation row with the
-rule id, severity and article of its entry in :mod:`projections.rules.catalog`.
+rule id, severity and article of its entry in :mod:`projections.rules.catalog`, and
+:meth:`~RulesBase.settle`, which judges an act again when a fact it depends on was logged after it:
+
+=====  ==================================================================  ==================
+rule   violation                                                           article
+=====  ==================================================================  ==================
+R14    a fact that would clear a violation reached the ledger more than    ZZ 15(2), 16
+       ``late_evidence_us`` after the act: the violation stays, marked
+       ``cleared_late``, and R14 cites both entries with their four times
+=====  ==================================================================  ==================
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ R9     a camera off line longer than ``outage_us`` with no ticket open at  ZZ 12
 R11    a gap in a source's sequence numbers (events that never reached     ZZ 15(2)
        the ledger); a log cleared, software changed, or the clock moved
        by more than ``clock_tolerance_ms`` with no ticket
+R15    an event dated more than ``clock_ahead_us`` after it reached the     ZZ 15(2)
+       ledger (a source clock ahead; access events: once a source and
+       hour of ledger time)
+R15    an event that reached the ledger more than ``clock_behind_us``       ZZ 15(2), 16
+       after its own time (backdated, or withheld that long)
 =====  ==================================================================  ==================
 
 A *ticket* is a work order (``WorkOrderOpened``) of the system open at the time: for the camera,

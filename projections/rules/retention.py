@@ -14,6 +14,9 @@ R2     footage missing inside the retention window per the recorder's      ZZ 15
        silent deletion); gaps shorter than ``gap_tolerance`` are ignored
 R3     retention below 30 days, set by a policy or by a system's           ZZ 12(5)
        registration
+R17    footage an inventory shows kept past twice its retention period     Nat. 17
+       (and at least 30 days past it), with no legal hold on it: the
+       first inventory to show it, as a warning
 =====  ==================================================================  ==================
 
 The retention period in force for a camera at a time is the latest policy set for the camera
