@@ -245,7 +245,12 @@ TABLES: dict[str, dict[str, Any]] = {
             "logged_at": int,
         },
         "pk": "id",
-        "indexes": [["camera_id", "start"], ["system_id", "start"], ["end_origin", "end_idx"]],
+        "indexes": [
+            ["camera_id", "start"],
+            ["system_id", "start"],
+            ["origin", "idx"],
+            ["end_origin", "end_idx"],
+        ],
     },
     "outage_ends": {
         "columns": {"kind": str, "system_id": str, "camera_id": str, "at": int, "origin": str, "idx": int},
