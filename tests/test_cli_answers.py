@@ -83,7 +83,7 @@ def test_csv_is_valid_with_a_header_first_and_no_formula(
     # an empty answer is still CSV: the header alone
     capsys.readouterr()
     assert main(["who", "--camera", CAMERA, "--from", "2020-01-01", "--to", "2020-01-02", "--csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("occurred_at,action,actor_id")
+    assert capsys.readouterr().out.splitlines()[0].startswith("occurred_at,logged_at,action,actor_id")
 
 
 def test_violation_csv_names_evidence_as_ledger_positions(
