@@ -334,6 +334,20 @@ def workloads(views: Any, rng: random.Random) -> dict[str, Query]:
         start = row[1] - rng.randrange(hour)
         return len(queries.who(views, row[0], start, start + hour)), ""
 
+    def who_accessed() -> tuple[int, str]:  # `liuhen who --accessed`: an hour around a real access
+        row = views.execute(
+            "SELECT camera_id, occurred_at FROM access WHERE id = ?", [rng.randint(1, last_id)]
+        ).fetchone()
+        start = row[1] - rng.randrange(hour)
+        return len(queries.who(views, row[0], start, start + hour, accessed=True)), ""
+
+    names = [r[0] for r in views.execute("SELECT name FROM people WHERE name != ''")] or ["张"]
+
+    def find() -> tuple[int, str]:  # `liuhen find`: two characters of a real name
+        name = rng.choice(names)
+        found = queries.find(views, name[-2:])
+        return sum(len(rows) for rows in found.values()), ""
+
     def actor() -> tuple[int, str]:  # the first page, as `liuhen actor` shows it
         user_id, role = rng.choice(people)
         start = first + rng.randrange(max(1, last - first - month))
@@ -359,6 +373,8 @@ def workloads(views: Any, rng: random.Random) -> dict[str, Query]:
 
     return {
         "who": who,
+        "who --accessed": who_accessed,
+        "find": find,
         "actor": actor,
         "actor, every row": actor_every_row,
         "case": case,
