@@ -63,9 +63,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=4000.0, help="background events per second")
     parser.add_argument("--every", type=float, default=0.25, help="seconds between offences")
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
+    parser.add_argument("--keep", type=Path, help="keep the run's home (ledger, read models, logs) here")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as scratch:
+        home = str(args.keep or scratch)
+        Path(home).mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             "LIUHEN_HOME": home,
@@ -83,9 +86,14 @@ def main() -> None:
         cli = [sys.executable, "-m", "ledger.cli"]
         logs = Path(home) / "logs"
         logs.mkdir()
-        ingest = subprocess.Popen(
+        ingest = subprocess.Popen(  # our own CLI
             [*cli, "ingest"], env=env, stdout=subprocess.DEVNULL, stderr=(logs / "ingest").open("w")
         )
+        while not config.sqlite_path or not config.sqlite_path.exists():  # ingest creates the ledger
+            if ingest.poll() is not None:
+                sys.exit(f"ingest stopped: {(logs / 'ingest').read_text()}")
+            time.sleep(0.2)
+        time.sleep(2)  # the registration of the source, logged
         project = subprocess.Popen(
             [*cli, "project", "--follow", "--alerts"],
             env=env,
@@ -93,12 +101,15 @@ def main() -> None:
             stderr=(logs / "project").open("w"),
         )
         try:
-            _measure(args, config, key, env)
+            _measure(args, config, key, env, project, logs)
         finally:
             for process in (ingest, project):
                 process.send_signal(signal.SIGTERM)
             for process in (ingest, project):
                 process.wait(timeout=60)
+            for name in ("ingest", "project"):
+                lines = (logs / name).read_text().splitlines()
+                print(f"{name}'s last words: " + " | ".join(lines[-3:]))
 
 
 def _alerting(views: Path) -> bool:
@@ -110,8 +121,17 @@ def _alerting(views: Path) -> bool:
     return bool(row and row[0])
 
 
-def _measure(args: argparse.Namespace, config: Config, key: object, env: dict[str, str]) -> None:
+def _measure(
+    args: argparse.Namespace,
+    config: Config,
+    key: object,
+    env: dict[str, str],
+    project: subprocess.Popen[bytes],
+    logs: Path,
+) -> None:
     while not _alerting(config.views_path):
+        if project.poll() is not None:
+            sys.exit(f"project stopped: {(logs / 'project').read_text()}")
         time.sleep(0.2)
     received: dict[str, float] = {}
     done = threading.Event()

@@ -468,6 +468,12 @@ def create(db: sqlite_utils.Database, *, query_indexes: bool = True) -> None:
         drop(db)
     for name, spec in TABLES.items():
         table = db.table(name)
+        if not table.exists() and name == "alerts":
+            # AUTOINCREMENT: the publisher empties the outbox; a number must never come back
+            db.execute(
+                "CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT, "
+                "violation_id INTEGER, body TEXT)"
+            )
         if not table.exists():
             table.create(spec["columns"], pk=spec["pk"])
             for columns in spec["indexes"] + (spec.get("query_indexes", []) if query_indexes else []):
