@@ -17,7 +17,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,24 @@ def open_db(path: Path | str, *, create: bool = True) -> sqlite_utils.Database:
             f"{path} is not a liuhen read-model database ({exc}): move it aside and run "
             "'liuhen project' to build the read models again from the ledger"
         ) from exc
+
+
+@contextmanager
+def writing(db: sqlite_utils.Database) -> Iterator[None]:
+    """One write transaction, its lock taken at once (``BEGIN IMMEDIATE``).
+
+    A transaction that reads and then writes cannot take the write lock once another connection
+    (the alert publisher emptying the outbox) has committed since its read began: SQLite fails it
+    at once as busy, without waiting. Taken first, the lock is waited for like any other.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
 
 
 def _open_db(path: Path | str, *, create: bool) -> sqlite_utils.Database:
@@ -139,7 +158,7 @@ class ProjectionRunner:
 
     def rebuild(self) -> None:
         """Drop every read model; the next run replays the whole ledger."""
-        with self.db.atomic():
+        with writing(self.db):
             tables.drop(self.db)
             tables.create(self.db, query_indexes=False)  # built by run() once it has caught up
         self._indexed = False
@@ -164,7 +183,7 @@ class ProjectionRunner:
         ``stop``, once set, rolls the batch back within :data:`STOP_CHECK` events, raising
         :class:`ProjectionStopped` (which :meth:`run` takes as the end of the run).
         """
-        with self.db.atomic():
+        with writing(self.db):
             self.projector.begin()
             for count, item in enumerate(batch.items):
                 if fail_after is not None and count == fail_after:
@@ -263,7 +282,7 @@ class ProjectionRunner:
                     progress(stats)
                 continue
             if not self._indexed:  # caught up: the indexes a rebuild left out, where missing; alerts on
-                with self.db.atomic():
+                with writing(self.db):
                     tables.create_query_indexes(self.db)
                     tables.alerting(self.db, on=True)
                 self._indexed = True
