@@ -201,3 +201,23 @@ def test_a_rebuild_alerts_nothing_it_finds_again(config: Config, tmp_path: Path)
     finally:
         store.close()
         db.close()
+
+
+def test_a_publisher_asked_to_stop_before_it_began_sends_what_waits_first(config: Config) -> None:
+    registered_source(config)
+    ingest(config, idle=1.0)
+    project(config)
+    now = datetime.now(UTC)
+    with publisher(config) as pub:
+        pub.publish("FootageDeleted", deletion(now), actor=ADMIN, occurred_at=now)
+    ingest(config, idle=1.0)
+    project(config)
+    stop = threading.Event()
+    stop.set()  # `project --alerts` without --follow: the projection may end before the publisher starts
+    late = AlertPublisher(
+        views=config.views_path, bootstrap=config.ingest.bootstrap, topic=config.alerts_topic
+    )
+    late.run(stop)
+    assert late.published == 1
+    [(_, alert)] = read_alerts(config, expect=1)
+    assert (alert["change"], alert["rule"]) == ("NEW", "R1")

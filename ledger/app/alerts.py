@@ -96,13 +96,16 @@ class AlertPublisher:
         """
         db = open_db(self.views)
         try:
-            while not stop.is_set():
+            while True:  # at least one session: what waits when ``stop`` is set goes out first
                 try:
                     self._session(db, stop)
                 except (KafkaError, BrokerError) as exc:
                     self.failures += 1
                     self.last_failure = str(exc)
-                    stop.wait(RETRY_S)
+                    if stop.wait(RETRY_S):
+                        return  # asked to stop while Kafka does not answer: the alerts wait
+                else:
+                    return
         finally:
             db.close()
 
