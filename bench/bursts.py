@@ -44,7 +44,7 @@ from ledger.sdk import EventSigner
 from ledger.simulate import SimEvent
 from ledger.wire.appender import LogAppender
 from ledger.wire.avro import SchemaRegistry
-from ledger.wire.format import Chain, StoredEntry
+from ledger.wire.format import Chain, StoredEntry, to_micros
 from ledger.wire.keyring import REGISTRAR_SOURCE
 from projections.runner import ProjectionRunner, open_db
 
@@ -155,7 +155,8 @@ def build(db: Path, events: Iterable[tuple[str, SimEvent]]) -> int:
         )
         appender = appenders.setdefault(origin, LogAppender(origin=origin, key=ledger))
         _, entries, event_ids = pending.setdefault(origin, (appender.chain, [], {}))
-        stored = appender.append(wire, kafka_offset=-1, ingested_at_us=0)
+        # logged as it happens (ingested at 0, every event would be "from the future": R15 each)
+        stored = appender.append(wire, kafka_offset=-1, ingested_at_us=to_micros(event.occurred_at))
         entries.append(stored)
         event_ids[stored.index] = event_id
         if len(entries) == BATCH:
