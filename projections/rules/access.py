@@ -125,13 +125,9 @@ class AccessRules(RulesBase):
                     evidence=evidence,
                 )
             )
-        if fact is None:
-            for verdict in found:
-                self.db.table("violations").insert(verdict)
-            return
         what = f"{row.actor_id}'s {row.event_type} of camera {row.camera_id}"
         subject = Subject(Position(row.origin, row.idx), when, row.logged_at, what)
-        self.settle(R5, subject, found, camera_id=row.camera_id, fact=fact)
+        self.judged(R5, subject, found, camera_id=row.camera_id, fact=fact)
 
     def _r5_late_grant(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """An authorization or an application's decision was logged: judge the accesses that cite it."""

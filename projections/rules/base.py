@@ -228,6 +228,25 @@ class RulesBase:
             "subject_idx": subject.idx,
         }
 
+    def judged(
+        self,
+        rule: Rule,
+        subject: Subject,
+        verdicts: list[dict[str, Any]],
+        *,
+        camera_id: str | None = None,
+        fact: Fact | None = None,
+    ) -> None:
+        """Record the verdicts on an act: judged the first time (no ``fact``), or again (:meth:`settle`).
+
+        The first time nothing was found before: the rows are written, with no look-up.
+        """
+        if fact is None:
+            for verdict in verdicts:
+                self.db.table("violations").insert(verdict)
+            return
+        self.settle(rule, subject, verdicts, camera_id=camera_id, fact=fact)
+
     def settle(
         self,
         rule: Rule,

@@ -174,15 +174,11 @@ class OperationsRules(RulesBase):
                     logged_at=check.logged_at,
                 )
             )
-        if fact is None:
-            for verdict in found:
-                self.db.table("violations").insert(verdict)
-            return
         what = check.what[:1].lower() + check.what[1:]
         subject = Subject(
             Position(check.origin, check.idx), check.occurred_at, check.logged_at, f"what happened ({what})"
         )
-        self.settle(rule, subject, found, camera_id=check.camera_id, fact=fact)
+        self.judged(rule, subject, found, camera_id=check.camera_id, fact=fact)
 
     def _work_order_logged(self, at: Position, event_type: str, record: Mapping[str, Any]) -> None:
         """A work order opened or closed: judge again the acts it may cover, or no longer covers."""

@@ -280,15 +280,9 @@ class RetentionRules(RulesBase):
     def _judge_r1(self, d: Deletion, fact: Fact | None = None) -> None:
         """Write the R1 verdict on one camera's deletion (again, if ``fact`` was logged after it)."""
         verdict = self._r1_verdict(d) if d.outcome == "ALLOWED" else None
-        if fact is None and verdict is None:
-            return  # judged the first time, lawful: nothing to write or replace
-        if fact is None:
-            assert verdict is not None
-            self.db.table("violations").insert(verdict)
-            return
         what = f"the {NOUNS[d.event_type]} of camera {d.camera_id}'s footage"
         subject = Subject(Position(d.origin, d.idx), d.occurred_at, d.logged_at, what)
-        self.settle(R1, subject, [verdict] if verdict else [], camera_id=d.camera_id, fact=fact)
+        self.judged(R1, subject, [verdict] if verdict else [], camera_id=d.camera_id, fact=fact)
 
     def _r1_verdict(self, d: Deletion) -> dict[str, Any] | None:
         """The R1 violation row of one camera's deletion, or ``None`` if it was lawful."""
