@@ -398,6 +398,14 @@ def test_http_paths_lengths_and_the_index(witness: RunningWitness) -> None:
     assert f"{ORIGIN}\tcosigned size 3" in text
 
 
+def test_a_refused_body_is_drained_so_the_client_reads_the_refusal(witness: RunningWitness) -> None:
+    """A body refused unread (chunked, or too long) is drained before the connection closes: closed
+    at once, a client still sending met a reset (a broken pipe) instead of the 411 or 413."""
+    for _ in range(60):
+        assert request(witness.url, "POST", "/add-checkpoint", iter([b"old 0\n\n"])).status == 411
+        assert request(witness.url, "POST", "/add-checkpoint", b"x" * 70_000).status == 413
+
+
 def test_one_process_serves_a_folder(witness: RunningWitness) -> None:
     with pytest.raises(ConfigurationError, match="another witness process serves"):
         WitnessState.open(witness.state.directory).hold()

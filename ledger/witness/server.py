@@ -50,6 +50,8 @@ from ledger.witness.state import WitnessState
 
 MAX_BODY = 64 * 1024
 """The largest request body read: a checkpoint with a hundred signature lines and 63 proof lines fits."""
+_LINGER_SECONDS = 2.0  # how long a refused client may go on sending the body left unread
+_LINGER_BYTES = 1024 * 1024
 DEFAULT_LISTEN = "127.0.0.1:7380"
 _CHECKPOINT_PATH = re.compile(r"/([0-9a-f]{64})/checkpoint")
 _log = logging.getLogger("ledger.witness")
@@ -155,6 +157,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self, status: int, message: str) -> None:
         self._send(status, (message + "\n").encode())
 
+    def _refuse_unread(self, status: int, message: str) -> None:
+        """Refuse a request whose body is left unread, then close gently.
+
+        Writing stops and what the client still sends is drained (bounded), so that it reads the
+        refusal instead of a reset connection.
+        """
+        self.close_connection = True
+        self._refuse(status, message)
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_LINGER_SECONDS)
+            drained = 0
+            while drained < _LINGER_BYTES:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+        except OSError:  # the client is gone, or slower than the linger allows: nothing more to do
+            pass
+
     def do_POST(self) -> None:
         """``POST /add-checkpoint``."""
         if self.path != ADD_CHECKPOINT:
@@ -162,12 +185,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit() or self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._refuse(HTTPStatus.LENGTH_REQUIRED, "send the request with a Content-Length")
+            self._refuse_unread(HTTPStatus.LENGTH_REQUIRED, "send the request with a Content-Length")
             return
         if int(length) > MAX_BODY:
-            self.close_connection = True
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a request is at most {MAX_BODY} bytes")
+            self._refuse_unread(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a request is at most {MAX_BODY} bytes")
             return
         body = self.rfile.read(int(length))
         try:
